@@ -1,0 +1,86 @@
+//! What an emit reached, and how it can fail.
+
+use std::fmt;
+
+use socketioxide::{BroadcastError, SendError};
+
+/// What an emit reached on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Sockets the event was handed to.
+    pub sockets: usize,
+    /// Targeted sockets that could not take it (closed, or their send buffer was full).
+    pub failed: usize,
+}
+
+impl Delivery {
+    /// Whether at least one socket received the event.
+    pub fn delivered(&self) -> bool {
+        self.sockets > 0
+    }
+}
+
+/// An emit that could not be carried out at all.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The payload could not be serialised.
+    Serialize(String),
+    /// The socket is closed.
+    Closed,
+    /// The socket's send buffer is full: the client does not read fast enough.
+    BufferFull,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Serialize(e) => write!(f, "the payload could not be serialised: {e}"),
+            Self::Closed => f.write_str("the socket is closed"),
+            Self::BufferFull => f.write_str("the socket's send buffer is full"),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+impl From<SendError> for EmitError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Serialize(e) => Self::Serialize(e.to_string()),
+            SendError::Socket(socketioxide::SocketError::InternalChannelFull) => Self::BufferFull,
+            SendError::Socket(socketioxide::SocketError::Closed) => Self::Closed,
+        }
+    }
+}
+
+/// Turns a broadcast's outcome into a [`Delivery`] for `targeted` sockets.
+pub(crate) fn delivery(
+    targeted: usize,
+    result: Result<(), BroadcastError>,
+) -> Result<Delivery, EmitError> {
+    match result {
+        Ok(()) => Ok(Delivery {
+            sockets: targeted,
+            failed: 0,
+        }),
+        Err(BroadcastError::Socket(errors)) => {
+            let failed = errors.len().min(targeted);
+            tracing::debug!(failed, targeted, "some sockets did not take a broadcast");
+            Ok(Delivery {
+                sockets: targeted - failed,
+                failed,
+            })
+        }
+        Err(BroadcastError::Serialize(e)) => Err(EmitError::Serialize(e.to_string())),
+        Err(BroadcastError::Adapter(e)) => {
+            // The local adapter never fails; a custom one would be a bug in tether.
+            tracing::error!(error = %e, "socket.io adapter error");
+            Ok(Delivery {
+                sockets: 0,
+                failed: targeted,
+            })
+        }
+    }
+}

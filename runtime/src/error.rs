@@ -1,0 +1,218 @@
+//! The outcomes a namespace's code hands back to clients: accepted or refused connections,
+//! and error acks.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// A connection accepted by a `#[middleware]`, carrying the client's new typed metadata.
+///
+/// ```
+/// # #[derive(Clone)] struct User { id: String }
+/// use tether::SocketOk;
+/// let ok = SocketOk::new(User { id: "42".into() });
+/// assert_eq!(ok.metadata().id, "42");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SocketOk<M> {
+    metadata: M,
+}
+
+impl<M> SocketOk<M> {
+    /// Accepts the connection with this metadata.
+    pub fn new(metadata: M) -> Self {
+        Self { metadata }
+    }
+
+    /// The metadata the client will carry.
+    pub fn metadata(&self) -> &M {
+        &self.metadata
+    }
+
+    /// Takes the metadata out.
+    pub fn into_metadata(self) -> M {
+        self.metadata
+    }
+}
+
+/// A connection refused by a `#[middleware]`.
+///
+/// The client receives it in its `connect_error` event. socket.io's CONNECT_ERROR packet (as
+/// socketioxide sends it) only carries a `message`, so the stable, machine-readable code travels
+/// as the message's first word: `expired_token: the token expired`. [`SocketNok::parse`] reads
+/// it back; JS clients can do `err.message.split(":")[0]`.
+///
+/// Codes tether itself uses: `missing_token`, `malformed_token`, `invalid_token`,
+/// `expired_token`, `not_yet_valid`, `refused` (the default), `internal` (the middleware panicked).
+///
+/// ```
+/// use tether::SocketNok;
+/// let nok = SocketNok::with_code("expired_token", "the token expired");
+/// assert_eq!(nok.to_string(), "expired_token: the token expired");
+/// assert_eq!(SocketNok::parse("expired_token: the token expired"), Some(("expired_token", "the token expired")));
+/// assert_eq!(SocketNok::new("go away").code(), "refused");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketNok {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+impl SocketNok {
+    /// Refuses with code `refused` and this message.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::with_code("refused", message)
+    }
+
+    /// Refuses with a stable code (a `snake_case` word) and a human-readable message.
+    ///
+    /// A code that is not a single `[a-z0-9_]` word would break the `code: message` framing;
+    /// it is replaced by `refused` (and the original kept in the message).
+    pub fn with_code(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let code = code.into();
+        let message = message.into();
+        if is_code(&code) {
+            Self { code, message }
+        } else {
+            Self {
+                code: Cow::Borrowed("refused"),
+                message: Cow::Owned(format!("{code}: {message}")),
+            }
+        }
+    }
+
+    /// The connection failed because of a bug on the server (a panicking middleware).
+    pub fn internal() -> Self {
+        Self::with_code("internal", "the server failed to process the connection")
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Splits a `connect_error` message into `(code, message)`, if it has the tether framing.
+    pub fn parse(message: &str) -> Option<(&str, &str)> {
+        let (code, rest) = message.split_once(": ")?;
+        is_code(code).then_some((code, rest))
+    }
+}
+
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl fmt::Display for SocketNok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for SocketNok {}
+
+/// An error a listener returns; the client receives it as the ack
+/// `{"error": {"code": "...", "message": "..."}}`.
+///
+/// ```
+/// use tether::SocketError;
+/// let err = SocketError::new("forbidden", "only admins may do that");
+/// assert_eq!(
+///     serde_json::to_value(&err).unwrap(),
+///     serde_json::json!({"error": {"code": "forbidden", "message": "only admins may do that"}})
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketError {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+impl SocketError {
+    /// An error with a stable code and a human-readable message.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `invalid_payload`: the event's payload did not match the listener's type.
+    pub fn invalid_payload(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_payload", message)
+    }
+
+    /// `forbidden`: the client may not do this.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("forbidden", message)
+    }
+
+    /// `not_found`: what the client named does not exist.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("not_found", message)
+    }
+
+    /// `internal`: the server failed; the message should not leak details.
+    pub fn internal() -> Self {
+        Self::new("internal", "the server failed to process the event")
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SocketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for SocketError {}
+
+impl Serialize for SocketError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Outer<'a> {
+            error: Inner<'a>,
+        }
+        Outer {
+            error: Inner {
+                code: &self.code,
+                message: &self.message,
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl From<SocketNok> for SocketError {
+    fn from(nok: SocketNok) -> Self {
+        Self {
+            code: nok.code,
+            message: nok.message,
+        }
+    }
+}

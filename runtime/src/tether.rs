@@ -1,0 +1,233 @@
+//! Mounting namespaces on axum: the [`TetherBuilder`] and the [`Tether`] handle.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, SocketIoBuilder};
+
+use crate::clients::ConnectedClients;
+use crate::namespace::{self, Namespace};
+
+type Mount = Box<dyn FnOnce(&SocketIo) -> (TypeId, Arc<dyn Any + Send + Sync>) + Send>;
+
+/// Configures and builds a [`Tether`]: which namespaces it serves and how.
+///
+/// ```
+/// # use tether::{socket_namespace, Tether};
+/// struct Lobby;
+///
+/// #[socket_namespace(path = "/lobby")]
+/// impl Lobby {
+///     #[on("ping")]
+///     async fn ping(&self) -> &'static str {
+///         "pong"
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::BuildError> {
+/// let tether = Tether::builder().namespace(Lobby).build().await?;
+/// let app: axum::Router = axum::Router::new().layer(tether.layer());
+/// assert_eq!(tether.clients::<Lobby>().len(), 0);
+/// # Ok(()) }
+/// ```
+pub struct TetherBuilder {
+    mounts: Vec<(&'static str, Mount)>,
+    socketio: SocketIoBuilder,
+}
+
+impl fmt::Debug for TetherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TetherBuilder")
+            .field(
+                "namespaces",
+                &self.mounts.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Tether`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two namespaces share a path.
+    DuplicatePath(&'static str),
+    /// A namespace path is not a valid socket.io namespace path.
+    InvalidPath(&'static str),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DuplicatePath(p) => write!(f, "two namespaces are mounted at `{p}`"),
+            Self::InvalidPath(p) => {
+                write!(f, "namespace path `{p}` must start with `/` and contain no spaces")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Largest websocket message / polling payload accepted by default: 1 MiB (socketioxide's
+/// default, 64 MiB, lets one client make the server allocate far too much).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
+
+impl TetherBuilder {
+    fn new() -> Self {
+        let socketio = SocketIo::builder()
+            .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64);
+        Self {
+            mounts: Vec::new(),
+            socketio,
+        }
+    }
+
+    /// Serves a namespace. `state` is the struct whose `impl` carries `#[socket_namespace]`;
+    /// it is shared by every connection (`&self` in its methods).
+    #[must_use]
+    pub fn namespace<T: Namespace>(mut self, state: T) -> Self {
+        let state = Arc::new(state);
+        self.mounts.push((
+            T::PATH,
+            Box::new(move |io| {
+                let clients = namespace::mount::<T>(io, state);
+                (
+                    TypeId::of::<T>(),
+                    Arc::new(clients) as Arc<dyn Any + Send + Sync>,
+                )
+            }),
+        ));
+        self
+    }
+
+    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.socketio = self
+            .socketio
+            .ws_max_message_size(bytes)
+            .ws_max_frame_size(bytes)
+            .max_payload(bytes as u64);
+        self
+    }
+
+    /// How often the server pings clients (default 25 s, as socket.io).
+    #[must_use]
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.socketio = self.socketio.ping_interval(interval);
+        self
+    }
+
+    /// How long the server waits for a pong before it drops a client (default 20 s).
+    #[must_use]
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.socketio = self.socketio.ping_timeout(timeout);
+        self
+    }
+
+    /// Any other socketioxide setting, e.g. `|b| b.req_path("/ws")`.
+    #[must_use]
+    pub fn configure_socketio(mut self, f: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder) -> Self {
+        self.socketio = f(self.socketio);
+        self
+    }
+
+    /// Builds the socket.io server and mounts the namespaces (embedded single-node mode).
+    ///
+    /// # Errors
+    /// When two namespaces share a path or a path is invalid.
+    pub async fn build(self) -> Result<Tether, BuildError> {
+        let mut paths = std::collections::HashSet::new();
+        for (path, _) in &self.mounts {
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                return Err(BuildError::InvalidPath(path));
+            }
+            if !paths.insert(*path) {
+                return Err(BuildError::DuplicatePath(path));
+            }
+        }
+        let (layer, io) = self.socketio.build_layer();
+        let namespaces = self.mounts.into_iter().map(|(_, mount)| mount(&io)).collect();
+        Ok(Tether {
+            inner: Arc::new(Inner {
+                io,
+                layer,
+                namespaces,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    io: SocketIo,
+    layer: SocketIoLayer,
+    namespaces: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+/// A running tether: the tower layer to mount on axum, and access to every namespace's clients.
+///
+/// Cheap to clone; hand it to axum handlers as state.
+#[derive(Clone)]
+pub struct Tether {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Tether {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tether")
+            .field("namespaces", &self.inner.namespaces.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tether {
+    /// Starts configuring a tether.
+    pub fn builder() -> TetherBuilder {
+        TetherBuilder::new()
+    }
+
+    /// The tower layer that serves socket.io; add it to an axum `Router` with `.layer(..)`.
+    pub fn layer(&self) -> SocketIoLayer {
+        self.inner.layer.clone()
+    }
+
+    /// The connected clients of namespace `T` on this node.
+    ///
+    /// # Panics
+    /// When `T` was not mounted on this tether: that is a wiring bug, not a runtime condition.
+    pub fn clients<T: Namespace>(&self) -> ConnectedClients<T::Metadata> {
+        self.try_clients::<T>().unwrap_or_else(|| {
+            panic!(
+                "namespace `{}` ({}) is not mounted on this tether; add it with `Tether::builder().namespace(..)`",
+                T::PATH,
+                std::any::type_name::<T>()
+            )
+        })
+    }
+
+    /// The connected clients of namespace `T`, or `None` when it is not mounted.
+    pub fn try_clients<T: Namespace>(&self) -> Option<ConnectedClients<T::Metadata>> {
+        self.inner
+            .namespaces
+            .get(&TypeId::of::<T>())
+            .and_then(|any| any.downcast_ref::<ConnectedClients<T::Metadata>>())
+            .cloned()
+    }
+
+    /// The underlying socketioxide server, for anything tether does not wrap.
+    pub fn socketio(&self) -> &SocketIo {
+        &self.inner.io
+    }
+
+    /// Disconnects every client and closes the server.
+    pub async fn close(&self) {
+        self.inner.io.close().await;
+    }
+}

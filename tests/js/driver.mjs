@@ -1,0 +1,82 @@
+// A socket.io-client driven by tether's Rust tests over stdin/stdout, one JSON object a line.
+//
+// Commands (stdin):  {"id": 1, "op": "connect", "name": "a", "url": "http://127.0.0.1:PORT/ns", "opts": {...}}
+//                    {"id": 2, "op": "emit", "name": "a", "event": "ev", "args": [..]}
+//                    {"id": 3, "op": "emitWithAck", "name": "a", "event": "ev", "args": [..], "timeout": 2000}
+//                    {"id": 4, "op": "disconnect", "name": "a"}
+// Replies (stdout):  {"type": "reply", "id": 1, "ok": true, ...} or {"type": "reply", "id": 1, "ok": false, "error": ..}
+// Events (stdout):   {"type": "event", "name": "a", "event": "ev", "args": [..]}
+//                    {"type": "disconnect", "name": "a", "reason": ".."}
+import { createInterface } from "node:readline";
+import { io } from "socket.io-client";
+
+const sockets = new Map();
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+
+function connect({ id, name, url, opts }) {
+  const socket = io(url, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    timeout: 5000,
+    ...opts,
+  });
+  sockets.set(name, socket);
+  let settled = false;
+  socket.on("connect", () => {
+    if (!settled) {
+      settled = true;
+      out({ type: "reply", id, ok: true, socketId: socket.id });
+    }
+  });
+  socket.on("connect_error", (err) => {
+    if (!settled) {
+      settled = true;
+      out({ type: "reply", id, ok: false, error: { message: err.message, data: err.data ?? null } });
+    }
+  });
+  socket.on("disconnect", (reason) => out({ type: "disconnect", name, reason }));
+  socket.onAny((event, ...args) => out({ type: "event", name, event, args }));
+}
+
+function handle(cmd) {
+  const socket = sockets.get(cmd.name);
+  switch (cmd.op) {
+    case "connect":
+      return connect(cmd);
+    case "emit":
+      socket.emit(cmd.event, ...(cmd.args ?? []));
+      return out({ type: "reply", id: cmd.id, ok: true });
+    case "emitWithAck":
+      socket
+        .timeout(cmd.timeout ?? 3000)
+        .emitWithAck(cmd.event, ...(cmd.args ?? []))
+        .then((ack) => out({ type: "reply", id: cmd.id, ok: true, ack: ack ?? null }))
+        .catch((err) => out({ type: "reply", id: cmd.id, ok: false, error: { message: err.message } }));
+      return;
+    case "disconnect":
+      socket.disconnect();
+      return out({ type: "reply", id: cmd.id, ok: true });
+    default:
+      return out({ type: "reply", id: cmd.id, ok: false, error: { message: `unknown op ${cmd.op}` } });
+  }
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (e) {
+    return out({ type: "fatal", error: `bad command line: ${e.message}` });
+  }
+  try {
+    handle(cmd);
+  } catch (e) {
+    out({ type: "reply", id: cmd.id, ok: false, error: { message: `driver: ${e.message}` } });
+  }
+});
+rl.on("close", () => {
+  for (const s of sockets.values()) s.disconnect();
+  process.exit(0);
+});
