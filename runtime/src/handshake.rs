@@ -24,7 +24,7 @@ use serde_json::Value;
 ///     .build();
 /// assert_eq!(hs.auth_str("token"), Some("abc"));
 /// assert_eq!(hs.comm_id(), Some("42"));
-/// assert_eq!(hs.metadata().unwrap()["tab"], 1);
+/// assert_eq!(hs.metadata().unwrap().unwrap()["tab"], 1);
 /// assert_eq!(hs.cookie("token"), Some("xyz"));
 /// ```
 #[derive(Clone)]
