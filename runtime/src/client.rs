@@ -1,7 +1,8 @@
 //! One connected socket, as a namespace's code sees it.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,6 +11,8 @@ use socketioxide::socket::Sid;
 
 use crate::clients::ConnectedClients;
 use crate::emit::EmitError;
+use crate::emitter::Emitter;
+use crate::namespace::Namespace;
 
 /// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
 /// reference, so a socket and its handlers never keep each other alive).
@@ -17,6 +20,33 @@ pub(crate) struct ClientData<M> {
     pub(crate) key: String,
     pub(crate) metadata: M,
     pub(crate) connected_at: Instant,
+    pub(crate) session: Mutex<Session>,
+}
+
+/// What changes during a connection: the signed-in user and the joined channels.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    pub(crate) user: Option<String>,
+    pub(crate) channels: BTreeSet<String>,
+}
+
+impl<M> ClientData<M> {
+    pub(crate) fn new(key: String, metadata: M, user: Option<String>) -> Self {
+        Self {
+            key,
+            metadata,
+            connected_at: Instant::now(),
+            session: Mutex::new(Session {
+                user,
+                channels: BTreeSet::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
+        // Session updates are single assignments; a poisoned lock holds consistent data.
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A connected client: one socket, its key in the connected-clients map and its typed metadata.
@@ -54,6 +84,42 @@ impl<M: Send + Sync + 'static> Client<M> {
     /// The metadata the middleware gave this client.
     pub fn metadata(&self) -> &M {
         &self.data.metadata
+    }
+
+    /// The user this socket belongs to; `None` for an anonymous socket. Changes on
+    /// `/ops/login`, `/ops/logout` and [`ConnectedClients::register`].
+    pub fn user_id(&self) -> Option<String> {
+        self.data.session().user.clone()
+    }
+
+    /// The channels this socket has joined.
+    pub fn channels(&self) -> Vec<String> {
+        self.data.session().channels.iter().cloned().collect()
+    }
+
+    /// Whether this socket has joined a channel.
+    pub fn in_channel(&self, channel: &str) -> bool {
+        self.data.session().channels.contains(channel)
+    }
+
+    /// The connection info tether sends as `/ops/connection-success`.
+    pub fn connection_info(&self) -> ConnectionInfo {
+        let session = self.data.session();
+        ConnectionInfo {
+            client_id: self.socket.id.to_string(),
+            client_key: self.data.key.clone(),
+            user_id: session.user.clone(),
+            channels: session.channels.iter().cloned().collect(),
+            namespace: self.socket.ns().to_owned(),
+        }
+    }
+
+    /// A typed emitter for namespace `T` (the namespace of this client).
+    pub fn emitter<T>(&self) -> Emitter<T>
+    where
+        T: Namespace<Metadata = M>,
+    {
+        Emitter::new(self.clients.clone())
     }
 
     /// When the socket connected.
@@ -101,7 +167,11 @@ impl<M: Send + Sync + 'static> Client<M> {
 
     /// The rooms this socket is in.
     pub fn rooms(&self) -> Vec<String> {
-        self.socket.rooms().into_iter().map(|r| r.to_string()).collect()
+        self.socket
+            .rooms()
+            .into_iter()
+            .map(|r| r.to_string())
+            .collect()
     }
 
     /// Disconnects this socket (its `#[on_disconnect]` hook runs with
@@ -122,4 +192,20 @@ impl<M: fmt::Debug> fmt::Debug for Client<M> {
             .field("metadata", &self.data.metadata)
             .finish()
     }
+}
+
+/// Sent as `/ops/connection-success` to one socket on connect, after login/logout, and when the
+/// client emits `/ops/connection`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionInfo {
+    /// The socket id.
+    pub client_id: String,
+    /// The client's key in the connected-clients map.
+    pub client_key: String,
+    /// The signed-in user; `null` when anonymous.
+    pub user_id: Option<String>,
+    /// The joined channels, sorted.
+    pub channels: Vec<String>,
+    /// The namespace path.
+    pub namespace: String,
 }

@@ -12,27 +12,62 @@ use socketioxide::socket::Sid;
 
 use crate::client::{Client, ClientData};
 use crate::emit::{Delivery, EmitError, delivery};
+use crate::registry::Target;
+use crate::testing::{EmitLog, RecordedEmit};
 
 /// The socket.io room every socket of a client key joins: `client:{key}`.
 pub fn client_room(key: &str) -> String {
     format!("client:{key}")
 }
 
-struct Entry<M> {
-    data: Arc<ClientData<M>>,
-    socket: SocketRef,
+/// The socket.io room every socket of a user joins: `user:{id}`.
+pub fn user_room(user: &str) -> String {
+    format!("user:{user}")
 }
 
-struct State<M> {
-    by_sid: HashMap<Sid, Entry<M>>,
+/// The socket.io room of a channel: `channel:{name}`.
+pub fn channel_room(channel: &str) -> String {
+    format!("channel:{channel}")
+}
+
+pub(crate) struct Entry<M> {
+    pub(crate) data: Arc<ClientData<M>>,
+    pub(crate) socket: SocketRef,
+}
+
+pub(crate) struct State<M> {
+    pub(crate) by_sid: HashMap<Sid, Entry<M>>,
     /// key → sockets in connection order (oldest first).
-    by_key: HashMap<String, Vec<Sid>>,
+    pub(crate) by_key: HashMap<String, Vec<Sid>>,
+    /// user → sockets in connection (or login) order, oldest first.
+    pub(crate) by_user: HashMap<String, Vec<Sid>>,
+    /// channel → member sockets.
+    pub(crate) by_channel: HashMap<String, Vec<Sid>>,
+}
+
+/// Adds `sid` under `name` in a multimap.
+pub(crate) fn index_add(map: &mut HashMap<String, Vec<Sid>>, name: &str, sid: Sid) {
+    let sids = map.entry(name.to_owned()).or_default();
+    if !sids.contains(&sid) {
+        sids.push(sid);
+    }
+}
+
+/// Removes `sid` from under `name` in a multimap, dropping the entry when it empties.
+pub(crate) fn index_remove(map: &mut HashMap<String, Vec<Sid>>, name: &str, sid: Sid) {
+    if let Some(sids) = map.get_mut(name) {
+        sids.retain(|s| *s != sid);
+        if sids.is_empty() {
+            map.remove(name);
+        }
+    }
 }
 
 struct Inner<M> {
     path: &'static str,
     io: SocketIo,
     state: RwLock<State<M>>,
+    recorder: RwLock<Option<EmitLog>>,
 }
 
 /// The clients connected to one namespace on this node, keyed by their client connection key.
@@ -56,7 +91,11 @@ impl<M> Clone for ConnectedClients<M> {
 
 impl<M> fmt::Debug for ConnectedClients<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.state.read().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("ConnectedClients")
             .field("namespace", &self.inner.path)
             .field("sockets", &state.by_sid.len())
@@ -74,25 +113,31 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 state: RwLock::new(State {
                     by_sid: HashMap::new(),
                     by_key: HashMap::new(),
+                    by_user: HashMap::new(),
+                    by_channel: HashMap::new(),
                 }),
+                recorder: RwLock::new(None),
             }),
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State<M>> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State<M>> {
         // A panic while holding the lock cannot leave the maps half-updated (every update is a
         // few infallible map operations), so a poisoned lock is safe to keep using.
-        self.inner.state.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State<M>> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State<M>> {
         self.inner
             .state
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn client(&self, entry: &Entry<M>) -> Client<M> {
+    pub(crate) fn client(&self, entry: &Entry<M>) -> Client<M> {
         Client {
             data: Arc::clone(&entry.data),
             socket: entry.socket.clone(),
@@ -103,11 +148,17 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn insert(&self, data: Arc<ClientData<M>>, socket: SocketRef) -> Client<M> {
         let sid = socket.id;
         let mut state = self.write();
-        state
-            .by_key
-            .entry(data.key.clone())
-            .or_default()
-            .push(sid);
+        index_add(&mut state.by_key, &data.key, sid);
+        socket.join(client_room(&data.key));
+        let session = data.session().clone();
+        if let Some(user) = &session.user {
+            index_add(&mut state.by_user, user, sid);
+            socket.join(user_room(user));
+        }
+        for channel in &session.channels {
+            index_add(&mut state.by_channel, channel, sid);
+            socket.join(channel_room(channel));
+        }
         let entry = Entry { data, socket };
         let client = self.client(&entry);
         state.by_sid.insert(sid, entry);
@@ -117,14 +168,83 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn remove(&self, sid: Sid) -> Option<Client<M>> {
         let mut state = self.write();
         let entry = state.by_sid.remove(&sid)?;
-        if let Some(sids) = state.by_key.get_mut(&entry.data.key) {
-            sids.retain(|s| *s != sid);
-            if sids.is_empty() {
-                state.by_key.remove(&entry.data.key);
-            }
+        index_remove(&mut state.by_key, &entry.data.key, sid);
+        let session = entry.data.session().clone();
+        if let Some(user) = &session.user {
+            index_remove(&mut state.by_user, user, sid);
+        }
+        for channel in &session.channels {
+            index_remove(&mut state.by_channel, channel, sid);
         }
         drop(state);
         Some(self.client(&entry))
+    }
+
+    /// Starts recording emits made through [`Emitter`](crate::Emitter)s (for tests).
+    pub(crate) fn start_recording(&self) -> EmitLog {
+        let mut recorder = self
+            .inner
+            .recorder
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        recorder.get_or_insert_with(EmitLog::default).clone()
+    }
+
+    fn record<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+        delivery: Delivery,
+    ) {
+        let recorder = self
+            .inner
+            .recorder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(log) = recorder.as_ref() {
+            log.push(RecordedEmit {
+                targets: targets.to_vec(),
+                except: except.to_vec(),
+                event: event.to_owned(),
+                payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+                delivery,
+            });
+        }
+    }
+
+    /// Emits `event` to the sockets selected by `targets` minus `except`, serialising the
+    /// payload once; every emit of the [`Emitter`](crate::Emitter) and of client relays ends here.
+    pub(crate) async fn emit_targets<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+    ) -> Result<Delivery, EmitError> {
+        let targeted = self.count_targets(targets, except);
+        let result = match self.operators() {
+            Some(ops) if targeted > 0 => {
+                let mut ops = ops;
+                if !targets.contains(&Target::All) {
+                    ops = ops.to(targets.iter().filter_map(Target::room).collect::<Vec<_>>());
+                }
+                if !except.is_empty() {
+                    ops = ops.except(except.iter().filter_map(Target::room).collect::<Vec<_>>());
+                }
+                delivery(targeted, ops.emit(event, payload).await)
+            }
+            // Nobody to reach: still check the payload serialises, so a bad payload is
+            // reported the same way whether or not anyone is connected.
+            _ => serde_json::to_value(payload)
+                .map(|_| Delivery::default())
+                .map_err(|e| EmitError::Serialize(e.to_string())),
+        };
+        if let Ok(delivery) = &result {
+            self.record(targets, except, event, payload, *delivery);
+        }
+        result
     }
 
     /// The namespace path.
@@ -194,7 +314,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .collect()
     }
 
-    fn operators(&self) -> Option<BroadcastOperators> {
+    pub(crate) fn operators(&self) -> Option<BroadcastOperators> {
         self.inner.io.of(self.inner.path)
     }
 
@@ -208,11 +328,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         data: &T,
     ) -> Result<Delivery, EmitError> {
-        let targeted = self.read().by_key.get(key).map_or(0, Vec::len);
-        if targeted == 0 {
-            return Ok(Delivery::default());
-        }
-        self.broadcast(targeted, |ops| ops.to(client_room(key)), event, data)
+        self.emit_targets(&[Target::Client(key.to_owned())], &[], event, data)
             .await
     }
 
@@ -225,11 +341,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         data: &T,
     ) -> Result<Delivery, EmitError> {
-        let targeted = self.len();
-        self.broadcast(targeted, |ops| ops, event, data).await
+        self.emit_targets(&[Target::All], &[], event, data).await
     }
 
-    /// Emits to every socket except those of one client key (e.g. the sender's other tabs too).
+    /// Emits to every socket except those of one client key (e.g. the sender's, all tabs).
     ///
     /// # Errors
     /// When the payload cannot be serialised.
@@ -239,17 +354,9 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         data: &T,
     ) -> Result<Delivery, EmitError> {
-        let targeted = {
-            let state = self.read();
-            state.by_sid.len() - state.by_key.get(except_key).map_or(0, Vec::len)
-        };
-        self.broadcast(
-            targeted,
-            |ops| ops.except(client_room(except_key)),
-            event,
-            data,
-        )
-        .await
+        let except = [Target::Client(except_key.to_owned())];
+        self.emit_targets(&[Target::All], &except, event, data)
+            .await
     }
 
     /// Emits to every socket in a socket.io room on this node.
@@ -265,28 +372,8 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let Some(ops) = self.operators() else {
             return Ok(Delivery::default());
         };
-        let targeted = ops.clone().to(room.to_owned()).sockets().len();
-        self.broadcast(targeted, |ops| ops.to(room.to_owned()), event, data)
-            .await
-    }
-
-    async fn broadcast<T: Serialize + ?Sized>(
-        &self,
-        targeted: usize,
-        select: impl FnOnce(BroadcastOperators) -> BroadcastOperators,
-        event: &str,
-        data: &T,
-    ) -> Result<Delivery, EmitError> {
-        if targeted == 0 {
-            // Still check the payload serialises, so a bad payload is reported the same way
-            // whether or not anyone is connected.
-            serde_json::to_value(data).map_err(|e| EmitError::Serialize(e.to_string()))?;
-            return Ok(Delivery::default());
-        }
-        let Some(ops) = self.operators() else {
-            return Ok(Delivery::default());
-        };
-        let result = select(ops).emit(event, data).await;
-        delivery(targeted, result)
+        let ops = ops.to(room.to_owned());
+        let targeted = ops.clone().sockets().len();
+        delivery(targeted, ops.emit(event, data).await)
     }
 }

@@ -14,22 +14,33 @@
 pub mod auth;
 mod client;
 mod clients;
+mod connection;
 mod emit;
+mod emitter;
 mod error;
 mod handshake;
+mod login;
 mod namespace;
+mod ops;
+pub mod registry;
+pub mod testing;
 mod tether;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::Client;
-pub use clients::{ConnectedClients, client_room};
+pub use client::{Client, ConnectionInfo};
+pub use clients::{ConnectedClients, channel_room, client_room, user_room};
+pub use connection::{CHANNEL_QUERY, CONNECTION_INFO_EVENT, MAX_CHANNEL_LEN};
 pub use emit::{Delivery, EmitError};
+pub use emitter::{AnyEvent, Emit, Emitter, Events};
 pub use error::{SocketError, SocketNok, SocketOk};
 pub use handshake::{Handshake, HandshakeBuilder};
+pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{Namespace, NamespaceDef};
+pub use ops::Relay;
+pub use registry::{DISCONNECTED_EVENT, Kick, Target};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::{BuildError, DEFAULT_MAX_MESSAGE_SIZE, Tether, TetherBuilder};
 pub use tether_macros::socket_namespace;

@@ -10,9 +10,15 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::clients::ConnectedClients;
-use crate::namespace::{self, Namespace};
+use crate::connection;
+use crate::emitter::Emitter;
+use crate::login::{LoginVerifier, Verifier};
+use crate::namespace::Namespace;
+use crate::testing::EmitLog;
 
-type Mount = Box<dyn FnOnce(&SocketIo) -> (TypeId, Arc<dyn Any + Send + Sync>) + Send>;
+type Mount = Box<
+    dyn FnOnce(&SocketIo, Option<Arc<Verifier>>) -> (TypeId, Arc<dyn Any + Send + Sync>) + Send,
+>;
 
 /// Configures and builds a [`Tether`]: which namespaces it serves and how.
 ///
@@ -37,6 +43,7 @@ type Mount = Box<dyn FnOnce(&SocketIo) -> (TypeId, Arc<dyn Any + Send + Sync>) +
 pub struct TetherBuilder {
     mounts: Vec<(&'static str, Mount)>,
     socketio: SocketIoBuilder,
+    login: Option<Arc<Verifier>>,
 }
 
 impl fmt::Debug for TetherBuilder {
@@ -65,7 +72,10 @@ impl fmt::Display for BuildError {
         match self {
             Self::DuplicatePath(p) => write!(f, "two namespaces are mounted at `{p}`"),
             Self::InvalidPath(p) => {
-                write!(f, "namespace path `{p}` must start with `/` and contain no spaces")
+                write!(
+                    f,
+                    "namespace path `{p}` must start with `/` and contain no spaces"
+                )
             }
         }
     }
@@ -86,6 +96,7 @@ impl TetherBuilder {
         Self {
             mounts: Vec::new(),
             socketio,
+            login: None,
         }
     }
 
@@ -96,14 +107,22 @@ impl TetherBuilder {
         let state = Arc::new(state);
         self.mounts.push((
             T::PATH,
-            Box::new(move |io| {
-                let clients = namespace::mount::<T>(io, state);
+            Box::new(move |io, login| {
+                let clients = connection::mount::<T>(io, state.clone(), login);
                 (
                     TypeId::of::<T>(),
-                    Arc::new(clients) as Arc<dyn Any + Send + Sync>,
+                    Arc::new(Mounted { clients, state }) as Arc<dyn Any + Send + Sync>,
                 )
             }),
         ));
+        self
+    }
+
+    /// Enables `/ops/login` on live sockets in every namespace: `verifier` turns the token into
+    /// a user (see [`LoginVerifier`]).
+    #[must_use]
+    pub fn login_verifier(mut self, verifier: impl LoginVerifier) -> Self {
+        self.login = Some(Arc::new(Verifier(Box::new(verifier))));
         self
     }
 
@@ -134,7 +153,10 @@ impl TetherBuilder {
 
     /// Any other socketioxide setting, e.g. `|b| b.req_path("/ws")`.
     #[must_use]
-    pub fn configure_socketio(mut self, f: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder) -> Self {
+    pub fn configure_socketio(
+        mut self,
+        f: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder,
+    ) -> Self {
         self.socketio = f(self.socketio);
         self
     }
@@ -154,7 +176,12 @@ impl TetherBuilder {
             }
         }
         let (layer, io) = self.socketio.build_layer();
-        let namespaces = self.mounts.into_iter().map(|(_, mount)| mount(&io)).collect();
+        let login = self.login;
+        let namespaces = self
+            .mounts
+            .into_iter()
+            .map(|(_, mount)| mount(&io, login.clone()))
+            .collect();
         Ok(Tether {
             inner: Arc::new(Inner {
                 io,
@@ -163,6 +190,11 @@ impl TetherBuilder {
             }),
         })
     }
+}
+
+struct Mounted<T: Namespace> {
+    clients: ConnectedClients<T::Metadata>,
+    state: Arc<T>,
 }
 
 struct Inner {
@@ -203,22 +235,47 @@ impl Tether {
     /// # Panics
     /// When `T` was not mounted on this tether: that is a wiring bug, not a runtime condition.
     pub fn clients<T: Namespace>(&self) -> ConnectedClients<T::Metadata> {
-        self.try_clients::<T>().unwrap_or_else(|| {
-            panic!(
-                "namespace `{}` ({}) is not mounted on this tether; add it with `Tether::builder().namespace(..)`",
-                T::PATH,
-                std::any::type_name::<T>()
-            )
-        })
+        self.try_clients::<T>()
+            .unwrap_or_else(|| not_mounted::<T>())
     }
 
     /// The connected clients of namespace `T`, or `None` when it is not mounted.
     pub fn try_clients<T: Namespace>(&self) -> Option<ConnectedClients<T::Metadata>> {
+        self.mounted::<T>().map(|m| m.clients.clone())
+    }
+
+    fn mounted<T: Namespace>(&self) -> Option<&Mounted<T>> {
         self.inner
             .namespaces
             .get(&TypeId::of::<T>())
-            .and_then(|any| any.downcast_ref::<ConnectedClients<T::Metadata>>())
-            .cloned()
+            .and_then(|any| any.downcast_ref::<Mounted<T>>())
+    }
+
+    /// The state of namespace `T`: the struct given to [`TetherBuilder::namespace`].
+    ///
+    /// # Panics
+    /// When `T` was not mounted on this tether.
+    pub fn state<T: Namespace>(&self) -> Arc<T> {
+        match self.mounted::<T>() {
+            Some(m) => m.state.clone(),
+            None => not_mounted::<T>(),
+        }
+    }
+
+    /// The emitter of namespace `T`: push its events to users, channels, client keys or everyone.
+    ///
+    /// # Panics
+    /// When `T` was not mounted on this tether.
+    pub fn emitter<T: Namespace>(&self) -> Emitter<T> {
+        Emitter::new(self.clients::<T>())
+    }
+
+    /// Starts recording the emits of namespace `T` (for tests); see [`EmitLog`].
+    ///
+    /// # Panics
+    /// When `T` was not mounted on this tether.
+    pub fn record_emits<T: Namespace>(&self) -> EmitLog {
+        self.clients::<T>().start_recording()
     }
 
     /// The underlying socketioxide server, for anything tether does not wrap.
@@ -230,4 +287,12 @@ impl Tether {
     pub async fn close(&self) {
         self.inner.io.close().await;
     }
+}
+
+fn not_mounted<T: Namespace>() -> ! {
+    panic!(
+        "namespace `{}` ({}) is not mounted on this tether; add it with `Tether::builder().namespace(..)`",
+        T::PATH,
+        std::any::type_name::<T>()
+    )
 }
