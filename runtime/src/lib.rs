@@ -18,6 +18,7 @@ mod connection;
 mod emit;
 mod emitter;
 mod error;
+mod expiry;
 mod handshake;
 mod login;
 mod namespace;
@@ -36,6 +37,7 @@ pub use connection::{CHANNEL_QUERY, CONNECTION_INFO_EVENT, MAX_CHANNEL_LEN};
 pub use emit::{Delivery, EmitError};
 pub use emitter::{AnyEvent, Emit, Emitter, Events};
 pub use error::{SocketError, SocketNok, SocketOk};
+pub use expiry::{DEFAULT_TOKEN_GRACE, TOKEN_EXPIRED_EVENT, TokenExpired};
 pub use handshake::{Handshake, HandshakeBuilder};
 pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{Namespace, NamespaceDef};
@@ -47,3 +49,8 @@ pub use tether_macros::socket_namespace;
 
 /// Re-exported so applications use the exact socketioxide version tether is built on.
 pub use socketioxide;
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -182,6 +182,8 @@ impl<T: Namespace> NamespaceDef<T> {
                     let client = client_of(&s, &clients);
                     async move {
                         let Some(client) = client else { return };
+                        // A listener without payload accepts an event sent with no arguments.
+                        let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
                         let reply = match payload {
                             Ok(payload) => {
                                 let fut = listener(this, client, payload);
@@ -225,4 +227,10 @@ impl<T: Namespace> NamespaceDef<T> {
     pub fn events(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.listeners.iter().map(|(e, _)| *e)
     }
+}
+
+/// `Some(NoPayload)` when `P` is [`NoPayload`](crate::__private::NoPayload).
+fn no_payload<P: 'static>() -> Option<P> {
+    let any: Box<dyn std::any::Any> = Box::new(crate::__private::NoPayload);
+    any.downcast::<P>().ok().map(|p| *p)
 }

@@ -234,10 +234,20 @@ impl JsClient {
                 if let Some(pos) = shared.events.iter().position(&pred) {
                     return shared.events.remove(pos).expect("event");
                 }
-                assert!(!shared.closed, "the JS driver exited while waiting for {what}");
+                assert!(
+                    !shared.closed,
+                    "the JS driver exited while waiting for {what}"
+                );
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let seen: Vec<Value> = self.shared.lock().expect("lock").events.iter().cloned().collect();
+                let seen: Vec<Value> = self
+                    .shared
+                    .lock()
+                    .expect("lock")
+                    .events
+                    .iter()
+                    .cloned()
+                    .collect();
                 panic!("timed out waiting for {what}; seen instead: {seen:?}");
             }
         }
