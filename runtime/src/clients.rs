@@ -11,6 +11,7 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
 use crate::client::{Client, ClientData};
+use crate::cluster::{Body, Cluster, Envelope};
 use crate::emit::{Delivery, EmitError, delivery};
 use crate::registry::Target;
 use crate::testing::{EmitLog, RecordedEmit};
@@ -45,20 +46,16 @@ pub(crate) struct State<M> {
     pub(crate) by_channel: HashMap<String, Vec<Sid>>,
 }
 
-/// Adds `sid` under `name` in a multimap.
-pub(crate) fn index_add(map: &mut HashMap<String, Vec<Sid>>, name: &str, sid: Sid) {
-    let sids = map.entry(name.to_owned()).or_default();
-    if !sids.contains(&sid) {
-        sids.push(sid);
-    }
-}
-
-/// Removes `sid` from under `name` in a multimap, dropping the entry when it empties.
-pub(crate) fn index_remove(map: &mut HashMap<String, Vec<Sid>>, name: &str, sid: Sid) {
-    if let Some(sids) = map.get_mut(name) {
-        sids.retain(|s| *s != sid);
-        if sids.is_empty() {
-            map.remove(name);
+impl<M> State<M> {
+    fn index_of<'a>(
+        &'a mut self,
+        target: &'a Target,
+    ) -> Option<(&'a mut HashMap<String, Vec<Sid>>, &'a str)> {
+        match target {
+            Target::User(u) => Some((&mut self.by_user, u)),
+            Target::Channel(c) => Some((&mut self.by_channel, c)),
+            Target::Client(k) => Some((&mut self.by_key, k)),
+            Target::All => None,
         }
     }
 }
@@ -68,6 +65,16 @@ struct Inner<M> {
     io: SocketIo,
     state: RwLock<State<M>>,
     recorder: RwLock<Option<EmitLog>>,
+    cluster: Option<Arc<Cluster>>,
+}
+
+/// A weak [`ConnectedClients`].
+pub(crate) struct WeakClients<M>(std::sync::Weak<Inner<M>>);
+
+impl<M> WeakClients<M> {
+    pub(crate) fn upgrade(&self) -> Option<ConnectedClients<M>> {
+        self.0.upgrade().map(|inner| ConnectedClients { inner })
+    }
 }
 
 /// The clients connected to one namespace on this node, keyed by their client connection key.
@@ -105,7 +112,7 @@ impl<M> fmt::Debug for ConnectedClients<M> {
 }
 
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
-    pub(crate) fn new(path: &'static str, io: SocketIo) -> Self {
+    pub(crate) fn new(path: &'static str, io: SocketIo, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 path,
@@ -117,6 +124,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                     by_channel: HashMap::new(),
                 }),
                 recorder: RwLock::new(None),
+                cluster,
             }),
         }
     }
@@ -137,6 +145,83 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A handle that does not keep the map alive (for the cluster's message routing).
+    pub(crate) fn downgrade(&self) -> WeakClients<M> {
+        WeakClients(Arc::downgrade(&self.inner))
+    }
+
+    /// `(user, socket id)` of every signed-in socket here, to rewrite the cluster's presence.
+    pub(crate) fn presence_entries(&self) -> Vec<(String, String)> {
+        let state = self.read();
+        state
+            .by_user
+            .iter()
+            .flat_map(|(user, sids)| sids.iter().map(move |sid| (user.clone(), sid.to_string())))
+            .collect()
+    }
+
+    /// The cluster this namespace is part of, if any.
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Indexes `sid` under a recipient (user, channel or client key). The first socket of a
+    /// recipient makes the node follow its Redis channel; the first socket of a user is also
+    /// recorded in the cluster's presence.
+    pub(crate) fn index_add(&self, state: &mut State<M>, target: &Target, sid: Sid) {
+        let Some((map, name)) = state.index_of(target) else {
+            return;
+        };
+        let sids = map.entry(name.to_owned()).or_default();
+        if sids.contains(&sid) {
+            return;
+        }
+        sids.push(sid);
+        let first = sids.len() == 1;
+        if let Some(cluster) = &self.inner.cluster {
+            if first {
+                cluster.follow(self.inner.path, target, true);
+            }
+            if let Target::User(user) = target {
+                self.spawn_presence(cluster, user, sid, true);
+            }
+        }
+    }
+
+    /// Removes `sid` from under a recipient; the last socket's departure unfollows it.
+    pub(crate) fn index_remove(&self, state: &mut State<M>, target: &Target, sid: Sid) {
+        let Some((map, name)) = state.index_of(target) else {
+            return;
+        };
+        let Some(sids) = map.get_mut(name) else {
+            return;
+        };
+        let before = sids.len();
+        sids.retain(|s| *s != sid);
+        if sids.len() == before {
+            return;
+        }
+        let last = sids.is_empty();
+        if last {
+            map.remove(name);
+        }
+        if let Some(cluster) = &self.inner.cluster {
+            if last {
+                cluster.follow(self.inner.path, target, false);
+            }
+            if let Target::User(user) = target {
+                self.spawn_presence(cluster, user, sid, false);
+            }
+        }
+    }
+
+    fn spawn_presence(&self, cluster: &Arc<Cluster>, user: &str, sid: Sid, present: bool) {
+        let (cluster, ns, user) = (cluster.clone(), self.inner.path, user.to_owned());
+        tokio::spawn(async move {
+            crate::cluster::set_presence(&cluster, ns, &user, &sid.to_string(), present).await;
+        });
+    }
+
     pub(crate) fn client(&self, entry: &Entry<M>) -> Client<M> {
         Client {
             data: Arc::clone(&entry.data),
@@ -148,16 +233,16 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn insert(&self, data: Arc<ClientData<M>>, socket: SocketRef) -> Client<M> {
         let sid = socket.id;
         let mut state = self.write();
-        index_add(&mut state.by_key, &data.key, sid);
+        self.index_add(&mut state, &Target::Client(data.key.clone()), sid);
         socket.join(client_room(&data.key));
         let session = data.session().clone();
-        if let Some(user) = &session.user {
-            index_add(&mut state.by_user, user, sid);
-            socket.join(user_room(user));
+        if let Some(user) = session.user {
+            socket.join(user_room(&user));
+            self.index_add(&mut state, &Target::User(user), sid);
         }
-        for channel in &session.channels {
-            index_add(&mut state.by_channel, channel, sid);
-            socket.join(channel_room(channel));
+        for channel in session.channels {
+            socket.join(channel_room(&channel));
+            self.index_add(&mut state, &Target::Channel(channel), sid);
         }
         let entry = Entry { data, socket };
         let client = self.client(&entry);
@@ -168,13 +253,13 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn remove(&self, sid: Sid) -> Option<Client<M>> {
         let mut state = self.write();
         let entry = state.by_sid.remove(&sid)?;
-        index_remove(&mut state.by_key, &entry.data.key, sid);
+        self.index_remove(&mut state, &Target::Client(entry.data.key.clone()), sid);
         let session = entry.data.session().clone();
-        if let Some(user) = &session.user {
-            index_remove(&mut state.by_user, user, sid);
+        if let Some(user) = session.user {
+            self.index_remove(&mut state, &Target::User(user), sid);
         }
-        for channel in &session.channels {
-            index_remove(&mut state.by_channel, channel, sid);
+        for channel in session.channels {
+            self.index_remove(&mut state, &Target::Channel(channel), sid);
         }
         drop(state);
         Some(self.client(&entry))
@@ -214,8 +299,9 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         }
     }
 
-    /// Emits `event` to the sockets selected by `targets` minus `except`, serialising the
-    /// payload once; every emit of the [`Emitter`](crate::Emitter) and of client relays ends here.
+    /// Emits `event` to the sockets selected by `targets` minus `except`, here and (in cluster
+    /// mode) on every node that holds one of them, serialising the payload once; every emit of
+    /// the [`Emitter`](crate::Emitter) and of client relays ends here.
     pub(crate) async fn emit_targets<T: Serialize + ?Sized>(
         &self,
         targets: &[Target],
@@ -223,8 +309,39 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         payload: &T,
     ) -> Result<Delivery, EmitError> {
+        let serialize_error = |e: serde_json::Error| EmitError::Serialize(e.to_string());
+        let result = match &self.inner.cluster {
+            None => self.emit_local(targets, except, event, payload).await,
+            Some(cluster) => {
+                let raw = Cluster::raw(payload).map_err(serialize_error)?;
+                let mut delivery = self.emit_local(targets, except, event, &*raw).await?;
+                let body = Body::Emit { event, data: &raw };
+                match cluster
+                    .publish(self.inner.path, targets, except, body)
+                    .await
+                {
+                    Some(nodes) => delivery.nodes = nodes,
+                    None => delivery.cluster_unavailable = true,
+                }
+                Ok(delivery)
+            }
+        };
+        if let Ok(delivery) = &result {
+            self.record(targets, except, event, payload, *delivery);
+        }
+        result
+    }
+
+    /// Emits to the matching sockets of this node only.
+    pub(crate) async fn emit_local<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+    ) -> Result<Delivery, EmitError> {
         let targeted = self.count_targets(targets, except);
-        let result = match self.operators() {
+        match self.operators() {
             Some(ops) if targeted > 0 => {
                 let mut ops = ops;
                 if !targets.contains(&Target::All) {
@@ -233,18 +350,63 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 if !except.is_empty() {
                     ops = ops.except(except.iter().filter_map(Target::room).collect::<Vec<_>>());
                 }
-                delivery(targeted, ops.emit(event, payload).await)
+                let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
+                delivery.nodes = 1;
+                Ok(delivery)
             }
             // Nobody to reach: still check the payload serialises, so a bad payload is
             // reported the same way whether or not anyone is connected.
             _ => serde_json::to_value(payload)
                 .map(|_| Delivery::default())
                 .map_err(|e| EmitError::Serialize(e.to_string())),
-        };
-        if let Ok(delivery) = &result {
-            self.record(targets, except, event, payload, *delivery);
         }
-        result
+    }
+
+    /// Carries out an envelope another node (or a Redis-only emitter) published.
+    pub(crate) fn deliver_remote(
+        &self,
+        envelope: &Envelope<'_>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        let (targets, except) = (envelope.targets.clone(), envelope.except.clone());
+        let Some(body) = envelope.body() else {
+            tracing::warn!(id = envelope.id, "ignoring an envelope with missing fields");
+            return Box::pin(async {});
+        };
+        match body {
+            Body::Emit { event, data } => {
+                let this = self.clone();
+                let (event, data) = (event.to_owned(), data.to_owned());
+                Box::pin(async move {
+                    if let Err(e) = this.emit_local(&targets, &except, &event, &*data).await {
+                        tracing::warn!(error = %e, event, "remote emit not delivered");
+                    }
+                })
+            }
+            Body::Kick { kick } => {
+                for target in &targets {
+                    for client in self.sockets_of(target) {
+                        crate::registry::kick_socket(&client, &kick);
+                    }
+                }
+                Box::pin(async {})
+            }
+            Body::KickSocket { sid, kick } => {
+                if let Some(client) = self.all().into_iter().find(|c| c.id().to_string() == sid) {
+                    crate::registry::kick_socket(&client, &kick);
+                }
+                Box::pin(async {})
+            }
+        }
+    }
+
+    /// The local sockets of one target.
+    pub(crate) fn sockets_of(&self, target: &Target) -> Vec<Client<M>> {
+        match target {
+            Target::All => self.all(),
+            Target::User(u) => self.user_sockets(u),
+            Target::Channel(c) => self.channel_members(c),
+            Target::Client(k) => self.get(k),
+        }
     }
 
     /// The namespace path.

@@ -5,6 +5,8 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -16,7 +18,9 @@ use socketioxide::socket::DisconnectReason;
 use crate::__private::{Reply, to_value};
 use crate::client::{Client, ClientData};
 use crate::clients::ConnectedClients;
+use crate::cluster::Cluster;
 use crate::error::{SocketError, SocketNok};
+use crate::expiry;
 use crate::handshake::Handshake;
 use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
@@ -34,6 +38,8 @@ pub(crate) struct Runtime<T: Namespace> {
     pub(crate) state: Arc<T>,
     pub(crate) clients: ConnectedClients<T::Metadata>,
     pub(crate) login: Option<Arc<Verifier>>,
+    /// How long a socket whose token expired may take to log in again.
+    pub(crate) token_grace: Duration,
 }
 
 /// Mounts a namespace on a socket.io server; returns its connected-clients map.
@@ -41,13 +47,32 @@ pub(crate) fn mount<T: Namespace>(
     io: &SocketIo,
     state: Arc<T>,
     login: Option<Arc<Verifier>>,
+    token_grace: Duration,
+    cluster: Option<Arc<Cluster>>,
 ) -> ConnectedClients<T::Metadata> {
-    let clients = ConnectedClients::new(T::PATH, io.clone());
+    let clients = ConnectedClients::new(T::PATH, io.clone(), cluster.clone());
+    if let Some(cluster) = &cluster {
+        let (sink, presence) = (clients.downgrade(), clients.downgrade());
+        cluster.register(
+            T::PATH,
+            Box::new(move |envelope| match sink.upgrade() {
+                Some(clients) => clients.deliver_remote(envelope),
+                None => Box::pin(async {}),
+            }),
+            Box::new(move || {
+                presence
+                    .upgrade()
+                    .map(|c| c.presence_entries())
+                    .unwrap_or_default()
+            }),
+        );
+    }
     let rt = Arc::new(Runtime {
         def: NamespaceDef::<T>::collect(),
         state,
         clients: clients.clone(),
         login,
+        token_grace,
     });
     let middleware = {
         let rt = rt.clone();
@@ -78,10 +103,14 @@ impl<T: Namespace> Runtime<T> {
             parts.headers.clone(),
         );
         let channels = requested_channels(&hs)?;
+        let mut expires_at = None;
         let metadata = match &self.def.middleware {
             Some(middleware) => {
                 match guarded(middleware(self.state.clone(), hs), "middleware", s).await {
-                    Some(Ok(ok)) => ok.into_metadata(),
+                    Some(Ok(ok)) => {
+                        expires_at = ok.expiry();
+                        ok.into_metadata()
+                    }
                     Some(Err(nok)) => {
                         tracing::debug!(sid = %s.id, ns = T::PATH, code = nok.code(), "connection refused");
                         return Err(nok);
@@ -103,6 +132,8 @@ impl<T: Namespace> Runtime<T> {
             None => s.id.to_string(),
         };
         let data = Arc::new(ClientData::new(key, metadata, user));
+        // The timer starts once the socket is connected (`connected`).
+        data.expiry().at = expires_at;
         s.extensions.insert(data.clone());
         if !channels.is_empty() {
             let client = Client {
@@ -144,16 +175,30 @@ impl<T: Namespace> Runtime<T> {
             tracing::error!(sid = %s.id, "connected socket has no tether data");
             return;
         };
-        let client = self.clients.insert(data, s.clone());
+        let client = self.clients.insert(data.clone(), s.clone());
+        if data.closed.load(Ordering::SeqCst) || !s.connected() {
+            // socketioxide spawns this handler, and a socket can close before it runs (even
+            // before socketioxide marks it connected): its disconnect handler then found nothing
+            // to unregister. `closed` is set before that handler unregisters, and checked here
+            // after the insert, so one of the two always removes the entry.
+            self.clients.remove(s.id);
+            tracing::debug!(sid = %s.id, ns = T::PATH, "socket closed before its connect handler ran");
+            return;
+        }
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
         self.enforce_cap(&client);
         send_connection_info(&client);
+        expiry::watch(&client, client.token_expires_at(), self.token_grace);
         if let Some(hook) = &self.def.on_connect {
             guarded(hook(self.state.clone(), client), "on_connect", &s).await;
         }
     }
 
     async fn disconnected(&self, s: SocketRef, reason: DisconnectReason) {
+        if let Some(data) = s.extensions.get::<Arc<ClientData<T::Metadata>>>() {
+            data.closed.store(true, Ordering::SeqCst);
+            expiry::stop(&data);
+        }
         let Some(client) = self.clients.remove(s.id) else {
             return;
         };
@@ -173,14 +218,36 @@ impl<T: Namespace> Runtime<T> {
         let (Some(cap), Some(user)) = (self.def.max_connections_per_user, client.user_id()) else {
             return;
         };
+        if let Some(cluster) = self.clients.cluster() {
+            // Cluster-wide and atomic: Redis decides which sockets go, wherever they are.
+            let (cluster, clients, sid) = (cluster.clone(), self.clients.clone(), client.id());
+            tokio::spawn(async move {
+                let sid = sid.to_string();
+                let Some(evicted) = crate::cluster::cap(&cluster, T::PATH, &user, &sid, cap).await
+                else {
+                    return;
+                };
+                for (node, sid) in evicted {
+                    let kick = cap_kick(&user, cap);
+                    if Some(node.as_str()) == cluster.node_id.as_deref() {
+                        if let Some(old) = clients
+                            .all()
+                            .into_iter()
+                            .find(|c| c.id().to_string() == sid)
+                        {
+                            kick_socket(&old, &kick);
+                        }
+                    } else {
+                        let body = crate::cluster::Body::KickSocket { sid: &sid, kick };
+                        let target = [crate::registry::Target::User(user.clone())];
+                        cluster.publish(T::PATH, &target, &[], body).await;
+                    }
+                }
+            });
+            return;
+        }
         for old in self.clients.over_cap(&user, cap) {
-            let kick = Kick::new(
-                "connection_limit",
-                format!(
-                    "user `{user}` may hold at most {cap} connections; this, the oldest, was closed"
-                ),
-            );
-            kick_socket(&old, &kick);
+            kick_socket(&old, &cap_kick(&user, cap));
         }
     }
 
@@ -201,6 +268,13 @@ impl<T: Namespace> Runtime<T> {
             .await
             .unwrap_or_else(|| Err(SocketError::internal()))
     }
+}
+
+fn cap_kick(user: &str, cap: usize) -> Kick {
+    Kick::new(
+        "connection_limit",
+        format!("user `{user}` may hold at most {cap} connections; this, the oldest, was closed"),
+    )
 }
 
 /// The channels named in the connection query (`channel_id=a,b`), validated.

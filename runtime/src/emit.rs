@@ -8,16 +8,22 @@ use socketioxide::{BroadcastError, SendError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Delivery {
-    /// Sockets the event was handed to.
+    /// Sockets of this node the event was handed to.
     pub sockets: usize,
-    /// Targeted sockets that could not take it (closed, or their send buffer was full).
+    /// Targeted sockets of this node that could not take it (closed, or a full send buffer).
     pub failed: usize,
+    /// Nodes that received it. Embedded mode: 1 when a local socket did, else 0. Cluster mode:
+    /// Redis's count of subscribers to the targets' channels (this node included when it holds
+    /// a recipient); for an emit with several targets a node is counted once per target it holds.
+    pub nodes: usize,
+    /// Cluster mode only: Redis could not be reached, so only this node's sockets got it.
+    pub cluster_unavailable: bool,
 }
 
 impl Delivery {
-    /// Whether at least one socket received the event.
+    /// Whether the event reached at least one socket, here or on another node.
     pub fn delivered(&self) -> bool {
-        self.sockets > 0
+        self.sockets > 0 || self.nodes > 0
     }
 }
 
@@ -63,7 +69,7 @@ pub(crate) fn delivery(
     match result {
         Ok(()) => Ok(Delivery {
             sockets: targeted,
-            failed: 0,
+            ..Delivery::default()
         }),
         Err(BroadcastError::Socket(errors)) => {
             let failed = errors.len().min(targeted);
@@ -71,6 +77,7 @@ pub(crate) fn delivery(
             Ok(Delivery {
                 sockets: targeted - failed,
                 failed,
+                ..Delivery::default()
             })
         }
         Err(BroadcastError::Serialize(e)) => Err(EmitError::Serialize(e.to_string())),
@@ -78,8 +85,8 @@ pub(crate) fn delivery(
             // The local adapter never fails; a custom one would be a bug in tether.
             tracing::error!(error = %e, "socket.io adapter error");
             Ok(Delivery {
-                sockets: 0,
                 failed: targeted,
+                ..Delivery::default()
             })
         }
     }

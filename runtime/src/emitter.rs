@@ -3,14 +3,16 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::clients::ConnectedClients;
+use crate::cluster::{Body, Cluster, ClusterError};
 use crate::emit::{Delivery, EmitError};
 use crate::namespace::Namespace;
-use crate::registry::Target;
+use crate::registry::{Kick, Target};
 
 /// The server→client events of a namespace: an enum whose variants name the events and carry
 /// their payloads, so emitting an undeclared event or a wrong payload does not compile.
@@ -87,13 +89,32 @@ impl Events for AnyEvent {
 /// # Ok(()) }
 /// ```
 pub struct Emitter<T: Namespace> {
-    clients: ConnectedClients<T::Metadata>,
+    backend: Backend<T::Metadata>,
     _namespace: PhantomData<fn() -> T>,
+}
+
+/// Where an emitter sends: through a node (local sockets, then Redis in cluster mode), or
+/// straight to Redis from a process that serves no sockets.
+enum Backend<M> {
+    Node(ConnectedClients<M>),
+    Redis(Arc<Cluster>),
+}
+
+impl<M> Clone for Backend<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Node(c) => Self::Node(c.clone()),
+            Self::Redis(c) => Self::Redis(c.clone()),
+        }
+    }
 }
 
 impl<T: Namespace> Clone for Emitter<T> {
     fn clone(&self) -> Self {
-        Self::new(self.clients.clone())
+        Self {
+            backend: self.backend.clone(),
+            _namespace: PhantomData,
+        }
     }
 }
 
@@ -108,14 +129,96 @@ impl<T: Namespace> fmt::Debug for Emitter<T> {
 impl<T: Namespace> Emitter<T> {
     pub(crate) fn new(clients: ConnectedClients<T::Metadata>) -> Self {
         Self {
-            clients,
+            backend: Backend::Node(clients),
             _namespace: PhantomData,
         }
     }
 
-    /// The connected clients of the namespace on this node.
-    pub fn clients(&self) -> &ConnectedClients<T::Metadata> {
-        &self.clients
+    /// An emitter for a process that serves no sockets (a worker, a CLI), like socket.io's
+    /// redis-emitter: it publishes to the cluster at `url` with the default prefix.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect_redis(url: &str) -> Result<Self, ClusterError> {
+        Self::connect_redis_with_prefix(url, crate::cluster::DEFAULT_PREFIX).await
+    }
+
+    /// [`connect_redis`](Self::connect_redis) with the cluster's key prefix.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect_redis_with_prefix(url: &str, prefix: &str) -> Result<Self, ClusterError> {
+        Ok(Self {
+            backend: Backend::Redis(Cluster::publisher_only(url, prefix).await?),
+            _namespace: PhantomData,
+        })
+    }
+
+    /// The connected clients of the namespace on this node; `None` for a Redis-only emitter.
+    pub fn clients(&self) -> Option<&ConnectedClients<T::Metadata>> {
+        match &self.backend {
+            Backend::Node(c) => Some(c),
+            Backend::Redis(_) => None,
+        }
+    }
+
+    fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &self.backend {
+            Backend::Node(c) => c.cluster(),
+            Backend::Redis(c) => Some(c),
+        }
+    }
+
+    /// Whether the user has a socket on this node or, in cluster mode, on any live node.
+    pub async fn is_online(&self, user: &str) -> bool {
+        if let Backend::Node(c) = &self.backend
+            && c.is_online(user)
+        {
+            return true;
+        }
+        self.user_nodes(user).await.iter().any(|(_, n)| *n > 0)
+    }
+
+    /// The live nodes holding sockets of the user, with how many each (cluster mode; this node
+    /// alone in embedded mode). A node that died without cleanup stops counting once its
+    /// heartbeat expires.
+    pub async fn user_nodes(&self, user: &str) -> Vec<(String, usize)> {
+        match (self.cluster(), &self.backend) {
+            (Some(cluster), _) => crate::cluster::online_nodes(cluster, T::PATH, user)
+                .await
+                .unwrap_or_default(),
+            (None, Backend::Node(c)) => {
+                let n = c.user_sockets(user).len();
+                if n > 0 {
+                    vec![("local".to_owned(), n)]
+                } else {
+                    Vec::new()
+                }
+            }
+            (None, Backend::Redis(_)) => Vec::new(),
+        }
+    }
+
+    /// Disconnects every socket of the user on every node, telling each why first
+    /// (`/ops/disconnected`). Returns the sockets kicked here and the nodes reached.
+    pub async fn kick_user(&self, user: &str, kick: &Kick) -> Delivery {
+        let mut delivery = Delivery::default();
+        if let Backend::Node(c) = &self.backend {
+            delivery.sockets = c.kick_user(user, kick);
+        }
+        if let Some(cluster) = self.cluster() {
+            let targets = [Target::User(user.to_owned())];
+            match cluster
+                .publish(T::PATH, &targets, &[], Body::Kick { kick: kick.clone() })
+                .await
+            {
+                Some(nodes) => delivery.nodes = nodes,
+                None => delivery.cluster_unavailable = true,
+            }
+        } else if delivery.sockets > 0 {
+            delivery.nodes = 1;
+        }
+        delivery
     }
 
     fn emit_to(&self, target: Target) -> Emit<'_, T> {
@@ -213,9 +316,28 @@ impl<T: Namespace> Emit<'_, T> {
     /// # Errors
     /// When the payload cannot be serialised.
     pub async fn emit(self, event: T::Events) -> Result<Delivery, EmitError> {
-        self.emitter
-            .clients
-            .emit_targets(&self.targets, &self.except, event.name(), &event)
-            .await
+        match &self.emitter.backend {
+            Backend::Node(clients) => {
+                clients
+                    .emit_targets(&self.targets, &self.except, event.name(), &event)
+                    .await
+            }
+            Backend::Redis(cluster) => {
+                let data = Cluster::raw(&event).map_err(|e| EmitError::Serialize(e.to_string()))?;
+                let body = Body::Emit {
+                    event: event.name(),
+                    data: &data,
+                };
+                let mut delivery = Delivery::default();
+                match cluster
+                    .publish(T::PATH, &self.targets, &self.except, body)
+                    .await
+                {
+                    Some(nodes) => delivery.nodes = nodes,
+                    None => delivery.cluster_unavailable = true,
+                }
+                Ok(delivery)
+            }
+        }
     }
 }

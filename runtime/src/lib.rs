@@ -14,6 +14,7 @@
 pub mod auth;
 mod client;
 mod clients;
+pub mod cluster;
 mod connection;
 mod emit;
 mod emitter;
@@ -45,7 +46,7 @@ pub use ops::Relay;
 pub use registry::{DISCONNECTED_EVENT, Kick, Target};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::{BuildError, DEFAULT_MAX_MESSAGE_SIZE, Tether, TetherBuilder};
-pub use tether_macros::socket_namespace;
+pub use tether_macros::{Events, socket_namespace};
 
 /// Re-exported so applications use the exact socketioxide version tether is built on.
 pub use socketioxide;

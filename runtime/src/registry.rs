@@ -7,11 +7,11 @@ use serde::Serialize;
 use socketioxide::socket::Sid;
 
 use crate::client::Client;
-use crate::clients::{ConnectedClients, channel_room, index_add, index_remove, user_room};
+use crate::clients::{ConnectedClients, channel_room, user_room};
 
 /// Why tether disconnected a socket; sent to the client as `/ops/disconnected`
 /// `{code, message}` right before the disconnect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Kick {
     /// A stable code, e.g. `kicked`, `connection_limit`, `expired_token`.
     pub code: String,
@@ -90,13 +90,13 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         if old == user {
             return true;
         }
-        if let Some(old) = &old {
-            index_remove(&mut state.by_user, old, sid);
-            socket.leave(user_room(old));
+        if let Some(old) = old {
+            socket.leave(user_room(&old));
+            self.index_remove(&mut state, &Target::User(old), sid);
         }
-        if let Some(new) = &user {
-            index_add(&mut state.by_user, new, sid);
-            socket.join(user_room(new));
+        if let Some(new) = user {
+            socket.join(user_room(&new));
+            self.index_add(&mut state, &Target::User(new), sid);
         }
         true
     }
@@ -110,8 +110,8 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             return false;
         }
         if client.data.session().channels.insert(channel.to_owned()) {
-            index_add(&mut state.by_channel, channel, sid);
             client.socket.join(channel_room(channel));
+            self.index_add(&mut state, &Target::Channel(channel.to_owned()), sid);
         }
         true
     }
@@ -121,8 +121,12 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let mut state = self.write();
         let removed = client.data.session().channels.remove(channel);
         if removed {
-            index_remove(&mut state.by_channel, channel, client.id());
             client.socket.leave(channel_room(channel));
+            self.index_remove(
+                &mut state,
+                &Target::Channel(channel.to_owned()),
+                client.id(),
+            );
         }
         removed
     }

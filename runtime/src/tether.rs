@@ -10,14 +10,22 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::clients::ConnectedClients;
+use crate::cluster::{Cluster, ClusterConfig, ClusterError, ClusterState, ClusterStats};
 use crate::connection;
 use crate::emitter::Emitter;
+use crate::expiry::DEFAULT_TOKEN_GRACE;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
 use crate::testing::EmitLog;
 
 type Mount = Box<
-    dyn FnOnce(&SocketIo, Option<Arc<Verifier>>) -> (TypeId, Arc<dyn Any + Send + Sync>) + Send,
+    dyn FnOnce(
+            &SocketIo,
+            Option<Arc<Verifier>>,
+            Duration,
+            Option<Arc<Cluster>>,
+        ) -> (TypeId, Arc<dyn Any + Send + Sync>)
+        + Send,
 >;
 
 /// Configures and builds a [`Tether`]: which namespaces it serves and how.
@@ -44,6 +52,8 @@ pub struct TetherBuilder {
     mounts: Vec<(&'static str, Mount)>,
     socketio: SocketIoBuilder,
     login: Option<Arc<Verifier>>,
+    token_grace: Duration,
+    cluster: Option<ClusterConfig>,
 }
 
 impl fmt::Debug for TetherBuilder {
@@ -65,12 +75,15 @@ pub enum BuildError {
     DuplicatePath(&'static str),
     /// A namespace path is not a valid socket.io namespace path.
     InvalidPath(&'static str),
+    /// Redis could not be reached (cluster mode).
+    Cluster(ClusterError),
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::DuplicatePath(p) => write!(f, "two namespaces are mounted at `{p}`"),
+            Self::Cluster(e) => write!(f, "cluster: {e}"),
             Self::InvalidPath(p) => {
                 write!(
                     f,
@@ -97,6 +110,8 @@ impl TetherBuilder {
             mounts: Vec::new(),
             socketio,
             login: None,
+            token_grace: DEFAULT_TOKEN_GRACE,
+            cluster: None,
         }
     }
 
@@ -107,8 +122,9 @@ impl TetherBuilder {
         let state = Arc::new(state);
         self.mounts.push((
             T::PATH,
-            Box::new(move |io, login| {
-                let clients = connection::mount::<T>(io, state.clone(), login);
+            Box::new(move |io, login, token_grace, cluster| {
+                let clients =
+                    connection::mount::<T>(io, state.clone(), login, token_grace, cluster);
                 (
                     TypeId::of::<T>(),
                     Arc::new(Mounted { clients, state }) as Arc<dyn Any + Send + Sync>,
@@ -118,11 +134,41 @@ impl TetherBuilder {
         self
     }
 
+    /// Cluster mode: this node joins the others through Redis at `url`, so every emit reaches the
+    /// matching sockets on every node. Without it, tether runs embedded on one node.
+    #[must_use]
+    pub fn redis(self, url: impl Into<String>) -> Self {
+        self.cluster(ClusterConfig::new(url))
+    }
+
+    /// Cluster mode with every setting (prefix, degraded start, heartbeat).
+    #[must_use]
+    pub fn cluster(mut self, config: ClusterConfig) -> Self {
+        self.cluster = Some(config);
+        self
+    }
+
     /// Enables `/ops/login` on live sockets in every namespace: `verifier` turns the token into
     /// a user (see [`LoginVerifier`]).
     #[must_use]
     pub fn login_verifier(mut self, verifier: impl LoginVerifier) -> Self {
         self.login = Some(Arc::new(Verifier(Box::new(verifier))));
+        self
+    }
+
+    /// How long a socket whose token expired may take to log in again (`/ops/login` with a
+    /// fresh token) before it is disconnected with reason `expired_token` (default
+    /// [`DEFAULT_TOKEN_GRACE`], 30 s). The socket is told when its token expires
+    /// ([`TOKEN_EXPIRED_EVENT`](crate::TOKEN_EXPIRED_EVENT)); the expiry comes from the
+    /// middleware's [`SocketOk::expires_at`](crate::SocketOk::expires_at) and from each login.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = tether::Tether::builder().token_grace(Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn token_grace(mut self, grace: Duration) -> Self {
+        self.token_grace = grace;
         self
     }
 
@@ -161,10 +207,12 @@ impl TetherBuilder {
         self
     }
 
-    /// Builds the socket.io server and mounts the namespaces (embedded single-node mode).
+    /// Builds the socket.io server, joins the cluster (with [`redis`](Self::redis)) and mounts
+    /// the namespaces.
     ///
     /// # Errors
-    /// When two namespaces share a path or a path is invalid.
+    /// When two namespaces share a path, a path is invalid, or Redis cannot be reached (unless
+    /// [`ClusterConfig::start_degraded`] is set).
     pub async fn build(self) -> Result<Tether, BuildError> {
         let mut paths = std::collections::HashSet::new();
         for (path, _) in &self.mounts {
@@ -175,18 +223,30 @@ impl TetherBuilder {
                 return Err(BuildError::DuplicatePath(path));
             }
         }
+        let cluster = match &self.cluster {
+            Some(config) => {
+                let paths: Vec<&'static str> = paths.into_iter().collect();
+                Some(
+                    Cluster::join(config, &paths)
+                        .await
+                        .map_err(BuildError::Cluster)?,
+                )
+            }
+            None => None,
+        };
         let (layer, io) = self.socketio.build_layer();
-        let login = self.login;
+        let (login, token_grace) = (self.login, self.token_grace);
         let namespaces = self
             .mounts
             .into_iter()
-            .map(|(_, mount)| mount(&io, login.clone()))
+            .map(|(_, mount)| mount(&io, login.clone(), token_grace, cluster.clone()))
             .collect();
         Ok(Tether {
             inner: Arc::new(Inner {
                 io,
                 layer,
                 namespaces,
+                cluster,
             }),
         })
     }
@@ -201,6 +261,7 @@ struct Inner {
     io: SocketIo,
     layer: SocketIoLayer,
     namespaces: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// A running tether: the tower layer to mount on axum, and access to every namespace's clients.
@@ -276,6 +337,33 @@ impl Tether {
     /// When `T` was not mounted on this tether.
     pub fn record_emits<T: Namespace>(&self) -> EmitLog {
         self.clients::<T>().start_recording()
+    }
+
+    /// The node's link to Redis ([`ClusterState::Embedded`] without [`TetherBuilder::redis`]).
+    pub fn cluster_state(&self) -> ClusterState {
+        self.inner
+            .cluster
+            .as_ref()
+            .map_or(ClusterState::Embedded, |c| c.state())
+    }
+
+    /// A receiver that sees every change of [`cluster_state`](Self::cluster_state); `None` in
+    /// embedded mode.
+    pub fn watch_cluster(&self) -> Option<tokio::sync::watch::Receiver<ClusterState>> {
+        self.inner.cluster.as_ref().map(|c| c.watch())
+    }
+
+    /// What this node exchanged with the cluster; `None` in embedded mode.
+    pub fn cluster_stats(&self) -> Option<ClusterStats> {
+        self.inner.cluster.as_ref().map(|c| c.stats())
+    }
+
+    /// This node's id in the cluster; `None` in embedded mode.
+    pub fn node_id(&self) -> Option<&str> {
+        self.inner
+            .cluster
+            .as_ref()
+            .and_then(|c| c.node_id.as_deref())
     }
 
     /// The underlying socketioxide server, for anything tether does not wrap.

@@ -1,6 +1,8 @@
 //! Shared helpers for tether's integration tests: a server on a free loopback port, and a real
 //! JS `socket.io-client` driven over stdin/stdout (`tests/js/driver.mjs`).
 
+pub mod redis;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -300,4 +302,78 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// An HTTP response as a client sees it: the status code and the body parsed as JSON
+/// (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code, e.g. 200.
+    pub status: u16,
+    /// The body, parsed as JSON.
+    pub body: Value,
+}
+
+/// `POST`s `body` to `http://{addr}{path}` over a real TCP connection (HTTP/1.1,
+/// `Connection: close`); `body` is sent as is with `Content-Type: application/json`.
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
+    use tokio::io::AsyncReadExt;
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the test server");
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send the request");
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .await
+            .expect("read the response");
+        raw
+    };
+    let raw = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("no HTTP response to POST {path}"));
+    let text = String::from_utf8(raw).expect("a UTF-8 response");
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a malformed HTTP response: {text:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let chunked = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    HttpResponse {
+        status,
+        body: serde_json::from_str(&payload).unwrap_or(Value::Null),
+    }
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
 }

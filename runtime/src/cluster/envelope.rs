@@ -1,0 +1,126 @@
+//! The messages nodes exchange over Redis pub/sub. Versioned and documented in the README, so
+//! any process (even `redis-cli PUBLISH`) can emit.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::registry::{Kick, Target};
+
+/// The envelope version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// One message on a recipient channel (JSON):
+///
+/// ```text
+/// {"v": 1, "id": "…", "node": "…" | null, "ns": "/chat",
+///  "targets": [{"kind": "user", "id": "alice"}], "except": [],
+///  "kind": "emit", "event": "message", "data": <any JSON>}
+/// {"v": 1, …, "kind": "kick", "kick": {"code": "…", "message": "…"}}
+/// {"v": 1, …, "kind": "kick_socket", "sid": "…", "kick": {…}}
+/// ```
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Envelope<'a> {
+    /// Format version; messages of another version are logged and ignored.
+    pub(crate) v: u32,
+    /// Unique per message; a node that receives one message on several of its channels
+    /// (an emit to two users it both holds) delivers it once.
+    #[serde(borrow)]
+    pub(crate) id: &'a str,
+    /// The publishing node (`null` from a Redis-only emitter); a node ignores its own messages.
+    #[serde(default, borrow)]
+    pub(crate) node: Option<&'a str>,
+    /// The namespace path.
+    #[serde(borrow)]
+    pub(crate) ns: &'a str,
+    /// Who it is for.
+    pub(crate) targets: Vec<Target>,
+    /// Who is excluded.
+    #[serde(default)]
+    pub(crate) except: Vec<Target>,
+    /// What to do.
+    kind: Kind,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    event: Option<&'a str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kick: Option<Kick>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Emit,
+    Kick,
+    KickSocket,
+}
+
+/// What an envelope asks the receiving nodes to do.
+#[derive(Debug)]
+pub(crate) enum Body<'a> {
+    /// Emit `event` with `data` to the local sockets of the targets.
+    Emit { event: &'a str, data: &'a RawValue },
+    /// Disconnect the local sockets of the targets, telling them why first.
+    Kick { kick: Kick },
+    /// Disconnect one socket (a cluster-wide connection cap evicted it).
+    KickSocket { sid: &'a str, kick: Kick },
+}
+
+impl<'a> Envelope<'a> {
+    pub(crate) fn new(
+        id: &'a str,
+        node: Option<&'a str>,
+        ns: &'a str,
+        targets: Vec<Target>,
+        except: Vec<Target>,
+        body: Body<'a>,
+    ) -> Self {
+        let (kind, event, data, sid, kick) = match body {
+            Body::Emit { event, data } => (Kind::Emit, Some(event), Some(data), None, None),
+            Body::Kick { kick } => (Kind::Kick, None, None, None, Some(kick)),
+            Body::KickSocket { sid, kick } => (Kind::KickSocket, None, None, Some(sid), Some(kick)),
+        };
+        Self {
+            v: VERSION,
+            id,
+            node,
+            ns,
+            targets,
+            except,
+            kind,
+            event,
+            data,
+            sid,
+            kick,
+        }
+    }
+
+    /// What to do; `None` when a field the kind needs is missing.
+    pub(crate) fn body(&self) -> Option<Body<'a>> {
+        Some(match self.kind {
+            Kind::Emit => Body::Emit {
+                event: self.event?,
+                data: self.data?,
+            },
+            Kind::Kick => Body::Kick {
+                kick: self.kick.clone()?,
+            },
+            Kind::KickSocket => Body::KickSocket {
+                sid: self.sid?,
+                kick: self.kick.clone()?,
+            },
+        })
+    }
+}
+
+/// The Redis channel of a recipient: `{prefix}:{ns}:{kind}:{id}`, or `{prefix}:{ns}:all`.
+pub(crate) fn channel(prefix: &str, ns: &str, target: &Target) -> String {
+    match target {
+        Target::All => format!("{prefix}:{ns}:all"),
+        Target::User(u) => format!("{prefix}:{ns}:user:{u}"),
+        Target::Channel(c) => format!("{prefix}:{ns}:channel:{c}"),
+        Target::Client(k) => format!("{prefix}:{ns}:client:{k}"),
+    }
+}
