@@ -1,0 +1,168 @@
+//! The helper attributes that mark a method's role: `#[middleware]`, `#[on("event")]`,
+//! `#[on_connect]`, `#[on_disconnect]`, `#[authorize_channel]` and `#[authorize_relay]`.
+
+use syn::{Attribute, ImplItem, ItemImpl, LitStr, Meta};
+
+use crate::ctxt::Ctxt;
+
+/// What a marked method does for the namespace.
+pub(crate) enum Role {
+    /// `#[middleware]`: accepts or refuses a connection and produces its metadata.
+    Middleware,
+    /// `#[on("event")]`: listens to one event.
+    On(LitStr),
+    /// `#[on_connect]`: runs once a client is connected.
+    OnConnect,
+    /// `#[on_disconnect]`: runs once a client is gone.
+    OnDisconnect,
+    /// `#[authorize_channel]`: may a client join a channel by itself?
+    AuthorizeChannel,
+    /// `#[authorize_relay]`: may a client relay an event to other clients?
+    AuthorizeRelay,
+}
+
+impl Role {
+    /// How error messages name methods with this role.
+    pub(crate) fn noun(&self) -> &'static str {
+        match self {
+            Role::Middleware => "`#[middleware]` methods",
+            Role::On(_) => "listener methods",
+            Role::OnConnect => "`#[on_connect]` hooks",
+            Role::OnDisconnect => "`#[on_disconnect]` hooks",
+            Role::AuthorizeChannel => "`#[authorize_channel]` hooks",
+            Role::AuthorizeRelay => "`#[authorize_relay]` hooks",
+        }
+    }
+}
+
+/// A method's role and the attribute that gave it, for spans.
+pub(crate) struct Marker<'a> {
+    pub(crate) original: &'a Attribute,
+    pub(crate) role: Role,
+}
+
+const HELPERS: [&str; 6] = [
+    "middleware",
+    "on",
+    "on_connect",
+    "on_disconnect",
+    "authorize_channel",
+    "authorize_relay",
+];
+
+/// Whether `attr` is one of the helper attributes `#[socket_namespace]` consumes.
+pub(crate) fn is_helper(attr: &Attribute) -> bool {
+    attr.path()
+        .get_ident()
+        .is_some_and(|ident| HELPERS.iter().any(|helper| ident == helper))
+}
+
+/// The role the helper attributes in `attrs` give a method, if any. Records an error for a
+/// malformed attribute and for every helper attribute after the first.
+pub(crate) fn marker<'a>(cx: &Ctxt, attrs: &'a [Attribute]) -> Option<Marker<'a>> {
+    let mut helpers = attrs.iter().filter(|attr| is_helper(attr));
+    let first = helpers.next()?;
+    let first_name = first.path().get_ident()?;
+    for extra in helpers {
+        cx.error_spanned_by(
+            extra,
+            format_args!("this method is already `#[{first_name}]`; a method has only one role"),
+        );
+    }
+    let role = role(cx, first)?;
+    Some(Marker {
+        original: first,
+        role,
+    })
+}
+
+fn role(cx: &Ctxt, attr: &Attribute) -> Option<Role> {
+    let role = match attr.path().get_ident()?.to_string().as_str() {
+        "on" => return event(cx, attr).map(Role::On),
+        "middleware" => Role::Middleware,
+        "on_connect" => Role::OnConnect,
+        "on_disconnect" => Role::OnDisconnect,
+        "authorize_channel" => Role::AuthorizeChannel,
+        _ => Role::AuthorizeRelay,
+    };
+    let name = attr.path().get_ident()?;
+    match &attr.meta {
+        Meta::Path(_) => Some(role),
+        Meta::List(list) => {
+            cx.error_spanned_by(list, format_args!("`#[{name}]` takes no arguments"));
+            None
+        }
+        Meta::NameValue(value) => {
+            cx.error_spanned_by(value, format_args!("`#[{name}]` takes no arguments"));
+            None
+        }
+    }
+}
+
+/// The event name of `#[on("event")]`.
+fn event(cx: &Ctxt, attr: &Attribute) -> Option<LitStr> {
+    const EXAMPLE: &str = "e.g. `#[on(\"sayStuff\")]`";
+    match &attr.meta {
+        Meta::Path(path) => {
+            cx.error_spanned_by(
+                path,
+                format_args!("`#[on]` needs the event name, {EXAMPLE}"),
+            );
+            None
+        }
+        Meta::List(list) if list.tokens.is_empty() => {
+            cx.error_at(
+                list.delimiter.span().join(),
+                format_args!("`#[on]` needs the event name, {EXAMPLE}"),
+            );
+            None
+        }
+        Meta::List(list) => {
+            let event = list.parse_args::<LitStr>().ok();
+            if event.is_none() {
+                cx.error_spanned_by(
+                    &list.tokens,
+                    format_args!("expected the event name as one string literal, {EXAMPLE}"),
+                );
+            }
+            event
+        }
+        Meta::NameValue(value) => {
+            cx.error_spanned_by(
+                value,
+                format_args!("write the event name in parentheses, {EXAMPLE}"),
+            );
+            None
+        }
+    }
+}
+
+/// Removes the helper attributes from every item of `item`: they mean nothing to rustc.
+pub(crate) fn strip(item: &mut ItemImpl) {
+    for item in &mut item.items {
+        if let Some(attrs) = attrs_mut(item) {
+            attrs.retain(|attr| !is_helper(attr));
+        }
+    }
+}
+
+/// The attributes of an impl item, for the kinds that can carry them.
+pub(crate) fn attrs(item: &ImplItem) -> &[Attribute] {
+    match item {
+        ImplItem::Const(item) => &item.attrs,
+        ImplItem::Fn(item) => &item.attrs,
+        ImplItem::Type(item) => &item.attrs,
+        ImplItem::Macro(item) => &item.attrs,
+        _ => &[],
+    }
+}
+
+fn attrs_mut(item: &mut ImplItem) -> Option<&mut Vec<Attribute>> {
+    match item {
+        ImplItem::Const(item) => Some(&mut item.attrs),
+        ImplItem::Fn(item) => Some(&mut item.attrs),
+        ImplItem::Type(item) => Some(&mut item.attrs),
+        ImplItem::Macro(item) => Some(&mut item.attrs),
+        _ => None,
+    }
+}

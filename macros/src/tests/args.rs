@@ -1,0 +1,152 @@
+//! Mistakes in the attribute's arguments.
+
+use super::assert_errors;
+
+const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
+     `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
+     `crate`";
+
+#[test]
+fn argument_errors() {
+    let item = "impl A {}";
+    assert_errors(
+        r#"path = "/a", colour = "red""#,
+        item,
+        &[(UNKNOWN_COLOUR, "colour")],
+    );
+    assert_errors(
+        r#"path = "/a", path = "/b""#,
+        item,
+        &[("duplicate argument `path`", "path")],
+    );
+    assert_errors(
+        "",
+        item,
+        &[(
+            "missing argument `path`: write `#[socket_namespace(path = \"/chat\")]`",
+            "<call site>",
+        )],
+    );
+    assert_errors(
+        r#"path = "chat""#,
+        item,
+        &[(
+            "namespace path must start with `/`, e.g. `/chat`",
+            r#""chat""#,
+        )],
+    );
+    assert_errors(
+        "path = 5",
+        item,
+        &[("expected a string literal, e.g. `path = \"/chat\"`", "5")],
+    );
+    assert_errors(
+        r#""/chat""#,
+        item,
+        &[("name the argument: `path = \"/chat\"`", r#""/chat""#)],
+    );
+    assert_errors(
+        r#"path = "/a", crate = "not a path""#,
+        item,
+        &[(
+            "`crate` must be the path of the tether crate, e.g. `crate = \"::tether\"`",
+            r#""not a path""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", client_connection_key = "user id""#,
+        item,
+        &[(
+            "`client_connection_key` must name a field of the metadata type, e.g. \
+                 `client_connection_key = \"user_id\"`",
+            r#""user id""#,
+        )],
+    );
+}
+
+#[test]
+fn client_key_needs_a_middleware() {
+    assert_errors(
+        r#"path = "/a", client_connection_key = "user_id""#,
+        "impl A {}",
+        &[(
+            "`client_connection_key` needs a `#[middleware]` returning `SocketOk<Metadata>`: the \
+             key is a field of that metadata",
+            r#""user_id""#,
+        )],
+    );
+}
+
+#[test]
+fn one_error_per_mistake() {
+    assert_errors(
+        r#"path = "/a", strict"#,
+        "impl A {}",
+        &[(&UNKNOWN_COLOUR.replace("colour", "strict"), "strict")],
+    );
+    assert_errors(
+        r#"path("/a")"#,
+        "impl A {}",
+        &[("expected `path = \"/chat\"`", "path")],
+    );
+    // A syntax error stops the parse; `path` is not reported missing on top of it.
+    assert_eq!(
+        super::errors("colour = , path = \"/a\"", "impl A {}").len(),
+        1
+    );
+}
+
+#[test]
+fn round_two_arguments() {
+    let item = "impl A {}";
+    assert_errors(
+        r#"path = "/a", max_connections_per_user = 0"#,
+        item,
+        &[(
+            "`max_connections_per_user` must be at least 1; leave it out for no cap",
+            "0",
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", max_connections_per_user = "3""#,
+        item,
+        &[(
+            "expected an integer, e.g. `max_connections_per_user = 3`",
+            r#""3""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", anonymous = "no""#,
+        item,
+        &[(
+            "expected `true` or `false`, e.g. `anonymous = false`",
+            r#""no""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", anonymous = false"#,
+        item,
+        &[(
+            "`anonymous = false` needs a `user_key`: without one every connection is anonymous \
+             and would be refused",
+            "false",
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", events = "ChatEvents""#,
+        item,
+        &[(
+            "`events` is a type, not a string: write `events = ChatEvents`",
+            r#""ChatEvents""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", user_key = "user_id""#,
+        item,
+        &[(
+            "`user_key` needs a `#[middleware]` returning `SocketOk<Metadata>`: the key is a \
+             field of that metadata",
+            r#""user_id""#,
+        )],
+    );
+}

@@ -1,0 +1,6 @@
+#[derive(tether::Events)]
+struct ChatEvents {
+    message: String,
+}
+
+fn main() {}

@@ -1,0 +1,33 @@
+use serde::Serialize;
+use tether::{Tether, socket_namespace};
+
+#[derive(Serialize)]
+struct Ping {
+    hello: String,
+}
+
+#[derive(tether::Events)]
+enum ChatEvents {
+    #[event("/users/ping")]
+    UsersPing(Ping),
+}
+
+struct Chat;
+
+#[socket_namespace(path = "/chat", events = ChatEvents)]
+impl Chat {}
+
+async fn notify(tether: &Tether) {
+    let ping = Ping {
+        hello: "world".to_owned(),
+    };
+    let _ = tether
+        .emitter::<Chat>()
+        .to_user("1")
+        .emit(ChatEvents::UsersPong(ping))
+        .await;
+}
+
+fn main() {
+    let _ = notify;
+}

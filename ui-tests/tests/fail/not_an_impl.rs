@@ -1,0 +1,6 @@
+use tether::socket_namespace;
+
+#[socket_namespace(path = "/chat")]
+struct Chat;
+
+fn main() {}
