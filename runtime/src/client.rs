@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
@@ -21,6 +22,10 @@ pub(crate) struct ClientData<M> {
     pub(crate) metadata: M,
     pub(crate) connected_at: Instant,
     pub(crate) session: Mutex<Session>,
+    /// When the socket's token expires, and the timer enforcing it (see `expiry.rs`).
+    pub(crate) expiry: Mutex<crate::expiry::Expiry>,
+    /// Set when the disconnect handler ran (which can happen before the connect handler).
+    pub(crate) closed: AtomicBool,
 }
 
 /// What changes during a connection: the signed-in user and the joined channels.
@@ -40,12 +45,18 @@ impl<M> ClientData<M> {
                 user,
                 channels: BTreeSet::new(),
             }),
+            expiry: Mutex::default(),
+            closed: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
         // Session updates are single assignments; a poisoned lock holds consistent data.
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn expiry(&self) -> MutexGuard<'_, crate::expiry::Expiry> {
+        self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -90,6 +101,14 @@ impl<M: Send + Sync + 'static> Client<M> {
     /// `/ops/login`, `/ops/logout` and [`ConnectedClients::register`].
     pub fn user_id(&self) -> Option<String> {
         self.data.session().user.clone()
+    }
+
+    /// When the token this socket authenticated with expires (from the middleware's
+    /// [`SocketOk::expires_at`](crate::SocketOk::expires_at), then from each `/ops/login`);
+    /// `None` when it does not expire. After it, the socket must log in again within the grace
+    /// period or be disconnected.
+    pub fn token_expires_at(&self) -> Option<SystemTime> {
+        self.data.expiry().at
     }
 
     /// The channels this socket has joined.

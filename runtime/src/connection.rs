@@ -221,10 +221,14 @@ impl<T: Namespace> Runtime<T> {
         if let Some(cluster) = self.clients.cluster() {
             // Cluster-wide and atomic: Redis decides which sockets go, wherever they are.
             let (cluster, clients, sid) = (cluster.clone(), self.clients.clone(), client.id());
+            // Queued now, so it reaches Redis in order with this user's presence writes.
+            let checked = crate::cluster::cap(&cluster, T::PATH, &user, &sid.to_string(), cap);
             tokio::spawn(async move {
-                let sid = sid.to_string();
-                let Some(evicted) = crate::cluster::cap(&cluster, T::PATH, &user, &sid, cap).await
-                else {
+                let Some(evicted) = checked.await else {
+                    // Redis is away: hold the cap on this node at least.
+                    for old in clients.over_cap(&user, cap) {
+                        kick_socket(&old, &cap_kick(&user, cap));
+                    }
                     return;
                 };
                 for (node, sid) in evicted {

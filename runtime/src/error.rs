@@ -3,26 +3,56 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
-/// A connection accepted by a `#[middleware]`, carrying the client's new typed metadata.
+/// A connection accepted by a `#[middleware]`, carrying the client's new typed metadata and,
+/// when the client authenticated with an expiring token, when that token expires.
 ///
 /// ```
 /// # #[derive(Clone)] struct User { id: String }
+/// use std::time::{Duration, SystemTime};
 /// use tether::SocketOk;
 /// let ok = SocketOk::new(User { id: "42".into() });
 /// assert_eq!(ok.metadata().id, "42");
+/// assert_eq!(ok.expiry(), None);
+///
+/// let at = SystemTime::now() + Duration::from_secs(3600);
+/// let ok = ok.expires_at(Some(at));
+/// assert_eq!(ok.expiry(), Some(at));
 /// ```
 #[derive(Debug, Clone)]
 pub struct SocketOk<M> {
     metadata: M,
+    expires_at: Option<SystemTime>,
 }
 
 impl<M> SocketOk<M> {
     /// Accepts the connection with this metadata.
     pub fn new(metadata: M) -> Self {
-        Self { metadata }
+        Self {
+            metadata,
+            expires_at: None,
+        }
+    }
+
+    /// Sets when the client's credentials expire (a token's `exp`). Once that time passes, the
+    /// socket receives `/ops/token-expired` and is disconnected with reason `expired_token`
+    /// unless it logs in again (`/ops/login`) within the grace period
+    /// ([`TetherBuilder::token_grace`](crate::TetherBuilder::token_grace)). `None` (the default):
+    /// the connection never expires.
+    ///
+    /// [`JweVerifier::accept`](crate::auth::JweVerifier::accept) sets it from the token.
+    #[must_use]
+    pub fn expires_at(mut self, at: Option<SystemTime>) -> Self {
+        self.expires_at = at;
+        self
+    }
+
+    /// When the client's credentials expire, if they do (see [`expires_at`](Self::expires_at)).
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expires_at
     }
 
     /// The metadata the client will carry.

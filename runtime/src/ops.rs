@@ -21,6 +21,7 @@ use crate::connection::{
     Runtime, client_of, guarded, send_connection_info, send_reply, validate_channel,
 };
 use crate::error::SocketError;
+use crate::expiry;
 use crate::namespace::Namespace;
 use crate::registry::Target;
 
@@ -99,6 +100,7 @@ impl<T: Namespace> Runtime<T> {
             }
             "/ops/logout" => {
                 self.clients.set_user(client.id(), None);
+                expiry::watch(client, None, self.token_grace);
                 Ok(self.info(client))
             }
             "/ops/join" => {
@@ -164,6 +166,8 @@ impl<T: Namespace> Runtime<T> {
             ));
         };
         let login = verifier.0.verify(token).await?;
+        // The fresh token's expiry replaces the old one (an expired socket is saved by this).
+        expiry::watch(client, login.expires_at, self.token_grace);
         self.clients.set_user(client.id(), Some(login.user_id));
         self.enforce_cap(client);
         Ok(self.info(client))

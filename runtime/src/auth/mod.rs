@@ -6,8 +6,15 @@
 //! 2. the client passes it when connecting: in the socket.io `auth` payload
 //!    (`io(url, { auth: { token } })`), an `Authorization: Bearer` header, a `token` cookie or the
 //!    query string (see [`TokenSources`]);
-//! 3. the namespace's middleware [authenticates](JweVerifier::authenticate) the handshake, and a
-//!    refusal reaches the client's `connect_error` with a stable code (see [`TokenError`]).
+//! 3. the namespace's middleware [accepts](JweVerifier::accept) the handshake: it verifies the
+//!    token and maps its claims to the client's metadata through your function (which may look
+//!    the user up, and refuse); a refusal reaches the client's `connect_error` with a stable code
+//!    (see [`TokenError`]);
+//! 4. when the token expires on a live socket, the socket receives `/ops/token-expired` and must
+//!    send `/ops/login` with a fresh token within the grace period
+//!    ([`TetherBuilder::token_grace`](crate::TetherBuilder::token_grace)), which needs the
+//!    verifier as the login verifier (`Tether::builder().login_verifier(verifier.clone())`), or
+//!    it is disconnected with reason `expired_token`.
 //!
 //! Tokens are interoperable with other stacks using the same key, e.g. Node's `jose`
 //! (`new CompactEncrypt(payload).setProtectedHeader({ alg: "dir", enc: "A256GCM" }).encrypt(key)`).
@@ -45,6 +52,7 @@
 mod claims;
 mod error;
 mod key;
+mod middleware;
 mod sources;
 mod token;
 mod verifier;
