@@ -1,27 +1,20 @@
 #!/usr/bin/env bash
 # Installs what tether's tests and demo need beyond the Rust toolchain: Node.js + npm (for the
 # official socket.io-client and jose), redis-server (cluster tests start their own on free ports),
-# and the npm packages pinned by tests/js/package-lock.json. Safe to run again.
+# Chromium (the chat demo's browser test drives Debian's /usr/bin/chromium with playwright-core),
+# and the npm packages pinned by the lockfiles of tests/js, tests/browser and examples/chat/web.
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 need_apt=()
-command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+need_node
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]} from Debian's packages"
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
-fi
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+apt_install "${need_apt[@]}"
+warn_old_node 20
 
-# npm ci is skipped when node_modules already matches the lockfile.
-install_npm() {
-  local dir=$1
-  if [ ! -f "$dir/node_modules/.package-lock.json" ] || ! cmp -s "$dir/package-lock.json" "$dir/.installed-lock"; then
-    echo "setup: npm ci in $dir"
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
-    cp "$dir/package-lock.json" "$dir/.installed-lock"
-  fi
-}
 install_npm tests/js
+install_npm tests/browser
+install_npm examples/chat/web

@@ -1,0 +1,573 @@
+//! Issue 6: the chat demo's server contract, as the official JS `socket.io-client` and a plain
+//! HTTP client observe it. The app is the demo's own (`tether_examples::chat::app`, served by
+//! `cargo run --example chat`), built in-process on a free port.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tether::auth::Key;
+use tether_examples::chat;
+use tether_tests::{Connect, HttpResponse, JsClient, TestServer, http_post};
+
+/// How long a test waits to be sure an event does not come.
+const QUIET: Duration = Duration::from_millis(300);
+
+struct Harness {
+    server: TestServer,
+    js: JsClient,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let app = chat::app(Key::generate())
+            .await
+            .expect("build the chat app");
+        let server = TestServer::start(app).await;
+        let js = JsClient::spawn().await;
+        Self { server, js }
+    }
+
+    fn url(&self) -> String {
+        self.server.url("/chat")
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> HttpResponse {
+        http_post(self.server.addr, path, &body.to_string()).await
+    }
+
+    /// A token from `POST /api/login`.
+    async fn token(&self, user: &str) -> String {
+        let res = self.post("/api/login", &json!({ "user": user })).await;
+        assert_eq!(res.status, 200, "login as {user}: {:?}", res.body);
+        res.body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {:?}", res.body))
+            .to_owned()
+    }
+
+    /// Connects socket `name` as `user`; returns the connection info it receives on connect.
+    async fn connect(&mut self, name: &str, user: &str) -> Value {
+        let token = self.token(user).await;
+        let url = self.url();
+        let sid = self
+            .js
+            .connect_ok(name, &url, json!({ "auth": { "token": token } }))
+            .await;
+        let info = self.info_event(name).await;
+        assert_eq!(info["client_id"], sid);
+        info
+    }
+
+    /// The next `/ops/connection-success` of socket `name`.
+    async fn info_event(&self, name: &str) -> Value {
+        let args = self.js.event(name, "/ops/connection-success").await;
+        args.into_iter().next().expect("connection info payload")
+    }
+
+    async fn ack(&mut self, name: &str, event: &str, payload: Value) -> Value {
+        self.js.emit_with_ack(name, event, json!([payload])).await
+    }
+
+    /// Emits with no payload at all (`/ops/logout`, `who`).
+    async fn ack_bare(&mut self, name: &str, event: &str) -> Value {
+        self.js.emit_with_ack(name, event, json!([])).await
+    }
+
+    async fn join(&mut self, name: &str, channel: &str) -> Value {
+        let ack = self.ack(name, "join", json!({ "channel": channel })).await;
+        assert!(ack.get("error").is_none(), "join {channel}: {ack}");
+        ack
+    }
+
+    async fn next(&self, name: &str, event: &str) -> Value {
+        let args = self.js.event(name, event).await;
+        assert_eq!(args.len(), 1, "`{event}` carries one payload: {args:?}");
+        args.into_iter().next().expect("payload")
+    }
+}
+
+/// The code of an error ack, asserting its shape `{"error": {"code", "message"}}`.
+fn error_code(ack: &Value) -> &str {
+    let error = ack
+        .get("error")
+        .unwrap_or_else(|| panic!("expected an error ack, got {ack}"));
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "an error ack has a message: {ack}"
+    );
+    assert_eq!(
+        error.as_object().map(|o| o.len()),
+        Some(2),
+        "only code and message: {ack}"
+    );
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {ack}"))
+}
+
+#[tokio::test]
+async fn login_endpoint_issues_tokens_and_rejects_bad_names() {
+    let h = Harness::start().await;
+
+    let res = h.post("/api/login", &json!({ "user": "alice" })).await;
+    assert_eq!(res.status, 200);
+    let token = res.body["token"].as_str().expect("a token");
+    assert_eq!(token.split('.').count(), 5, "a compact JWE: {token}");
+
+    for bad in [
+        json!({}),
+        json!({ "user": "" }),
+        json!({ "user": "no spaces" }),
+        json!({ "user": "x".repeat(33) }),
+        json!({ "user": 42 }),
+    ] {
+        let res = h.post("/api/login", &bad).await;
+        assert_eq!(res.status, 400, "{bad}: {:?}", res.body);
+        assert_eq!(error_code(&res.body), "invalid_payload", "{bad}");
+    }
+    let res = http_post(h.server.addr, "/api/login", "not json").await;
+    assert_eq!(res.status, 400);
+    assert_eq!(error_code(&res.body), "invalid_payload");
+}
+
+#[tokio::test]
+async fn connections_without_a_valid_token_are_refused_with_a_code() {
+    let mut h = Harness::start().await;
+    let url = h.url();
+
+    let Connect::Refused(msg) = h.js.connect("anon", &url, json!({})).await else {
+        panic!("a socket without a token was accepted");
+    };
+    assert!(msg.starts_with("missing_token"), "{msg}");
+
+    let Connect::Refused(msg) =
+        h.js.connect("garbage", &url, json!({ "auth": { "token": "garbage" } }))
+            .await
+    else {
+        panic!("a socket with a garbage token was accepted");
+    };
+    assert!(msg.starts_with("malformed_token"), "{msg}");
+
+    // A real JWE made with another key.
+    let other = chat::app(Key::generate()).await.expect("second app");
+    let other = TestServer::start(other).await;
+    let res = http_post(other.addr, "/api/login", r#"{"user":"mallory"}"#).await;
+    let foreign = res.body["token"].as_str().expect("token").to_owned();
+    let Connect::Refused(msg) =
+        h.js.connect("foreign", &url, json!({ "auth": { "token": foreign } }))
+            .await
+    else {
+        panic!("a token of another key was accepted");
+    };
+    assert!(msg.starts_with("invalid_token"), "{msg}");
+}
+
+#[tokio::test]
+async fn connect_sends_connection_info_and_presence() {
+    let mut h = Harness::start().await;
+    let info = h.connect("alice", "alice").await;
+    assert_eq!(info["user_id"], "alice");
+    assert_eq!(info["channels"], json!([]));
+    assert_eq!(info["namespace"], "/chat");
+    // Everyone hears of a user's first socket, that user too.
+    assert_eq!(
+        h.next("alice", "presence").await,
+        json!({ "user": "alice", "online": true })
+    );
+
+    h.connect("bob", "bob").await;
+    assert_eq!(
+        h.next("alice", "presence").await,
+        json!({ "user": "bob", "online": true })
+    );
+    assert_eq!(h.ack_bare("bob", "who").await, json!(["alice", "bob"]));
+
+    // A second tab of bob is not news; closing one of two is not either.
+    h.connect("bob2", "bob").await;
+    h.js.disconnect("bob2").await;
+    h.js.assert_no_event("alice", "presence", QUIET).await;
+    h.js.disconnect("bob").await;
+    assert_eq!(
+        h.next("alice", "presence").await,
+        json!({ "user": "bob", "online": false })
+    );
+    assert_eq!(h.ack_bare("alice", "who").await, json!(["alice"]));
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn join_and_leave_are_acked_with_the_connection_info() {
+    let mut h = Harness::start().await;
+    h.connect("alice", "alice").await;
+
+    let ack = h.join("alice", "general").await;
+    assert_eq!(ack["user_id"], "alice");
+    assert_eq!(ack["channels"], json!(["general"]));
+    let ack = h.join("alice", "random_2").await;
+    assert_eq!(ack["channels"], json!(["general", "random_2"]));
+
+    let ack = h
+        .ack("alice", "leave", json!({ "channel": "general" }))
+        .await;
+    assert_eq!(ack["channels"], json!(["random_2"]));
+    let ack = h
+        .ack("alice", "leave", json!({ "channel": "general" }))
+        .await;
+    assert_eq!(error_code(&ack), "not_in_channel");
+
+    for bad in ["", "no spaces", "semi;colon", "é", &"x".repeat(33)] {
+        let ack = h.ack("alice", "join", json!({ "channel": bad })).await;
+        assert_eq!(error_code(&ack), "invalid_channel", "join {bad:?}");
+        let ack = h.ack("alice", "leave", json!({ "channel": bad })).await;
+        assert_eq!(error_code(&ack), "invalid_channel", "leave {bad:?}");
+    }
+    for bad in [
+        json!({}),
+        json!({ "channel": 7 }),
+        json!("general"),
+        Value::Null,
+    ] {
+        let ack = h.ack("alice", "join", bad.clone()).await;
+        assert_eq!(error_code(&ack), "invalid_payload", "join {bad}");
+    }
+    let ack = h.ack_bare("alice", "join").await;
+    assert_eq!(error_code(&ack), "invalid_payload", "join without payload");
+
+    // Nothing above changed the membership.
+    let info = h.ack_bare("alice", "/ops/connection").await;
+    assert_eq!(info["channels"], json!(["random_2"]));
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn say_reaches_the_members_of_the_channel_only() {
+    let mut h = Harness::start().await;
+    h.connect("alice", "alice").await;
+    h.connect("bob", "bob").await;
+    h.connect("carol", "carol").await;
+    h.join("alice", "general").await;
+    h.join("bob", "general").await;
+    h.join("carol", "other").await;
+
+    let ack = h
+        .ack(
+            "alice",
+            "say",
+            json!({ "channel": "general", "text": "hello" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "delivered": 2 }));
+    let expected = json!({ "from": "alice", "channel": "general", "text": "hello" });
+    assert_eq!(h.next("alice", "message").await, expected);
+    assert_eq!(h.next("bob", "message").await, expected);
+    h.js.assert_no_event("carol", "message", QUIET).await;
+
+    // Writing to a channel one has not joined is refused.
+    let ack = h
+        .ack(
+            "carol",
+            "say",
+            json!({ "channel": "general", "text": "hi" }),
+        )
+        .await;
+    assert_eq!(error_code(&ack), "not_in_channel");
+
+    // After leaving, bob receives nothing more.
+    h.ack("bob", "leave", json!({ "channel": "general" })).await;
+    let ack = h
+        .ack(
+            "alice",
+            "say",
+            json!({ "channel": "general", "text": "bye" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "delivered": 1 }));
+    h.next("alice", "message").await;
+    h.js.assert_no_event("bob", "message", QUIET).await;
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn dm_reaches_every_socket_of_the_user_and_acks_online() {
+    let mut h = Harness::start().await;
+    h.connect("alice", "alice").await;
+    h.connect("bob-tab1", "bob").await;
+    h.connect("bob-tab2", "bob").await;
+
+    let ack = h
+        .ack("alice", "dm", json!({ "to": "bob", "text": "psst" }))
+        .await;
+    assert_eq!(ack, json!({ "online": true }));
+    let expected = json!({ "from": "alice", "text": "psst" });
+    assert_eq!(h.next("bob-tab1", "dm").await, expected);
+    assert_eq!(h.next("bob-tab2", "dm").await, expected);
+    h.js.assert_no_event("alice", "dm", QUIET).await;
+
+    let ack = h
+        .ack("alice", "dm", json!({ "to": "nobody", "text": "hello?" }))
+        .await;
+    assert_eq!(ack, json!({ "online": false }));
+
+    for bad in [
+        json!({ "to": "bad name", "text": "x" }),
+        json!({ "to": "", "text": "x" }),
+        json!({ "text": "x" }),
+        json!({ "to": "bob" }),
+        json!({ "to": "bob", "text": "   " }),
+        json!("bob: x"),
+        json!(42),
+    ] {
+        let ack = h.ack("alice", "dm", bad.clone()).await;
+        assert_eq!(error_code(&ack), "invalid_payload", "dm {bad}");
+    }
+    h.js.assert_no_event("bob-tab1", "dm", QUIET).await;
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn notify_delivers_to_every_socket_of_the_user_or_says_offline() {
+    let mut h = Harness::start().await;
+    h.connect("bob-tab1", "bob").await;
+    h.connect("bob-tab2", "bob").await;
+    h.connect("alice", "alice").await;
+
+    let body = json!({ "title": "Build finished", "nested": { "ok": true }, "n": [1, 2] });
+    let res = h.post("/api/notify/bob", &body).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["delivered"], true);
+    assert_eq!(res.body["sockets"], 2);
+    assert_eq!(res.body["nodes"], 1);
+    assert_eq!(h.next("bob-tab1", "notification").await, body);
+    assert_eq!(h.next("bob-tab2", "notification").await, body);
+    h.js.assert_no_event("alice", "notification", QUIET).await;
+
+    // Any JSON body, not only objects.
+    let res = h.post("/api/notify/alice", &json!("plain string")).await;
+    assert_eq!(res.body["delivered"], true);
+    assert_eq!(h.next("alice", "notification").await, "plain string");
+
+    let res = h.post("/api/notify/ghost", &json!({ "title": "hi" })).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["delivered"], false);
+    assert_eq!(res.body["reason"], "offline");
+
+    let res = http_post(h.server.addr, "/api/notify/bob", "{not json").await;
+    assert_eq!(res.status, 400);
+    assert_eq!(error_code(&res.body), "invalid_payload");
+    h.js.assert_no_event("bob-tab1", "notification", QUIET)
+        .await;
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn invalid_say_input_gets_error_acks_and_the_socket_stays_usable() {
+    let mut h = Harness::start().await;
+    h.connect("alice", "alice").await;
+    h.join("alice", "general").await;
+
+    let cases = [
+        (json!({ "channel": "general" }), "invalid_payload"),
+        (json!({ "text": "hi" }), "invalid_payload"),
+        (
+            json!({ "channel": "general", "text": 5 }),
+            "invalid_payload",
+        ),
+        (
+            json!({ "channel": "general", "text": "" }),
+            "invalid_payload",
+        ),
+        (
+            json!({ "channel": "general", "text": " \n " }),
+            "invalid_payload",
+        ),
+        (json!("general: hi"), "invalid_payload"),
+        (
+            json!({ "channel": "no spaces", "text": "hi" }),
+            "invalid_channel",
+        ),
+        (
+            json!({ "channel": "../etc", "text": "hi" }),
+            "invalid_channel",
+        ),
+        (
+            json!({ "channel": "general", "text": "x".repeat(chat::MAX_TEXT + 1) }),
+            "text_too_long",
+        ),
+        // Characters, not bytes: 2001 two-byte characters are too long.
+        (
+            json!({ "channel": "general", "text": "é".repeat(chat::MAX_TEXT + 1) }),
+            "text_too_long",
+        ),
+    ];
+    for (payload, code) in cases {
+        let ack = h.ack("alice", "say", payload.clone()).await;
+        let shown: String = payload.to_string().chars().take(60).collect();
+        assert_eq!(error_code(&ack), code, "say {shown}");
+    }
+    h.js.assert_no_event("alice", "message", QUIET).await;
+
+    // The limit itself is fine, counted in characters.
+    let text = "é".repeat(chat::MAX_TEXT);
+    let ack = h
+        .ack(
+            "alice",
+            "say",
+            json!({ "channel": "general", "text": text }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "delivered": 1 }));
+    assert_eq!(h.next("alice", "message").await["text"], text);
+
+    let ack = h.ack_bare("alice", "no-such-event").await;
+    assert_eq!(error_code(&ack), "unknown_event");
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn logout_then_login_on_the_same_socket() {
+    let mut h = Harness::start().await;
+    let first = h.connect("tab", "alice").await;
+    h.connect("bob", "bob").await;
+    h.join("tab", "general").await;
+
+    // Logout: anonymous, same socket, still in its channels.
+    let ack = h.ack_bare("tab", "/ops/logout").await;
+    assert_eq!(ack["user_id"], Value::Null);
+    assert_eq!(ack["client_id"], first["client_id"]);
+    assert_eq!(ack["channels"], json!(["general"]));
+    assert_eq!(h.info_event("tab").await, ack);
+
+    // alice is offline now: DMs and notifications do not reach the anonymous socket.
+    let ack = h
+        .ack("bob", "dm", json!({ "to": "alice", "text": "there?" }))
+        .await;
+    assert_eq!(ack, json!({ "online": false }));
+    let res = h.post("/api/notify/alice", &json!({ "x": 1 })).await;
+    assert_eq!(res.body["delivered"], false);
+    h.js.assert_no_event("tab", "dm", QUIET).await;
+    h.js.assert_no_event("tab", "notification", Duration::ZERO)
+        .await;
+    assert_eq!(h.ack_bare("bob", "who").await, json!(["bob"]));
+
+    // An anonymous socket may not write.
+    let ack = h
+        .ack("tab", "say", json!({ "channel": "general", "text": "hi" }))
+        .await;
+    assert_eq!(error_code(&ack), "unauthenticated");
+    let ack = h
+        .ack("tab", "dm", json!({ "to": "bob", "text": "hi" }))
+        .await;
+    assert_eq!(error_code(&ack), "unauthenticated");
+
+    // A bad token is refused with a code; the socket stays anonymous.
+    let ack = h.ack("tab", "/ops/login", json!({ "token": "nope" })).await;
+    assert_eq!(error_code(&ack), "malformed_token");
+    let ack = h.ack("tab", "/ops/login", json!({})).await;
+    assert_eq!(error_code(&ack), "invalid_payload");
+
+    // Login with a fresh token from /api/login, on the same socket.
+    let token = h.token("alice").await;
+    let ack = h.ack("tab", "/ops/login", json!({ "token": token })).await;
+    assert_eq!(ack["user_id"], "alice");
+    assert_eq!(ack["client_id"], first["client_id"]);
+    assert_eq!(h.info_event("tab").await, ack);
+
+    let ack = h
+        .ack(
+            "bob",
+            "dm",
+            json!({ "to": "alice", "text": "welcome back" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "online": true }));
+    assert_eq!(
+        h.next("tab", "dm").await,
+        json!({ "from": "bob", "text": "welcome back" })
+    );
+    let ack = h
+        .ack(
+            "tab",
+            "say",
+            json!({ "channel": "general", "text": "back" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "delivered": 1 }));
+
+    // Logging in as someone else on the same socket switches the user.
+    let token = h.token("alice2").await;
+    let ack = h.ack("tab", "/ops/login", json!({ "token": token })).await;
+    assert_eq!(ack["user_id"], "alice2");
+    let ack = h
+        .ack("bob", "dm", json!({ "to": "alice", "text": "gone?" }))
+        .await;
+    assert_eq!(ack, json!({ "online": false }));
+
+    // Closing the socket takes its current user offline.
+    h.js.disconnect("tab").await;
+    let gone =
+        h.js.wait_for("alice2 offline", |m| {
+            m["type"] == "event"
+                && m["name"] == "bob"
+                && m["event"] == "presence"
+                && m["args"][0]["user"] == "alice2"
+        })
+        .await;
+    assert_eq!(gone["args"][0]["online"], false);
+    assert_eq!(h.ack_bare("bob", "who").await, json!(["bob"]));
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn an_anonymous_socket_leaving_takes_nobody_offline() {
+    let mut h = Harness::start().await;
+    h.connect("alice-tab1", "alice").await;
+    h.connect("bob", "bob").await;
+    assert_eq!(
+        h.next("bob", "presence").await,
+        json!({ "user": "bob", "online": true })
+    );
+    h.ack_bare("alice-tab1", "/ops/logout").await;
+    h.js.disconnect("alice-tab1").await;
+    h.js.assert_no_event("bob", "presence", QUIET).await;
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn the_page_and_the_client_bundle_are_served() {
+    let h = Harness::start().await;
+    let get = |path: &'static str| {
+        let addr = h.server.addr;
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.expect("send");
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).await.expect("read");
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+    };
+    let page = get("/").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page:.200}");
+    assert!(
+        page.contains("/vendor/socket.io.min.js"),
+        "the page loads the client bundle"
+    );
+    assert!(
+        page.contains("without passwords"),
+        "the page says it is a demo"
+    );
+    for asset in ["/app.js", "/style.css"] {
+        let res = get(asset).await;
+        assert!(res.starts_with("HTTP/1.1 200"), "{asset}: {res:.200}");
+    }
+    let bundle = get("/vendor/socket.io.min.js").await;
+    assert!(
+        bundle.starts_with("HTTP/1.1 200"),
+        "the socket.io client bundle is missing (run `scripts/setup.sh` or `npm ci --prefix examples/chat/web`): {bundle:.200}"
+    );
+    assert!(
+        bundle.contains("Socket.IO v4.8"),
+        "the official client bundle"
+    );
+}
