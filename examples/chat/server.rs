@@ -136,6 +136,22 @@ impl Chat {
         }
     }
 
+    /// `/ops/logout` and `/ops/login` change a live socket's user: tell everyone when that took
+    /// the last socket of the old user away, or brought the new one online.
+    #[on_user_change]
+    async fn user_changed(&self, client: &Client<ChatUser>, previous: Option<String>) {
+        if let Some(old) = previous
+            && !client.clients().is_online(&old)
+        {
+            self.presence(client, &old, false).await;
+        }
+        if let Some(new) = client.user_id()
+            && client.clients().user_sockets(&new).len() == 1
+        {
+            self.presence(client, &new, true).await;
+        }
+    }
+
     #[on("who")]
     async fn who(&self, client: &Client<ChatUser>) -> Vec<String> {
         let mut users = client.clients().users();

@@ -1,5 +1,6 @@
 //! The helper attributes that mark a method's role: `#[middleware]`, `#[on("event")]`,
-//! `#[on_connect]`, `#[on_disconnect]`, `#[authorize_channel]` and `#[authorize_relay]`.
+//! `#[on_connect]`, `#[on_disconnect]`, `#[on_user_change]`, `#[authorize_channel]` and
+//! `#[authorize_relay]`.
 
 use syn::{Attribute, ImplItem, ItemImpl, LitStr, Meta};
 
@@ -15,6 +16,8 @@ pub(crate) enum Role {
     OnConnect,
     /// `#[on_disconnect]`: runs once a client is gone.
     OnDisconnect,
+    /// `#[on_user_change]`: runs after `/ops/login` or `/ops/logout` changed a socket's user.
+    OnUserChange,
     /// `#[authorize_channel]`: may a client join a channel by itself?
     AuthorizeChannel,
     /// `#[authorize_relay]`: may a client relay an event to other clients?
@@ -29,6 +32,7 @@ impl Role {
             Role::On(_) => "listener methods",
             Role::OnConnect => "`#[on_connect]` hooks",
             Role::OnDisconnect => "`#[on_disconnect]` hooks",
+            Role::OnUserChange => "`#[on_user_change]` hooks",
             Role::AuthorizeChannel => "`#[authorize_channel]` hooks",
             Role::AuthorizeRelay => "`#[authorize_relay]` hooks",
         }
@@ -41,11 +45,12 @@ pub(crate) struct Marker<'a> {
     pub(crate) role: Role,
 }
 
-const HELPERS: [&str; 6] = [
+const HELPERS: [&str; 7] = [
     "middleware",
     "on",
     "on_connect",
     "on_disconnect",
+    "on_user_change",
     "authorize_channel",
     "authorize_relay",
 ];
@@ -82,6 +87,7 @@ fn role(cx: &Ctxt, attr: &Attribute) -> Option<Role> {
         "middleware" => Role::Middleware,
         "on_connect" => Role::OnConnect,
         "on_disconnect" => Role::OnDisconnect,
+        "on_user_change" => Role::OnUserChange,
         "authorize_channel" => Role::AuthorizeChannel,
         _ => Role::AuthorizeRelay,
     };

@@ -212,6 +212,19 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
             );
             ("on_disconnect", quote!(Self::#ident(#(#args),*).await;))
         }
+        Role::OnUserChange => {
+            param(
+                quote!(client),
+                method.takes(ParamKind::Client),
+                quote!(&client),
+            );
+            param(
+                quote!(previous),
+                method.takes(ParamKind::Value),
+                quote!(previous),
+            );
+            ("on_user_change", quote!(Self::#ident(#(#args),*).await;))
+        }
         Role::AuthorizeChannel | Role::AuthorizeRelay => {
             let (register, subject) = match method.marker.role {
                 Role::AuthorizeChannel => ("authorize_channel", quote!(channel)),

@@ -95,6 +95,9 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `#[on_connect]` (at most one): `(&self)` or `(&self, client: &Client<M>)`, returns nothing.
 /// - `#[on_disconnect]` (at most one): `(&self)`, `(&self, client: &Client<M>)` or
 ///   `(&self, client: &Client<M>, reason: DisconnectReason)`, returns nothing.
+/// - `#[on_user_change]` (at most one): `(&self)`, `(&self, client: &Client<M>)` or
+///   `(&self, client: &Client<M>, previous: Option<String>)`, runs after `/ops/login` or
+///   `/ops/logout` changed the socket's user (the new one is `client.user_id()`).
 /// - `#[authorize_channel]` (at most one): `(&self, client: &Client<M>, channel: &str)`, may the
 ///   client join this channel by itself? Returns `bool` or `Result<(), E: Into<SocketError>>`.
 /// - `#[authorize_relay]` (at most one): `(&self, client: &Client<M>, relay: &Relay)`, may the

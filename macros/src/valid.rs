@@ -120,6 +120,7 @@ fn check_at_most_one(cx: &Ctxt, ns: &Namespace<'_>) {
             Role::Middleware => ("#[middleware]", "do all the checks in one method"),
             Role::OnConnect => ("#[on_connect]", "do everything in one hook"),
             Role::OnDisconnect => ("#[on_disconnect]", "do everything in one hook"),
+            Role::OnUserChange => ("#[on_user_change]", "do everything in one hook"),
             Role::AuthorizeChannel => ("#[authorize_channel]", "decide in one hook"),
             Role::AuthorizeRelay => ("#[authorize_relay]", "decide in one hook"),
         };

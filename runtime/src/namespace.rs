@@ -26,6 +26,8 @@ type ConnectFn<T, M> = Arc<dyn Fn(Arc<T>, Client<M>) -> BoxFuture<()> + Send + S
 type DisconnectFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 type Registrar<T, M> = Arc<dyn Fn(&SocketRef, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
+type UserChangeFn<T, M> =
+    Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
 type AuthorizeFn<T, M, A> =
     Arc<dyn Fn(Arc<T>, Client<M>, A) -> BoxFuture<Result<(), SocketError>> + Send + Sync>;
@@ -59,6 +61,7 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) listeners: Vec<(&'static str, Registrar<T, T::Metadata>)>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
     pub(crate) on_disconnect: Option<DisconnectFn<T, T::Metadata>>,
+    pub(crate) on_user_change: Option<UserChangeFn<T, T::Metadata>>,
     pub(crate) authorize_channel: Option<AuthorizeFn<T, T::Metadata, String>>,
     pub(crate) authorize_relay: Option<AuthorizeFn<T, T::Metadata, Relay>>,
 }
@@ -94,6 +97,7 @@ impl<T: Namespace> NamespaceDef<T> {
             listeners: Vec::new(),
             on_connect: None,
             on_disconnect: None,
+            on_user_change: None,
         };
         T::define(&mut def);
         def
@@ -220,6 +224,18 @@ impl<T: Namespace> NamespaceDef<T> {
     {
         self.on_disconnect = Some(Arc::new(move |this, client, reason| {
             Box::pin(hook(this, client, reason))
+        }));
+    }
+
+    /// Sets the hook run after a socket's user changed through `/ops/login` or `/ops/logout`;
+    /// it receives the previous user (the new one is [`Client::user_id`]).
+    pub fn on_user_change<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<T>, Client<T::Metadata>, Option<String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_user_change = Some(Arc::new(move |this, client, previous| {
+            Box::pin(hook(this, client, previous))
         }));
     }
 

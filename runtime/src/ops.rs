@@ -99,8 +99,9 @@ impl<T: Namespace> Runtime<T> {
                 self.login(client, token).await
             }
             "/ops/logout" => {
-                self.clients.set_user(client.id(), None);
+                let previous = self.clients.set_user(client.id(), None);
                 expiry::watch(client, None, self.token_grace);
+                self.user_changed(client, previous).await;
                 Ok(self.info(client))
             }
             "/ops/join" => {
@@ -168,9 +169,21 @@ impl<T: Namespace> Runtime<T> {
         let login = verifier.0.verify(token).await?;
         // The fresh token's expiry replaces the old one (an expired socket is saved by this).
         expiry::watch(client, login.expires_at, self.token_grace);
-        self.clients.set_user(client.id(), Some(login.user_id));
+        let previous = self.clients.set_user(client.id(), Some(login.user_id));
         self.enforce_cap(client);
+        self.user_changed(client, previous).await;
         Ok(self.info(client))
+    }
+
+    /// Runs the `on_user_change` hook when the socket's user really changed.
+    async fn user_changed(&self, client: &Client<T::Metadata>, previous: Option<Option<String>>) {
+        let (Some(previous), Some(hook)) = (previous, &self.def.on_user_change) else {
+            return;
+        };
+        if previous != client.user_id() {
+            let fut = hook(self.state.clone(), client.clone(), previous);
+            guarded(fut, "on_user_change", client.socket()).await;
+        }
     }
 
     async fn relay(

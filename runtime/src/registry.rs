@@ -78,18 +78,20 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     /// Returns `false` when the socket is not connected here.
     pub fn register(&self, client: &Client<M>, user: Option<&str>) -> bool {
         self.set_user(client.id(), user.map(str::to_owned))
+            .is_some()
     }
 
-    pub(crate) fn set_user(&self, sid: Sid, user: Option<String>) -> bool {
+    /// Changes the user of a socket; returns the previous one (`None` when the socket is not
+    /// connected here).
+    pub(crate) fn set_user(&self, sid: Sid, user: Option<String>) -> Option<Option<String>> {
         let mut state = self.write();
-        let Some(entry) = state.by_sid.get(&sid) else {
-            return false;
-        };
+        let entry = state.by_sid.get(&sid)?;
         let (data, socket) = (entry.data.clone(), entry.socket.clone());
         let old = std::mem::replace(&mut data.session().user, user.clone());
         if old == user {
-            return true;
+            return Some(old);
         }
+        let previous = old.clone();
         if let Some(old) = old {
             socket.leave(user_room(&old));
             self.index_remove(&mut state, &Target::User(old), sid);
@@ -98,7 +100,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             socket.join(user_room(&new));
             self.index_add(&mut state, &Target::User(new), sid);
         }
-        true
+        Some(previous)
     }
 
     /// Adds a socket to a channel (no authorization check: server code decides).

@@ -436,6 +436,15 @@ async fn logout_then_login_on_the_same_socket() {
     assert_eq!(ack["client_id"], first["client_id"]);
     assert_eq!(ack["channels"], json!(["general"]));
     assert_eq!(h.info_event("tab").await, ack);
+    let offline =
+        h.js.wait_for("alice offline after logout", |m| {
+            m["type"] == "event"
+                && m["name"] == "bob"
+                && m["event"] == "presence"
+                && m["args"][0] == json!({ "user": "alice", "online": false })
+        })
+        .await;
+    assert_eq!(offline["args"][0]["online"], false);
 
     // alice is offline now: DMs and notifications do not reach the anonymous socket.
     let ack = h
@@ -471,6 +480,13 @@ async fn logout_then_login_on_the_same_socket() {
     assert_eq!(ack["user_id"], "alice");
     assert_eq!(ack["client_id"], first["client_id"]);
     assert_eq!(h.info_event("tab").await, ack);
+    h.js.wait_for("alice online after login", |m| {
+        m["type"] == "event"
+            && m["name"] == "bob"
+            && m["event"] == "presence"
+            && m["args"][0] == json!({ "user": "alice", "online": true })
+    })
+    .await;
 
     let ack = h
         .ack(
@@ -493,10 +509,19 @@ async fn logout_then_login_on_the_same_socket() {
         .await;
     assert_eq!(ack, json!({ "delivered": 1 }));
 
-    // Logging in as someone else on the same socket switches the user.
+    // Logging in as someone else on the same socket switches the user, and says so.
     let token = h.token("alice2").await;
     let ack = h.ack("tab", "/ops/login", json!({ "token": token })).await;
     assert_eq!(ack["user_id"], "alice2");
+    for (user, online) in [("alice", false), ("alice2", true)] {
+        h.js.wait_for("presence after switching users", |m| {
+            m["type"] == "event"
+                && m["name"] == "bob"
+                && m["event"] == "presence"
+                && m["args"][0] == json!({ "user": user, "online": online })
+        })
+        .await;
+    }
     let ack = h
         .ack("bob", "dm", json!({ "to": "alice", "text": "gone?" }))
         .await;
@@ -527,6 +552,11 @@ async fn an_anonymous_socket_leaving_takes_nobody_offline() {
         json!({ "user": "bob", "online": true })
     );
     h.ack_bare("alice-tab1", "/ops/logout").await;
+    // The logout itself took alice offline (her only socket), and said so once.
+    assert_eq!(
+        h.next("bob", "presence").await,
+        json!({ "user": "alice", "online": false })
+    );
     h.js.disconnect("alice-tab1").await;
     h.js.assert_no_event("bob", "presence", QUIET).await;
     h.js.close().await;

@@ -30,6 +30,13 @@ pub(super) fn check(cx: &Ctxt, method: &Method<'_>) {
             "`#[on_disconnect]` hooks take `(&self)`, `(&self, client: &Client<M>)` or \
              `(&self, client: &Client<M>, reason: DisconnectReason)`",
         ),
+        Role::OnUserChange => hook(
+            cx,
+            method,
+            &[ParamKind::Client, ParamKind::Value],
+            "`#[on_user_change]` hooks take `(&self)`, `(&self, client: &Client<M>)` or \
+             `(&self, client: &Client<M>, previous: Option<String>)`",
+        ),
         Role::AuthorizeChannel => authorize(
             cx,
             method,
