@@ -9,7 +9,8 @@
 //!
 //! Settings (environment): `PORT` (default 3000; `0` picks a free port, printed at start), `HOST`
 //! (default 127.0.0.1), `TETHER_KEY` (base64url, 32 bytes; a development key is generated without
-//! it), `REDIS_URL` (cluster mode, when available).
+//! it), `REDIS_URL` (cluster mode: nodes
+//! sharing the Redis and the key deliver to each other's sockets).
 
 use std::net::SocketAddr;
 
@@ -49,11 +50,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT must be a port number, got `{p}`"))?,
         Err(_) => 3000,
     };
-    if std::env::var_os("REDIS_URL").is_some() {
-        tracing::warn!("REDIS_URL is set, but this build runs in embedded single-node mode");
+    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    match &redis_url {
+        Some(url) => tracing::info!(url, "cluster mode: joining the nodes that share this Redis"),
+        None => {
+            tracing::info!("embedded single-node mode (set REDIS_URL to run as a cluster node)")
+        }
     }
-
-    let app = chat::app(key_from_env()).await?;
+    let app = chat::app_on(key_from_env(), redis_url.as_deref()).await?;
 
     let host: std::net::IpAddr = match std::env::var("HOST") {
         Ok(h) => h

@@ -355,8 +355,11 @@ async fn notify(
                 SocketError::new("emit_failed", e.to_string()),
             )
         })?;
+    // `nodes`: the nodes that hold a socket of the user (this one alone in embedded mode).
     Ok(Json(if delivery.delivered() {
-        json!({ "delivered": true, "sockets": delivery.sockets, "nodes": 1 })
+        json!({ "delivered": true, "sockets": delivery.sockets, "nodes": delivery.nodes })
+    } else if delivery.cluster_unavailable {
+        json!({ "delivered": false, "reason": "cluster_unavailable", "nodes": 0 })
     } else {
         json!({ "delivered": false, "reason": "offline", "nodes": 0 })
     }))
@@ -367,30 +370,32 @@ pub fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chat/web")
 }
 
-/// Builds the chat demo's app: the HTTP API, the page and the `/chat` namespace, with tokens
-/// issued and verified with `key`. Serve it with `axum::serve`.
+/// Builds the chat demo's app in embedded single-node mode: the HTTP API, the page and the
+/// `/chat` namespace, with tokens issued and verified with `key`. Serve it with `axum::serve`.
 ///
 /// # Errors
 /// When tether cannot mount the namespace.
 pub async fn app(key: Key) -> Result<Router, BuildError> {
+    app_on(key, None).await
+}
+
+/// [`app`], as one node of a cluster when `redis_url` is given: nodes that share the Redis and
+/// the key deliver to each other's sockets.
+///
+/// # Errors
+/// When tether cannot mount the namespace or reach Redis.
+pub async fn app_on(key: Key, redis_url: Option<&str>) -> Result<Router, BuildError> {
     let verifier = Arc::new(JweVerifier::new(KeySet::new(key)));
-    let login_verifier = verifier.clone();
-    let tether = Tether::builder()
+    let mut builder = Tether::builder()
         .namespace(Chat {
             verifier: verifier.clone(),
         })
-        .login_verifier(move |token: String| {
-            let verifier = login_verifier.clone();
-            async move {
-                let verified = verifier
-                    .verify_token::<Claims>(&token)
-                    .map_err(SocketError::from)?;
-                let expires_at = verified.expires_at();
-                Ok(tether::Login::new(verified.into_claims().sub).expires_at(expires_at))
-            }
-        })
-        .build()
-        .await?;
+        // `/ops/login`: the same tokens as the handshake (`sub` is the user).
+        .login_verifier(JweVerifier::clone(&verifier));
+    if let Some(url) = redis_url {
+        builder = builder.redis(url);
+    }
+    let tether = builder.build().await?;
 
     let web = web_dir();
     let client_bundle = web.join("node_modules/socket.io-client/dist/socket.io.min.js");

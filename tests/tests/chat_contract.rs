@@ -601,3 +601,69 @@ async fn the_page_and_the_client_bundle_are_served() {
         "the official client bundle"
     );
 }
+
+#[tokio::test]
+async fn two_demo_nodes_sharing_redis_deliver_to_each_others_sockets() {
+    let redis = tether_tests::redis::RedisServer::start();
+    let key = Key::generate();
+    let node = |key: &Key| {
+        let (key, url) = (
+            Key::from_base64url(&key.to_base64url()).expect("same key"),
+            redis.url(),
+        );
+        async move {
+            let app = chat::app_on(key, Some(&url))
+                .await
+                .expect("join the cluster");
+            TestServer::start(app).await
+        }
+    };
+    let (a, b) = (node(&key).await, node(&key).await);
+    let mut js = JsClient::spawn().await;
+
+    // alice on node a (token from a), bob on node b (token from b: the nodes share the key).
+    let token = |server: &TestServer, user: &'static str| {
+        let addr = server.addr;
+        async move {
+            let res = http_post(addr, "/api/login", &json!({ "user": user }).to_string()).await;
+            res.body["token"].as_str().expect("token").to_owned()
+        }
+    };
+    let alice = token(&a, "alice").await;
+    let bob = token(&b, "bob").await;
+    js.connect_ok(
+        "alice",
+        &a.url("/chat"),
+        json!({ "auth": { "token": alice } }),
+    )
+    .await;
+    js.connect_ok("bob", &b.url("/chat"), json!({ "auth": { "token": bob } }))
+        .await;
+    // Subscriptions follow sockets; wait until node a follows alice's channel.
+    tether_tests::eventually("node a follows alice", || {
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
+            .ends_with('1')
+    })
+    .await;
+
+    // A notification posted to node b reaches alice on node a.
+    let res = http_post(b.addr, "/api/notify/alice", r#"{"title":"cross-node"}"#).await;
+    assert_eq!(res.body["delivered"], true, "{:?}", res.body);
+    assert_eq!(res.body["nodes"], 1);
+    assert_eq!(
+        js.event("alice", "notification").await,
+        vec![json!({ "title": "cross-node" })]
+    );
+
+    // A DM from bob (node b) reaches alice (node a), and says she is online.
+    let ack = js
+        .emit_with_ack("bob", "dm", json!([{ "to": "alice", "text": "hi across" }]))
+        .await;
+    assert_eq!(ack, json!({ "online": true }));
+    assert_eq!(
+        js.event("alice", "dm").await,
+        vec![json!({ "from": "bob", "text": "hi across" })]
+    );
+    js.close().await;
+}
