@@ -91,7 +91,9 @@ impl App {
     async fn may_relay(&self, client: &Client<Member>, relay: &Relay) -> Result<(), SocketError> {
         match (&client.user_id(), &relay.to) {
             (Some(_), Target::User(_)) => Ok(()),
-            _ => Err(SocketError::forbidden("only signed-in users may message users")),
+            _ => Err(SocketError::forbidden(
+                "only signed-in users may message users",
+            )),
         }
     }
 }
@@ -174,7 +176,10 @@ async fn three_sockets_of_one_user_all_receive_and_no_other_user_does() {
         .unwrap();
     assert_eq!(d.sockets, 3);
     for tab in ["a1", "a2", "a3"] {
-        assert_eq!(h.js.event(tab, "/users/ping").await, vec![json!({"hello": "world"})]);
+        assert_eq!(
+            h.js.event(tab, "/users/ping").await,
+            vec![json!({"hello": "world"})]
+        );
     }
     h.js.assert_no_event("b1", "/users/ping", Duration::from_millis(150))
         .await;
@@ -191,7 +196,11 @@ async fn three_sockets_of_one_user_all_receive_and_no_other_user_does() {
 async fn an_emit_is_serialised_once_whatever_the_number_of_sockets() {
     let mut h = Harness::start().await;
     for tab in ["a1", "a2", "a3", "b1"] {
-        let user = if tab.starts_with('a') { "user:alice" } else { "user:bob" };
+        let user = if tab.starts_with('a') {
+            "user:alice"
+        } else {
+            "user:bob"
+        };
         h.connect(tab, "/app", user).await;
     }
     let emitter = h.tether.emitter::<App>();
@@ -230,7 +239,10 @@ async fn emitter_targets_combine_with_exclusions() {
         .await
         .unwrap();
     assert_eq!(d.sockets, 2, "each socket once");
-    assert_eq!(h.js.event("alice", "/users/ping").await, vec![json!("users")]);
+    assert_eq!(
+        h.js.event("alice", "/users/ping").await,
+        vec![json!("users")]
+    );
     assert_eq!(h.js.event("bob", "/users/ping").await, vec![json!("users")]);
 
     let d = emitter
@@ -241,8 +253,14 @@ async fn emitter_targets_combine_with_exclusions() {
         .await
         .unwrap();
     assert_eq!(d.sockets, 2);
-    assert_eq!(h.js.event("bob", "/users/ping").await, vec![json!("all-but")]);
-    assert_eq!(h.js.event("carol", "/users/ping").await, vec![json!("all-but")]);
+    assert_eq!(
+        h.js.event("bob", "/users/ping").await,
+        vec![json!("all-but")]
+    );
+    assert_eq!(
+        h.js.event("carol", "/users/ping").await,
+        vec![json!("all-but")]
+    );
     h.js.assert_no_event("alice", "/users/ping", Duration::from_millis(100))
         .await;
     h.js.assert_no_event("anon", "/users/ping", Duration::from_millis(10))
@@ -265,13 +283,21 @@ async fn channels_reach_members_only_and_leaving_stops_delivery() {
     h.connect("carol", "/app", "user:carol").await;
 
     // Server-side join (no hook involved), then client-side join through the hook.
-    let channels = h.js.emit_with_ack("alice", "enter", json!(["general"])).await;
+    let channels =
+        h.js.emit_with_ack("alice", "enter", json!(["general"]))
+            .await;
     assert_eq!(channels, json!(["general"]));
-    let info = h.js.emit_with_ack("bob", "/ops/join", json!([{"channel": "general"}])).await;
+    let info =
+        h.js.emit_with_ack("bob", "/ops/join", json!([{"channel": "general"}]))
+            .await;
     assert_eq!(info["channels"], json!(["general"]));
-    let denied = h.js.emit_with_ack("carol", "/ops/join", json!([{"channel": "staff-room"}])).await;
+    let denied =
+        h.js.emit_with_ack("carol", "/ops/join", json!([{"channel": "staff-room"}]))
+            .await;
     assert_eq!(denied["error"]["code"], "forbidden");
-    let invalid = h.js.emit_with_ack("carol", "/ops/join", json!([{"channel": "no spaces!"}])).await;
+    let invalid =
+        h.js.emit_with_ack("carol", "/ops/join", json!([{"channel": "no spaces!"}]))
+            .await;
     assert_eq!(invalid["error"]["code"], "invalid_channel");
 
     let emitter = h.tether.emitter::<App>();
@@ -281,14 +307,24 @@ async fn channels_reach_members_only_and_leaving_stops_delivery() {
         .await
         .unwrap();
     assert_eq!(d.sockets, 2);
-    assert_eq!(h.js.event("alice", "/users/ping").await, vec![json!("to general")]);
-    assert_eq!(h.js.event("bob", "/users/ping").await, vec![json!("to general")]);
+    assert_eq!(
+        h.js.event("alice", "/users/ping").await,
+        vec![json!("to general")]
+    );
+    assert_eq!(
+        h.js.event("bob", "/users/ping").await,
+        vec![json!("to general")]
+    );
     h.js.assert_no_event("carol", "/users/ping", Duration::from_millis(100))
         .await;
 
-    let info = h.js.emit_with_ack("bob", "/ops/leave", json!([{"channel": "general"}])).await;
+    let info =
+        h.js.emit_with_ack("bob", "/ops/leave", json!([{"channel": "general"}]))
+            .await;
     assert_eq!(info["channels"], json!([]));
-    let not_member = h.js.emit_with_ack("bob", "/ops/leave", json!([{"channel": "general"}])).await;
+    let not_member =
+        h.js.emit_with_ack("bob", "/ops/leave", json!([{"channel": "general"}]))
+            .await;
     assert_eq!(not_member["error"]["code"], "not_found");
     let d = emitter
         .to_channel("general")
@@ -297,10 +333,16 @@ async fn channels_reach_members_only_and_leaving_stops_delivery() {
         .await
         .unwrap();
     assert_eq!(d.sockets, 1);
-    assert_eq!(h.js.event("alice", "/users/ping").await, vec![json!("after leave")]);
+    assert_eq!(
+        h.js.event("alice", "/users/ping").await,
+        vec![json!("after leave")]
+    );
     h.js.assert_no_event("bob", "/users/ping", Duration::from_millis(100))
         .await;
-    assert_eq!(h.tether.clients::<App>().channel_members("general").len(), 1);
+    assert_eq!(
+        h.tether.clients::<App>().channel_members("general").len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -316,9 +358,8 @@ async fn channels_named_in_the_query_are_joined_at_connect_when_authorized() {
     let info = h.js.event("a", "/ops/connection-success").await;
     assert_eq!(info[0]["channels"], json!(["news", "sports"]));
 
-    let refused = h
-        .js
-        .connect(
+    let refused =
+        h.js.connect(
             "b",
             &url,
             json!({"auth": {"token": "user:bob"}, "query": {"channel_id": "staff-only"}}),
@@ -330,9 +371,8 @@ async fn channels_named_in_the_query_are_joined_at_connect_when_authorized() {
     );
     // Without an authorization hook, a client may not pick channels at all.
     let url = h.server.url("/strict");
-    let refused = h
-        .js
-        .connect(
+    let refused =
+        h.js.connect(
             "c",
             &url,
             json!({"auth": {"token": "user:carol"}, "query": {"channel_id": "news"}}),
@@ -354,12 +394,17 @@ async fn connection_info_goes_to_that_socket_only() {
         info,
         json!({"client_id": a1, "client_key": a1, "user_id": "alice", "channels": [], "namespace": "/app"})
     );
-    assert_eq!(h.js.event("a1", "/ops/connection-success").await, vec![info]);
+    assert_eq!(
+        h.js.event("a1", "/ops/connection-success").await,
+        vec![info]
+    );
     h.js.assert_no_event("a2", "/ops/connection-success", Duration::from_millis(150))
         .await;
 
     let anon = h.connect("anon", "/app", "anon").await;
-    let info = h.js.emit_with_ack("anon", "/ops/connection", json!([])).await;
+    let info =
+        h.js.emit_with_ack("anon", "/ops/connection", json!([]))
+            .await;
     assert_eq!(info["user_id"], Value::Null);
     assert_eq!(info["client_id"], anon.as_str());
 }
@@ -372,13 +417,22 @@ async fn logout_stops_delivery_and_login_switches_the_user() {
 
     let info = h.js.emit_with_ack("tab", "/ops/logout", json!([])).await;
     assert_eq!(info["user_id"], Value::Null);
-    assert_eq!(h.js.event("tab", "/ops/connection-success").await[0]["user_id"], Value::Null);
-    let d = emitter.to_user("alice").emit(Harness::ping(json!("old"))).await.unwrap();
+    assert_eq!(
+        h.js.event("tab", "/ops/connection-success").await[0]["user_id"],
+        Value::Null
+    );
+    let d = emitter
+        .to_user("alice")
+        .emit(Harness::ping(json!("old")))
+        .await
+        .unwrap();
     assert!(!d.delivered());
     h.js.assert_no_event("tab", "/users/ping", Duration::from_millis(100))
         .await;
 
-    let bad = h.js.emit_with_ack("tab", "/ops/login", json!([{"token": "forged"}])).await;
+    let bad =
+        h.js.emit_with_ack("tab", "/ops/login", json!([{"token": "forged"}]))
+            .await;
     assert_eq!(
         bad,
         json!({"error": {"code": "invalid_token", "message": "not a login token"}})
@@ -386,10 +440,19 @@ async fn logout_stops_delivery_and_login_switches_the_user() {
     let missing = h.js.emit_with_ack("tab", "/ops/login", json!([{}])).await;
     assert_eq!(missing["error"]["code"], "invalid_payload");
 
-    let info = h.js.emit_with_ack("tab", "/ops/login", json!([{"token": "login:bob"}])).await;
+    let info =
+        h.js.emit_with_ack("tab", "/ops/login", json!([{"token": "login:bob"}]))
+            .await;
     assert_eq!(info["user_id"], "bob");
-    assert_eq!(h.js.event("tab", "/ops/connection-success").await[0]["user_id"], "bob");
-    let d = emitter.to_user("bob").emit(Harness::ping(json!("new"))).await.unwrap();
+    assert_eq!(
+        h.js.event("tab", "/ops/connection-success").await[0]["user_id"],
+        "bob"
+    );
+    let d = emitter
+        .to_user("bob")
+        .emit(Harness::ping(json!("new")))
+        .await
+        .unwrap();
     assert_eq!(d.sockets, 1);
     assert_eq!(h.js.event("tab", "/users/ping").await, vec![json!("new")]);
     assert!(!h.tether.clients::<App>().is_online("alice"));
@@ -407,39 +470,54 @@ async fn relays_are_denied_by_default_and_allowed_only_by_the_hook() {
     h.connect("bob", "/app", "user:bob").await;
     h.connect("anon", "/app", "anon").await;
 
-    let ok = h
-        .js
-        .emit_with_ack("alice", "/ops/user", json!([{"to": "bob", "event": "hi", "data": {"n": 1}}]))
+    let ok =
+        h.js.emit_with_ack(
+            "alice",
+            "/ops/user",
+            json!([{"to": "bob", "event": "hi", "data": {"n": 1}}]),
+        )
         .await;
     assert_eq!(ok, json!({"delivered": 1}));
     assert_eq!(h.js.event("bob", "hi").await, vec![json!({"n": 1})]);
 
-    let denied = h
-        .js
-        .emit_with_ack("anon", "/ops/user", json!([{"to": "bob", "event": "spam", "data": 1}]))
+    let denied =
+        h.js.emit_with_ack(
+            "anon",
+            "/ops/user",
+            json!([{"to": "bob", "event": "spam", "data": 1}]),
+        )
         .await;
     assert_eq!(denied["error"]["code"], "forbidden");
-    let denied = h
-        .js
-        .emit_with_ack("alice", "/ops/channel", json!([{"to": "general", "event": "x"}]))
+    let denied =
+        h.js.emit_with_ack(
+            "alice",
+            "/ops/channel",
+            json!([{"to": "general", "event": "x"}]),
+        )
         .await;
     assert_eq!(denied["error"]["code"], "forbidden");
-    let reserved = h
-        .js
-        .emit_with_ack("alice", "/ops/user", json!([{"to": "bob", "event": "/ops/login", "data": {}}]))
+    let reserved =
+        h.js.emit_with_ack(
+            "alice",
+            "/ops/user",
+            json!([{"to": "bob", "event": "/ops/login", "data": {}}]),
+        )
         .await;
     assert_eq!(reserved["error"]["code"], "invalid_payload");
-    h.js.assert_no_event("bob", "spam", Duration::from_millis(100)).await;
+    h.js.assert_no_event("bob", "spam", Duration::from_millis(100))
+        .await;
 
     // A namespace without a relay hook refuses every relay and says why.
     h.connect("s1", "/strict", "user:alice").await;
-    let denied = h
-        .js
-        .emit_with_ack("s1", "/ops/user", json!([{"to": "alice", "event": "x"}]))
-        .await;
+    let denied =
+        h.js.emit_with_ack("s1", "/ops/user", json!([{"to": "alice", "event": "x"}]))
+            .await;
     assert_eq!(denied["error"]["code"], "forbidden");
     assert!(
-        denied["error"]["message"].as_str().unwrap().contains("relay"),
+        denied["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("relay"),
         "{denied}"
     );
 }
@@ -448,7 +526,9 @@ async fn relays_are_denied_by_default_and_allowed_only_by_the_hook() {
 async fn anonymous_connections_are_refused_unless_the_namespace_allows_them() {
     let mut h = Harness::start().await;
     let url = h.server.url("/strict");
-    let refused = h.js.connect("a", &url, json!({"auth": {"token": "anon"}})).await;
+    let refused =
+        h.js.connect("a", &url, json!({"auth": {"token": "anon"}}))
+            .await;
     assert!(
         matches!(&refused, Connect::Refused(m) if m == "unauthenticated: namespace `/strict` requires a signed-in user"),
         "{refused:?}"
@@ -488,7 +568,10 @@ async fn a_connection_over_the_cap_closes_the_users_oldest_socket() {
     assert_eq!(evicted[0]["code"], "connection_limit");
     assert_eq!(h.js.disconnected("s1").await, "io server disconnect");
     let clients = h.tether.clients::<Strict>();
-    eventually("two sockets left", || clients.user_sockets("alice").len() == 2).await;
+    eventually("two sockets left", || {
+        clients.user_sockets("alice").len() == 2
+    })
+    .await;
     h.js.assert_no_event("s2", "/ops/disconnected", Duration::from_millis(100))
         .await;
 }
