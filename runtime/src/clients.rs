@@ -183,7 +183,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 cluster.follow(self.inner.path, target, true);
             }
             if let Target::User(user) = target {
-                self.spawn_presence(cluster, user, sid, true);
+                self.write_presence(cluster, user, sid, true);
             }
         }
     }
@@ -210,16 +210,15 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 cluster.follow(self.inner.path, target, false);
             }
             if let Target::User(user) = target {
-                self.spawn_presence(cluster, user, sid, false);
+                self.write_presence(cluster, user, sid, false);
             }
         }
     }
 
-    fn spawn_presence(&self, cluster: &Arc<Cluster>, user: &str, sid: Sid, present: bool) {
-        let (cluster, ns, user) = (cluster.clone(), self.inner.path, user.to_owned());
-        tokio::spawn(async move {
-            crate::cluster::set_presence(&cluster, ns, &user, &sid.to_string(), present).await;
-        });
+    /// Queued synchronously (under the state lock), so a user's presence writes reach Redis in
+    /// the order they happened here.
+    fn write_presence(&self, cluster: &Arc<Cluster>, user: &str, sid: Sid, present: bool) {
+        cluster.set_presence(self.inner.path, user, &sid.to_string(), present);
     }
 
     pub(crate) fn client(&self, entry: &Entry<M>) -> Client<M> {

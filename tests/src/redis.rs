@@ -59,11 +59,18 @@ impl RedisServer {
             if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
                 let mut buf = [0u8; 7];
-                if conn.write_all(b"PING\r\n").is_ok() && conn.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                if conn.write_all(b"PING\r\n").is_ok()
+                    && conn.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -82,5 +89,180 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A Redis Cluster of `masters` primaries (no replicas) on free loopback ports, each node in its
+/// own temporary directory, created with `redis-cli --cluster create`; killed and removed when
+/// dropped. Needs Redis ≥ 7 for sharded pub/sub.
+#[derive(Debug)]
+pub struct RedisCluster {
+    ports: Vec<u16>,
+    bus_ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, joins them into one cluster and waits until every node says it is ok.
+    pub fn start(masters: usize) -> Self {
+        let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
+        let dir = std::env::temp_dir().join(format!(
+            "tether-redis-cluster-{}-{}",
+            std::process::id(),
+            ports[0]
+        ));
+        let mut cluster = Self {
+            ports: ports.clone(),
+            bus_ports: (0..masters).map(|_| free_port()).collect(),
+            children: (0..masters).map(|_| None).collect(),
+            dir,
+        };
+        for node in 0..masters {
+            cluster.restart_node(node);
+        }
+        for &port in &ports {
+            wait_for(|| cli(port, &["PING"]) == "PONG", "a cluster node to start");
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for &port in &ports {
+            wait_for(
+                || cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"),
+                "the cluster to be ok",
+            );
+            wait_for(
+                || cli(port, &["CLUSTER", "NODES"]).lines().count() == masters,
+                "every node to know the others",
+            );
+        }
+        cluster
+    }
+
+    /// Kills node `i` (SIGKILL, like a crash).
+    pub fn stop_node(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `i` again on its port, from its `nodes.conf`: it rejoins with its slots.
+    pub fn restart_node(&mut self, i: usize) {
+        self.stop_node(i);
+        let port = self.ports[i];
+        let dir = self.dir.join(port.to_string());
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args(["--cluster-port", &self.bus_ports[i].to_string()])
+            .args(["--cluster-node-timeout", "2000"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start `redis-server` (run scripts/setup.sh to install it)");
+        self.children[i] = Some(child);
+        wait_for(|| cli(port, &["PING"]) == "PONG", "a cluster node to start");
+    }
+
+    /// The index of the node that owns `key`'s slot (a channel name works too).
+    pub fn owner_of(&self, key: &str) -> usize {
+        (0..self.ports.len())
+            .find(|&i| !cli(self.ports[i], &["EXISTS", key]).starts_with("MOVED"))
+            .expect("a node owns the slot")
+    }
+
+    /// How many nodes hold at least one sharded subscription.
+    pub fn nodes_with_subscriptions(&self) -> usize {
+        self.ports
+            .iter()
+            .filter(|&&p| !cli(p, &["PUBSUB", "SHARDCHANNELS"]).is_empty())
+            .count()
+    }
+
+    /// The seed URL tether takes: `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,…`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The nodes' ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Runs a `redis-cli -c` command (following redirections) and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &self.ports[0].to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Sharded subscriptions to `channel`, summed over the nodes (`PUBSUB SHARDNUMSUB` counts
+    /// one node's only).
+    pub fn shard_subscribers(&self, channel: &str) -> usize {
+        self.ports
+            .iter()
+            .map(|&p| {
+                cli(p, &["PUBSUB", "SHARDNUMSUB", channel])
+                    .lines()
+                    .last()
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.stop_node(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -5,14 +5,26 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tether::cluster::ClusterState;
-use tether::{AnyEvent, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
-use tether_tests::redis::RedisServer;
+use tether::cluster::{ClusterConfig, ClusterState};
+use tether::{
+    AnyEvent, Delivery, Emitter, Handshake, Login, SocketError, SocketNok, SocketOk, Tether,
+    socket_namespace,
+};
+use tether_tests::redis::{RedisCluster, RedisServer};
 use tether_tests::{JsClient, TestServer, eventually};
 
 #[derive(Debug, Clone, Serialize)]
 struct Member {
     user_id: String,
+}
+
+fn member(hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+    let user = hs
+        .auth_str("token")
+        .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
+    Ok(SocketOk::new(Member {
+        user_id: user.to_owned(),
+    }))
 }
 
 struct Chat;
@@ -21,17 +33,23 @@ struct Chat;
 impl Chat {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        let user = hs
-            .auth_str("token")
-            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
-        Ok(SocketOk::new(Member {
-            user_id: user.to_owned(),
-        }))
+        member(hs)
     }
 
     #[on("enter")]
     async fn enter(&self, client: &tether::Client<Member>, channel: String) -> bool {
         client.clients().join_channel(client, &channel)
+    }
+}
+
+/// At most two sockets per user, cluster-wide.
+struct Capped;
+
+#[socket_namespace(path = "/capped", user_key = "user_id", max_connections_per_user = 2)]
+impl Capped {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        member(hs)
     }
 }
 
@@ -42,18 +60,33 @@ struct Node {
 
 impl Node {
     async fn start(redis: &RedisServer) -> Self {
+        Self::start_with(ClusterConfig::new(redis.url())).await
+    }
+
+    /// A node serving `/chat` and `/capped`, with `/ops/login` accepting `login:{user}`.
+    async fn start_with(config: ClusterConfig) -> Self {
         let tether = Tether::builder()
             .namespace(Chat)
-            .redis(redis.url())
+            .namespace(Capped)
+            .login_verifier(|token: String| async move {
+                match token.strip_prefix("login:") {
+                    Some(user) => Ok(Login::new(user)),
+                    None => Err(SocketError::new("invalid_token", "not a login token")),
+                }
+            })
+            .cluster(config)
             .build()
             .await
             .expect("join the cluster");
         let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
         let mut watch = tether.watch_cluster().expect("cluster mode");
-        tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|s| *s == ClusterState::Connected))
-            .await
-            .expect("connected in time")
-            .expect("watch");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch.wait_for(|s| *s == ClusterState::Connected),
+        )
+        .await
+        .expect("connected in time")
+        .expect("watch");
         Self { tether, server }
     }
 
@@ -71,9 +104,102 @@ fn ev(payload: Value) -> AnyEvent {
 }
 
 async fn connect(js: &mut JsClient, name: &str, node: &Node, user: &str) {
-    js.connect_ok(name, &node.url(), json!({"auth": {"token": user}}))
+    connect_url(js, name, &node.url(), user).await;
+}
+
+async fn connect_url(js: &mut JsClient, name: &str, url: &str, user: &str) {
+    js.connect_ok(name, url, json!({"auth": {"token": user}}))
         .await;
     js.event(name, "/ops/connection-success").await;
+}
+
+/// How many subscriptions Redis counts on a channel (`PUBSUB NUMSUB`).
+fn subscribers(redis: &RedisServer, channel: &str) -> usize {
+    let out = redis.cli(&["PUBSUB", "NUMSUB", channel]);
+    out.lines()
+        .last()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// What `/ops/disconnected` tells a socket evicted by the connection cap.
+fn evicted(args: &[Value]) -> bool {
+    args.first()
+        .is_some_and(|kick| kick["code"] == "connection_limit")
+}
+
+enum Control {
+    Stall(Duration),
+    Kill,
+}
+
+/// A node on its own thread and single-threaded runtime, so a test can stall it (block the
+/// thread: a stuck event loop) or kill it (drop the runtime: every task, socket and Redis
+/// connection dies at once and nothing is cleaned up, like a crashed process).
+struct IsolatedNode {
+    addr: std::net::SocketAddr,
+    node_id: String,
+    control: tokio::sync::mpsc::UnboundedSender<Control>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IsolatedNode {
+    fn start(config: ClusterConfig) -> Self {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (control, mut commands) = tokio::sync::mpsc::unbounded_channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async move {
+                let node = Node::start_with(config).await;
+                let id = node.tether.node_id().expect("cluster mode").to_owned();
+                ready_tx.send((node.server.addr, id)).expect("report");
+                while let Some(cmd) = commands.recv().await {
+                    match cmd {
+                        Control::Stall(d) => std::thread::sleep(d),
+                        Control::Kill => break,
+                    }
+                }
+                drop(node);
+            });
+            // Dropping the runtime drops every task without running them again.
+            drop(rt);
+        });
+        let (addr, node_id) = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the isolated node started");
+        Self {
+            addr,
+            node_id,
+            control,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/chat", self.addr)
+    }
+
+    /// Blocks the node's only thread for `d`.
+    fn stall(&self, d: Duration) {
+        let _ = self.control.send(Control::Stall(d));
+    }
+
+    /// Kills the node and waits until its runtime is gone.
+    fn kill(&mut self) {
+        let _ = self.control.send(Control::Kill);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for IsolatedNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[tokio::test]
@@ -92,14 +218,22 @@ async fn a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once() {
     })
     .await;
 
-    let d = b.emitter().to_user("alice").emit(ev(json!({"n": 1}))).await.unwrap();
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!({"n": 1})))
+        .await
+        .unwrap();
     assert_eq!(d.sockets, 1, "alice's socket on b");
     assert_eq!(d.nodes, 2, "both nodes hold alice");
     assert_eq!(js.event("alice@a", "note").await, vec![json!({"n": 1})]);
     assert_eq!(js.event("alice@b", "note").await, vec![json!({"n": 1})]);
-    js.assert_no_event("alice@a", "note", Duration::from_millis(200)).await;
-    js.assert_no_event("alice@b", "note", Duration::from_millis(1)).await;
-    js.assert_no_event("bob@a", "note", Duration::from_millis(1)).await;
+    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
+        .await;
+    js.assert_no_event("alice@b", "note", Duration::from_millis(1))
+        .await;
+    js.assert_no_event("bob@a", "note", Duration::from_millis(1))
+        .await;
 }
 
 #[tokio::test]
@@ -114,22 +248,37 @@ async fn a_node_that_holds_no_recipient_receives_nothing_for_it() {
     connect(&mut js, "alice", &a, "alice").await;
     connect(&mut js, "carol", &c, "carol").await;
     eventually("a follows alice", || {
-        redis.cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"]).ends_with('1')
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
+            .ends_with('1')
     })
     .await;
     // Only node a is subscribed to alice's channel: b (the emitter) and c get nothing.
     let received = |n: &Node| n.tether.cluster_stats().unwrap().received;
     let before = (received(&a), received(&b), received(&c));
     for i in 0..20 {
-        let d = b.emitter().to_user("alice").emit(ev(json!(i))).await.unwrap();
+        let d = b
+            .emitter()
+            .to_user("alice")
+            .emit(ev(json!(i)))
+            .await
+            .unwrap();
         assert_eq!((d.sockets, d.nodes), (0, 1));
     }
     for i in 0..20 {
         assert_eq!(js.event("alice", "note").await, vec![json!(i)], "in order");
     }
     assert_eq!(received(&a) - before.0, 20);
-    assert_eq!(received(&b) - before.1, 0, "the publisher skips its own messages");
-    assert_eq!(received(&c) - before.2, 0, "c holds no recipient and receives nothing");
+    assert_eq!(
+        received(&b) - before.1,
+        0,
+        "the publisher skips its own messages"
+    );
+    assert_eq!(
+        received(&c) - before.2,
+        0,
+        "c holds no recipient and receives nothing"
+    );
 }
 
 #[tokio::test]
@@ -145,10 +294,15 @@ async fn channel_members_spread_over_nodes_all_receive_once() {
         connect(&mut js, name, node, name).await;
     }
     for name in ["m1", "m2", "m3"] {
-        assert_eq!(js.emit_with_ack(name, "enter", json!(["room"])).await, json!(true));
+        assert_eq!(
+            js.emit_with_ack(name, "enter", json!(["room"])).await,
+            json!(true)
+        );
     }
     eventually("a and b follow the room", || {
-        redis.cli(&["PUBSUB", "NUMSUB", "tether:/chat:channel:room"]).ends_with('2')
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:channel:room"])
+            .ends_with('2')
     })
     .await;
     let d = c
@@ -163,7 +317,8 @@ async fn channel_members_spread_over_nodes_all_receive_once() {
         assert_eq!(js.event(name, "note").await, vec![json!("to the room")]);
     }
     for name in ["m1", "m2", "m3", "out"] {
-        js.assert_no_event(name, "note", Duration::from_millis(100)).await;
+        js.assert_no_event(name, "note", Duration::from_millis(100))
+            .await;
     }
 }
 
@@ -174,14 +329,23 @@ async fn a_redis_only_emitter_reaches_users_and_reports_offline_ones() {
     let mut js = JsClient::spawn().await;
     connect(&mut js, "alice", &a, "alice").await;
     eventually("a follows alice", || {
-        redis.cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"]).ends_with('1')
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
+            .ends_with('1')
     })
     .await;
     let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
-    let d = worker.to_user("alice").emit(ev(json!({"from": "worker"}))).await.unwrap();
+    let d = worker
+        .to_user("alice")
+        .emit(ev(json!({"from": "worker"})))
+        .await
+        .unwrap();
     assert!(d.delivered());
     assert_eq!(d.nodes, 1);
-    assert_eq!(js.event("alice", "note").await, vec![json!({"from": "worker"})]);
+    assert_eq!(
+        js.event("alice", "note").await,
+        vec![json!({"from": "worker"})]
+    );
 
     let d = worker.to_user("nobody").emit(ev(json!(1))).await.unwrap();
     assert!(!d.delivered(), "offline users are reported: {d:?}");
@@ -242,13 +406,19 @@ async fn building_fails_clearly_when_redis_is_unreachable_unless_degraded_start_
         .build()
         .await
         .expect("degraded start");
-    assert!(matches!(tether.cluster_state(), ClusterState::Reconnecting { .. }));
+    assert!(matches!(
+        tether.cluster_state(),
+        ClusterState::Reconnecting { .. }
+    ));
     redis.restart();
     let mut watch = tether.watch_cluster().unwrap();
-    tokio::time::timeout(Duration::from_secs(3), watch.wait_for(|s| *s == ClusterState::Connected))
-        .await
-        .expect("connects once Redis is up")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(3),
+        watch.wait_for(|s| *s == ClusterState::Connected),
+    )
+    .await
+    .expect("connects once Redis is up")
+    .unwrap();
 }
 
 #[tokio::test]
@@ -259,17 +429,27 @@ async fn losing_redis_keeps_local_delivery_and_remote_delivery_resumes() {
     connect(&mut js, "alice@a", &a, "alice").await;
     connect(&mut js, "alice@b", &b, "alice").await;
     eventually("both follow alice", || {
-        redis.cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"]).ends_with('2')
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
+            .ends_with('2')
     })
     .await;
 
     redis.stop();
     let mut watch = b.tether.watch_cluster().unwrap();
-    tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|s| matches!(s, ClusterState::Reconnecting { .. })))
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| matches!(s, ClusterState::Reconnecting { .. })),
+    )
+    .await
+    .expect("b notices")
+    .unwrap();
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!("during")))
         .await
-        .expect("b notices")
         .unwrap();
-    let d = b.emitter().to_user("alice").emit(ev(json!("during"))).await.unwrap();
     assert_eq!(d.sockets, 1, "local delivery goes on");
     assert!(d.cluster_unavailable);
     assert_eq!(js.event("alice@b", "note").await, vec![json!("during")]);
@@ -278,19 +458,948 @@ async fn losing_redis_keeps_local_delivery_and_remote_delivery_resumes() {
     let started = std::time::Instant::now();
     for node in [&a, &b] {
         let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(Duration::from_secs(2), watch.wait_for(|s| *s == ClusterState::Connected))
-            .await
-            .expect("reconnected within 2 s")
-            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            watch.wait_for(|s| *s == ClusterState::Connected),
+        )
+        .await
+        .expect("reconnected within 2 s")
+        .unwrap();
     }
     eventually("both resubscribed", || {
-        redis.cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"]).ends_with('2')
+        redis
+            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
+            .ends_with('2')
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    let d = b.emitter().to_user("alice").emit(ev(json!("after"))).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!("after")))
+        .await
+        .unwrap();
     assert_eq!(d.nodes, 2);
     assert_eq!(js.event("alice@a", "note").await, vec![json!("after")]);
     assert_eq!(js.event("alice@b", "note").await, vec![json!("after")]);
-    js.assert_no_event("alice@a", "note", Duration::from_millis(200)).await;
+    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
+        .await;
+}
+
+#[tokio::test]
+async fn the_per_user_connection_cap_holds_across_nodes() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    let capped = |n: &Node| n.server.url("/capped");
+    let conns = "tether:/capped:conns:alice";
+    let counted = |n: &str| redis.cli(&["ZCARD", conns]) == n;
+
+    connect_url(&mut js, "s1", &capped(&a), "alice").await;
+    eventually("s1 counted", || counted("1")).await;
+    connect_url(&mut js, "s2", &capped(&b), "alice").await;
+    eventually("s2 counted", || counted("2")).await;
+    js.assert_no_event("s1", "/ops/disconnected", Duration::from_millis(200))
+        .await;
+
+    // Each new socket goes over the cap by one: the oldest goes, whichever node holds it.
+    for (new, node, oldest, held_by) in [
+        ("s3", &b, "s1", "a: b tells a through Redis"),
+        ("s4", &a, "s2", "b: a tells b through Redis"),
+        ("s5", &b, "s3", "b itself"),
+    ] {
+        connect_url(&mut js, new, &capped(node), "alice").await;
+        let kick = js.event(oldest, "/ops/disconnected").await;
+        assert!(
+            evicted(&kick),
+            "{oldest}, held by {held_by}, is told why: {kick:?}"
+        );
+        js.disconnected(oldest).await;
+        eventually("two sockets counted", || counted("2")).await;
+    }
+    for survivor in ["s4", "s5"] {
+        js.assert_no_event(survivor, "/ops/disconnected", Duration::from_millis(150))
+            .await;
+    }
+    eventually("one socket left on each node", || {
+        a.tether.clients::<Capped>().user_sockets("alice").len() == 1
+            && b.tether.clients::<Capped>().user_sockets("alice").len() == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_that_dies_without_cleanup_stops_counting_within_three_beats() {
+    let redis = RedisServer::start();
+    let beat = Duration::from_millis(200);
+    let a = Node::start(&redis).await;
+    let mut c = IsolatedNode::start(ClusterConfig::new(redis.url()).heartbeat(beat));
+    let mut js = JsClient::spawn().await;
+    connect_url(&mut js, "ghost@c", &c.url(), "ghost").await;
+    connect_url(&mut js, "alice@c", &c.url(), "alice").await;
+    connect(&mut js, "alice@a", &a, "alice").await;
+    eventually("presence written", || {
+        redis.cli(&["HLEN", "tether:/chat:presence:ghost"]) == "1"
+            && redis.cli(&["HLEN", "tether:/chat:presence:alice"]) == "2"
+    })
+    .await;
+    let emitter = a.emitter();
+    assert!(emitter.is_online("ghost").await);
+    assert_eq!(emitter.user_nodes("alice").await.len(), 2);
+
+    c.kill();
+    let killed = std::time::Instant::now();
+    // Nobody removed c's entries...
+    assert_eq!(redis.cli(&["HLEN", "tether:/chat:presence:ghost"]), "1");
+    // ...but they stop counting once its heartbeat expires: at most three beats after its last.
+    while emitter.is_online("ghost").await {
+        assert!(
+            killed.elapsed() < beat * 3 + Duration::from_millis(300),
+            "still online after {:?}",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gone = killed.elapsed();
+    assert!(gone <= beat * 3 + Duration::from_millis(300), "{gone:?}");
+    let a_id = a.tether.node_id().unwrap().to_owned();
+    assert_eq!(emitter.user_nodes("alice").await, vec![(a_id, 1)]);
+    assert_ne!(c.node_id, a.tether.node_id().unwrap());
+    // The dead entries were removed on the way.
+    assert_eq!(redis.cli(&["HLEN", "tether:/chat:presence:ghost"]), "0");
+
+    // An entry written by hand for a node that never beat does not count either.
+    redis.cli(&[
+        "HSET",
+        "tether:/chat:presence:phantom",
+        "sid-0",
+        "no-such-node",
+    ]);
+    assert!(!emitter.is_online("phantom").await);
+    // Nor does it take a place under the connection cap.
+    redis.cli(&[
+        "ZADD",
+        "tether:/capped:conns:bob",
+        "1",
+        "no-such-node|sid-0",
+    ]);
+    for tab in ["bob1", "bob2"] {
+        connect_url(&mut js, tab, &a.server.url("/capped"), "bob").await;
+    }
+    eventually("the dead entry dropped", || {
+        redis.cli(&["ZCARD", "tether:/capped:conns:bob"]) == "2"
+    })
+    .await;
+    for tab in ["bob1", "bob2"] {
+        js.assert_no_event(tab, "/ops/disconnected", Duration::from_millis(150))
+            .await;
+    }
+    println!("a dead node stopped counting {gone:?} after it died (beat {beat:?})");
+}
+
+/// Phases of [`redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up`].
+const UP: u8 = 0;
+const OUTAGE: u8 = 1;
+const UP_AGAIN: u8 = 2;
+
+#[tokio::test]
+async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+    let mut redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice@a", &a, "alice").await;
+    connect(&mut js, "bob@b", &b, "bob").await;
+    let followed = |redis: &RedisServer| {
+        subscribers(redis, "tether:/chat:user:alice") == 1
+            && subscribers(redis, "tether:/chat:user:bob") == 1
+    };
+    eventually("a follows alice, b follows bob", || followed(&redis)).await;
+
+    // Three publishers, each a numbered stream: b → alice, the worker → alice, a → bob.
+    let running = Arc::new(AtomicBool::new(true));
+    let phase = Arc::new(AtomicU8::new(UP));
+    let publish = |emitter: Emitter<Chat>, user: &'static str, from: &'static str| {
+        let (running, phase) = (running.clone(), phase.clone());
+        tokio::spawn(async move {
+            let mut log: Vec<(u8, Delivery)> = Vec::new();
+            let mut slowest = Duration::ZERO;
+            while running.load(Ordering::SeqCst) {
+                let at = phase.load(Ordering::SeqCst);
+                let n = log.len();
+                let seq = AnyEvent::new("seq", json!({"from": from, "n": n}));
+                let started = std::time::Instant::now();
+                let d = emitter.to_user(user).emit(seq).await.expect("emit");
+                if at == OUTAGE {
+                    slowest = slowest.max(started.elapsed());
+                }
+                log.push((at, d));
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            (log, slowest)
+        })
+    };
+    let publishers = [
+        ("b", "alice@a", publish(b.emitter(), "alice", "b")),
+        ("w", "alice@a", publish(worker.clone(), "alice", "w")),
+        ("a", "bob@b", publish(a.emitter(), "bob", "a")),
+    ];
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    phase.store(OUTAGE, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the emits in flight finish
+    redis.stop();
+    for node in [&a, &b] {
+        let mut watch = node.tether.watch_cluster().unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch.wait_for(|s| *s != ClusterState::Connected),
+        )
+        .await
+        .expect("the nodes notice")
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    let restarted = std::time::Instant::now();
+    for node in [&a, &b] {
+        let mut watch = node.tether.watch_cluster().unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            watch.wait_for(|s| *s == ClusterState::Connected),
+        )
+        .await
+        .expect("reconnected within 2 s")
+        .unwrap();
+    }
+    eventually("resubscribed", || followed(&redis)).await;
+    let resumed = restarted.elapsed();
+    phase.store(UP_AGAIN, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.store(false, Ordering::SeqCst);
+
+    let mut expected: std::collections::HashMap<&str, Vec<(&str, usize)>> = Default::default();
+    for (from, socket, publisher) in publishers {
+        let (log, slowest) = publisher.await.unwrap();
+        let delivered: Vec<usize> = (0..log.len()).filter(|&n| log[n].1.nodes > 0).collect();
+        for (n, (at, d)) in log.iter().enumerate() {
+            if *at != OUTAGE {
+                assert!(
+                    d.nodes == 1 && !d.cluster_unavailable,
+                    "{from}#{n}, emitted while Redis was up, reached a node: {d:?}"
+                );
+            } else {
+                assert!(
+                    d.nodes == 1 || d.cluster_unavailable || d.nodes == 0,
+                    "{d:?}"
+                );
+            }
+        }
+        let reported = log.iter().filter(|(_, d)| d.cluster_unavailable).count();
+        assert!(
+            reported > 0,
+            "{from}: emits made while Redis was down say so"
+        );
+        let up = log.iter().filter(|(at, _)| *at != OUTAGE).count();
+        println!(
+            "{from}: {} emits, {up} while Redis was up, {} delivered, {reported} reported \
+             unavailable; slowest emit during the outage {slowest:?}",
+            log.len(),
+            delivered.len()
+        );
+        assert!(up > 40, "{from}: enough traffic while Redis was up ({up})");
+        expected
+            .entry(socket)
+            .or_default()
+            .extend(delivered.into_iter().map(|n| (from, n)));
+    }
+    // Every delivered emit arrives exactly once and in order per publisher; nothing else does.
+    for (socket, want) in expected {
+        let mut got: Vec<(String, usize)> = Vec::new();
+        for _ in 0..want.len() {
+            let args = js.event(socket, "seq").await;
+            let from = args[0]["from"].as_str().unwrap().to_owned();
+            got.push((from, args[0]["n"].as_u64().unwrap() as usize));
+        }
+        for from in ["a", "b", "w"] {
+            let sent: Vec<usize> = want
+                .iter()
+                .filter(|(f, _)| *f == from)
+                .map(|(_, n)| *n)
+                .collect();
+            let received: Vec<usize> = got
+                .iter()
+                .filter(|(f, _)| f == from)
+                .map(|(_, n)| *n)
+                .collect();
+            assert_eq!(
+                received, sent,
+                "{socket}: what {from} delivered, in order, once"
+            );
+        }
+        js.assert_no_event(socket, "seq", Duration::from_millis(300))
+            .await;
+    }
+    println!("remote delivery resumed {resumed:?} after Redis restarted");
+}
+
+#[tokio::test]
+async fn a_stalled_or_dead_node_never_blocks_the_others() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut c = IsolatedNode::start(ClusterConfig::new(redis.url()));
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "m@a", &a, "m1").await;
+    connect_url(&mut js, "m@c", &c.url(), "m2").await;
+    for name in ["m@a", "m@c"] {
+        assert_eq!(
+            js.emit_with_ack(name, "enter", json!(["room"])).await,
+            json!(true)
+        );
+    }
+    eventually("a and c follow the room", || {
+        subscribers(&redis, "tether:/chat:channel:room") == 2
+    })
+    .await;
+
+    // c's event loop is stuck: a still gets every emit at once; Redis buffers c's share.
+    let stall = Duration::from_secs(2);
+    c.stall(stall);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        let d = b
+            .emitter()
+            .to_channel("room")
+            .emit(ev(json!(i)))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 2, "c is still subscribed");
+    }
+    for i in 0..50 {
+        assert_eq!(js.event("m@a", "note").await, vec![json!(i)]);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < stall / 2,
+        "a received everything while c was stalled: {took:?}"
+    );
+    js.assert_no_event("m@c", "note", Duration::from_millis(1))
+        .await;
+    // c wakes up and catches up: nothing lost, in order.
+    for i in 0..50 {
+        assert_eq!(js.event("m@c", "note").await, vec![json!(i)]);
+    }
+
+    // c dies mid-stream: the others' emits keep flowing, and Redis stops counting it.
+    let emits = async {
+        let mut nodes = Vec::new();
+        for i in 50..150 {
+            let d = b
+                .emitter()
+                .to_channel("room")
+                .emit(ev(json!(i)))
+                .await
+                .unwrap();
+            nodes.push(d.nodes);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        nodes
+    };
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.kill();
+    };
+    let started = std::time::Instant::now();
+    let (nodes, ()) = tokio::join!(emits, kill);
+    for i in 50..150 {
+        assert_eq!(js.event("m@a", "note").await, vec![json!(i)]);
+    }
+    let took = started.elapsed();
+    assert_eq!(nodes.last(), Some(&1), "only a is left: {nodes:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    js.disconnected("m@c").await;
+    println!("100 emits across a node's death: {took:?}");
+}
+
+#[tokio::test]
+async fn an_emit_to_several_recipients_held_by_one_node_reaches_each_socket_once() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    for (name, user) in [
+        ("alice1", "alice"),
+        ("alice2", "alice"),
+        ("bob", "bob"),
+        ("carol", "carol"),
+        ("dave", "dave"),
+    ] {
+        connect(&mut js, name, &a, user).await;
+    }
+    for name in ["carol", "dave"] {
+        assert_eq!(
+            js.emit_with_ack(name, "enter", json!(["room"])).await,
+            json!(true)
+        );
+    }
+    eventually("a follows everyone", || {
+        [
+            "user:alice",
+            "user:bob",
+            "user:carol",
+            "user:dave",
+            "channel:room",
+        ]
+        .iter()
+        .all(|c| subscribers(&redis, &format!("tether:/chat:{c}")) == 1)
+    })
+    .await;
+    let received = || a.tether.cluster_stats().unwrap().received;
+    let before = received();
+    let emitter = b.emitter();
+
+    let d = emitter
+        .to_users(["alice", "bob", "carol"])
+        .emit(ev(json!(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.nodes, 3,
+        "a is counted once per target channel it follows"
+    );
+    let d = emitter
+        .to_users(["alice", "bob", "carol"])
+        .except_user("carol")
+        .emit(ev(json!(2)))
+        .await
+        .unwrap();
+    assert!(d.delivered());
+    emitter
+        .to_channel("room")
+        .and_user("carol")
+        .except_user("dave")
+        .emit(ev(json!(3)))
+        .await
+        .unwrap();
+    emitter
+        .to_users(["alice", "alice"])
+        .emit(ev(json!(4)))
+        .await
+        .unwrap();
+    // Two Redis-only emitters number their messages independently: neither is mistaken for a
+    // duplicate of the other's.
+    for from in ["w1", "w2"] {
+        let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
+        worker
+            .to_users(["alice", "bob"])
+            .emit(ev(json!(from)))
+            .await
+            .unwrap();
+    }
+
+    let want: [(&str, &[Value]); 5] = [
+        (
+            "alice1",
+            &[json!(1), json!(2), json!(4), json!("w1"), json!("w2")],
+        ),
+        (
+            "alice2",
+            &[json!(1), json!(2), json!(4), json!("w1"), json!("w2")],
+        ),
+        ("bob", &[json!(1), json!(2), json!("w1"), json!("w2")]),
+        ("carol", &[json!(1), json!(3)]),
+        ("dave", &[]),
+    ];
+    for (name, notes) in want {
+        for note in notes {
+            assert_eq!(js.event(name, "note").await, vec![note.clone()], "{name}");
+        }
+    }
+    for (name, _) in want {
+        js.assert_no_event(name, "note", Duration::from_millis(100))
+            .await;
+    }
+    assert_eq!(received() - before, 6, "each message acted on once by a");
+}
+
+#[tokio::test]
+async fn login_and_logout_move_the_subscriptions_so_emits_follow_the_user() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "tab", &a, "alice").await;
+    let other = js
+        .connect_ok("other", &a.url(), json!({"auth": {"token": "alice"}}))
+        .await;
+    js.event("other", "/ops/connection-success").await;
+    let follows = |user: &str| subscribers(&redis, &format!("tether:/chat:user:{user}"));
+    eventually("a follows alice", || follows("alice") == 1).await;
+    let emitter = b.emitter();
+
+    // `tab` becomes bob: a starts following bob, and still follows alice (`other`).
+    let ack = js
+        .emit_with_ack("tab", "/ops/login", json!([{"token": "login:bob"}]))
+        .await;
+    assert_eq!(ack["user_id"], "bob");
+    eventually("a follows bob", || follows("bob") == 1).await;
+    assert_eq!(follows("alice"), 1);
+    let d = emitter
+        .to_user("bob")
+        .emit(ev(json!("to bob")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 1);
+    assert_eq!(js.event("tab", "note").await, vec![json!("to bob")]);
+    js.assert_no_event("other", "note", Duration::from_millis(100))
+        .await;
+
+    // `other` logs out: a holds no socket of alice any more and stops following her.
+    let ack = js.emit_with_ack("other", "/ops/logout", json!([])).await;
+    assert_eq!(ack["user_id"], Value::Null);
+    eventually("a unfollows alice", || follows("alice") == 0).await;
+    let d = emitter
+        .to_user("alice")
+        .emit(ev(json!("to alice")))
+        .await
+        .unwrap();
+    assert!(!d.delivered(), "alice is offline everywhere: {d:?}");
+    assert!(!emitter.is_online("alice").await);
+
+    // `tab` logs out, `other` logs in as bob: bob's subscription stays, now for `other`.
+    js.emit_with_ack("tab", "/ops/logout", json!([])).await;
+    js.emit_with_ack("other", "/ops/login", json!([{"token": "login:bob"}]))
+        .await;
+    eventually("bob's presence and subscription moved to `other`", || {
+        redis.cli(&["HKEYS", "tether:/chat:presence:bob"]) == other && follows("bob") == 1
+    })
+    .await;
+    emitter
+        .to_user("bob")
+        .emit(ev(json!("to bob again")))
+        .await
+        .unwrap();
+    assert_eq!(js.event("other", "note").await, vec![json!("to bob again")]);
+    js.assert_no_event("tab", "note", Duration::from_millis(100))
+        .await;
+    assert_eq!(emitter.user_nodes("bob").await.len(), 1);
+}
+
+/// The README's example envelope (the "Envelope format v1" section), byte for byte.
+const README_ENVELOPE: &str = r#"{"v":1,"id":"cli-1","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":{"text":"hello from redis-cli"}}"#;
+
+#[tokio::test]
+async fn an_envelope_published_with_redis_cli_is_delivered() {
+    let redis = RedisServer::start();
+    let a = Node::start(&redis).await;
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice", &a, "alice").await;
+    connect(&mut js, "bob", &a, "bob").await;
+    eventually("a follows alice", || {
+        subscribers(&redis, "tether:/chat:user:alice") == 1
+    })
+    .await;
+
+    let alice = "tether:/chat:user:alice";
+    assert_eq!(
+        redis.cli(&["PUBLISH", alice, README_ENVELOPE]),
+        "1",
+        "one node received it"
+    );
+    assert_eq!(
+        js.event("alice", "note").await,
+        vec![json!({"text": "hello from redis-cli"})]
+    );
+
+    // Malformed envelopes and other versions are ignored (and logged); the node goes on.
+    redis.cli(&["PUBLISH", alice, "not json"]);
+    redis.cli(&[
+        "PUBLISH",
+        alice,
+        &README_ENVELOPE.replace(r#""v":1"#, r#""v":2"#),
+    ]);
+    // A broadcast, with an exclusion, on the namespace channel.
+    let all = r#"{"v":1,"id":"cli-2","ns":"/chat","targets":[{"kind":"all"}],"except":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":"to all but alice"}"#;
+    assert_eq!(redis.cli(&["PUBLISH", "tether:/chat:all", all]), "1");
+    assert_eq!(
+        js.event("bob", "note").await,
+        vec![json!("to all but alice")]
+    );
+    // `null` is a payload like any other.
+    let null = r#"{"v":1,"id":"cli-4","ns":"/chat","targets":[{"kind":"user","id":"bob"}],"kind":"emit","event":"note","data":null}"#;
+    assert_eq!(redis.cli(&["PUBLISH", "tether:/chat:user:bob", null]), "1");
+    assert_eq!(js.event("bob", "note").await, vec![Value::Null]);
+    // A kick.
+    let kick = r#"{"v":1,"id":"cli-3","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"kick","kick":{"code":"banned","message":"bye"}}"#;
+    assert_eq!(redis.cli(&["PUBLISH", alice, kick]), "1");
+    assert_eq!(
+        js.event("alice", "/ops/disconnected").await,
+        vec![json!({"code": "banned", "message": "bye"})]
+    );
+    js.disconnected("alice").await;
+    js.assert_no_event("alice", "note", Duration::from_millis(100))
+        .await;
+    js.assert_no_event("bob", "note", Duration::from_millis(1))
+        .await;
+}
+
+// Redis Cluster: the same code on three shards, through sharded pub/sub (SPUBLISH / SSUBSCRIBE).
+
+async fn cluster_nodes(rc: &RedisCluster, n: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(Node::start_with(ClusterConfig::new(rc.url())).await);
+    }
+    nodes
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_emits_reach_the_nodes_that_hold_the_recipient_exactly_once() {
+    let rc = RedisCluster::start(3);
+    let nodes = cluster_nodes(&rc, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let mut js = JsClient::spawn().await;
+    for (name, node, user) in [
+        ("alice@a", a, "alice"),
+        ("alice@b", b, "alice"),
+        ("bob@a", a, "bob"),
+        ("carol@c", c, "carol"),
+    ] {
+        connect(&mut js, name, node, user).await;
+    }
+    for name in ["bob@a", "alice@b"] {
+        assert_eq!(
+            js.emit_with_ack(name, "enter", json!(["room"])).await,
+            json!(true)
+        );
+    }
+    let channels = [
+        ("tether:/chat:user:alice", 2),
+        ("tether:/chat:user:bob", 1),
+        ("tether:/chat:user:carol", 1),
+        ("tether:/chat:channel:room", 2),
+        ("tether:/chat:all", 3),
+    ];
+    eventually("the nodes follow their recipients on the shards", || {
+        channels
+            .iter()
+            .all(|(ch, n)| rc.shard_subscribers(ch) == *n)
+    })
+    .await;
+    assert!(
+        rc.nodes_with_subscriptions() > 1,
+        "the channels live on several shards"
+    );
+
+    // A user on two nodes, emitted to from a third: once each.
+    let d = c
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!(1)))
+        .await
+        .unwrap();
+    assert_eq!((d.sockets, d.nodes), (0, 2));
+    for name in ["alice@a", "alice@b"] {
+        assert_eq!(js.event(name, "note").await, vec![json!(1)]);
+    }
+    // Targeted: only a holds bob; neither b nor c receives anything for him.
+    let received = |n: &Node| n.tether.cluster_stats().unwrap().received;
+    let before = (received(a), received(b), received(c));
+    let d = b.emitter().to_user("bob").emit(ev(json!(2))).await.unwrap();
+    assert_eq!(d.nodes, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        (
+            received(a) - before.0,
+            received(b) - before.1,
+            received(c) - before.2
+        ),
+        (1, 0, 0)
+    );
+    // A channel spread over nodes plus a user, with a recipient in both: once each.
+    c.emitter()
+        .to_channel("room")
+        .and_user("alice")
+        .and_user("carol")
+        .emit(ev(json!(3)))
+        .await
+        .unwrap();
+    // Offline.
+    let d = a
+        .emitter()
+        .to_user("nobody")
+        .emit(ev(json!(0)))
+        .await
+        .unwrap();
+    assert!(!d.delivered(), "{d:?}");
+    // A Redis-only emitter given the same seed URL.
+    let worker = Emitter::<Chat>::connect_redis(&rc.url()).await.unwrap();
+    let d = worker
+        .to_users(["alice", "bob"])
+        .emit(ev(json!(4)))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 3, "alice's channel reached a and b, bob's a");
+    // The documented envelope, from redis-cli: SPUBLISH on a cluster.
+    assert_eq!(
+        rc.cli(&["SPUBLISH", "tether:/chat:user:alice", README_ENVELOPE]),
+        "2"
+    );
+
+    let text = json!({"text": "hello from redis-cli"});
+    let want: [(&str, Vec<Value>); 4] = [
+        ("alice@a", vec![json!(3), json!(4), text.clone()]),
+        ("alice@b", vec![json!(3), json!(4), text.clone()]),
+        ("bob@a", vec![json!(2), json!(3), json!(4)]),
+        ("carol@c", vec![json!(3)]),
+    ];
+    for (name, notes) in &want {
+        for note in notes {
+            assert_eq!(js.event(name, "note").await, vec![note.clone()], "{name}");
+        }
+    }
+    for (name, _) in &want {
+        js.assert_no_event(name, "note", Duration::from_millis(100))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_presence_kicks_and_the_cap_work_across_nodes() {
+    let rc = RedisCluster::start(3);
+    let nodes = cluster_nodes(&rc, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice@a", a, "alice").await;
+    connect(&mut js, "alice@b", b, "alice").await;
+    eventually("presence written", || {
+        rc.cli(&["HLEN", "tether:/chat:presence:alice"]) == "2"
+    })
+    .await;
+    assert_eq!(a.emitter().user_nodes("alice").await.len(), 2);
+    assert!(b.emitter().is_online("alice").await);
+    assert!(!b.emitter().is_online("nobody").await);
+
+    let d = b
+        .emitter()
+        .kick_user("alice", &tether::Kick::new("banned", "bye"))
+        .await;
+    assert_eq!(d.sockets, 1);
+    for name in ["alice@a", "alice@b"] {
+        assert_eq!(
+            js.event(name, "/ops/disconnected").await,
+            vec![json!({"code": "banned", "message": "bye"})]
+        );
+        js.disconnected(name).await;
+    }
+    eventually("presence cleared", || {
+        rc.cli(&["HLEN", "tether:/chat:presence:alice"]) == "0"
+    })
+    .await;
+    assert!(!a.emitter().is_online("alice").await);
+
+    // The cap's script runs on the shard of the user's key.
+    let capped = |n: &Node| n.server.url("/capped");
+    connect_url(&mut js, "s1", &capped(a), "carol").await;
+    eventually("s1 counted", || {
+        rc.cli(&["ZCARD", "tether:/capped:conns:carol"]) == "1"
+    })
+    .await;
+    connect_url(&mut js, "s2", &capped(b), "carol").await;
+    eventually("s2 counted", || {
+        rc.cli(&["ZCARD", "tether:/capped:conns:carol"]) == "2"
+    })
+    .await;
+    connect_url(&mut js, "s3", &capped(b), "carol").await;
+    let kick = js.event("s1", "/ops/disconnected").await;
+    assert!(evicted(&kick), "{kick:?}");
+    js.disconnected("s1").await;
+    for survivor in ["s2", "s3"] {
+        js.assert_no_event(survivor, "/ops/disconnected", Duration::from_millis(150))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_losing_a_shard_keeps_local_delivery_and_remote_delivery_resumes() {
+    let mut rc = RedisCluster::start(3);
+    let nodes = cluster_nodes(&rc, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice@a", a, "alice").await;
+    connect(&mut js, "alice@b", b, "alice").await;
+    let alice = "tether:/chat:user:alice";
+    eventually("both follow alice", || rc.shard_subscribers(alice) == 2).await;
+
+    // The shard of alice's channel crashes.
+    let shard = rc.owner_of(alice);
+    rc.stop_node(shard);
+    for node in [a, b] {
+        let mut watch = node.tether.watch_cluster().unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch.wait_for(|s| *s != ClusterState::Connected),
+        )
+        .await
+        .expect("the nodes notice")
+        .unwrap();
+    }
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!("during")))
+        .await
+        .unwrap();
+    assert_eq!(d.sockets, 1, "local delivery goes on");
+    assert!(d.cluster_unavailable);
+    assert_eq!(js.event("alice@b", "note").await, vec![json!("during")]);
+    // The other shards answer, but alice's channel cannot be followed: the nodes keep trying.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for node in [a, b] {
+        assert!(matches!(
+            node.tether.cluster_state(),
+            ClusterState::Reconnecting { .. }
+        ));
+    }
+
+    rc.restart_node(shard);
+    let restarted = std::time::Instant::now();
+    for node in [a, b] {
+        let mut watch = node.tether.watch_cluster().unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch.wait_for(|s| *s == ClusterState::Connected),
+        )
+        .await
+        .expect("reconnected")
+        .unwrap();
+    }
+    eventually("both resubscribed", || rc.shard_subscribers(alice) == 2).await;
+    let resumed = restarted.elapsed();
+    assert!(resumed < Duration::from_secs(2), "{resumed:?}");
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!("after")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 2);
+    assert_eq!(js.event("alice@a", "note").await, vec![json!("after")]);
+    assert_eq!(js.event("alice@b", "note").await, vec![json!("after")]);
+    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
+        .await;
+    js.assert_no_event("alice@b", "note", Duration::from_millis(1))
+        .await;
+    println!("remote delivery resumed {resumed:?} after the shard restarted");
+}
+
+#[tokio::test]
+async fn presence_is_rewritten_when_redis_comes_back_empty() {
+    let mut redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice@a", &a, "alice").await;
+    connect(&mut js, "bob@a", &a, "bob").await;
+    eventually("presence written", || {
+        redis.cli(&["HLEN", "tether:/chat:presence:bob"]) == "1"
+    })
+    .await;
+
+    // Redis restarts with nothing; meanwhile bob leaves and carol arrives.
+    redis.stop();
+    let mut watch = a.tether.watch_cluster().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| *s != ClusterState::Connected),
+    )
+    .await
+    .expect("a notices")
+    .unwrap();
+    js.disconnect("bob@a").await;
+    connect(&mut js, "carol@a", &a, "carol").await;
+    redis.restart();
+    let restarted = std::time::Instant::now();
+    let emitter = b.emitter();
+    let mut seen = false;
+    while restarted.elapsed() < Duration::from_secs(2) {
+        if emitter.is_online("alice").await && emitter.is_online("carol").await {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen,
+        "a rewrote its presence within 2 s of Redis returning: {:?} {:?} alice={} carol={} node={}",
+        a.tether.cluster_state(),
+        b.tether.cluster_state(),
+        redis.cli(&["HGETALL", "tether:/chat:presence:alice"]),
+        redis.cli(&["HGETALL", "tether:/chat:presence:carol"]),
+        redis.cli(&["KEYS", "tether:node:*"]),
+    );
+    assert!(!emitter.is_online("bob").await);
+    assert_eq!(emitter.user_nodes("carol").await.len(), 1);
+    // And its subscriptions: an emit from b reaches carol, who connected during the outage.
+    eventually("a follows carol", || {
+        subscribers(&redis, "tether:/chat:user:carol") == 1
+    })
+    .await;
+    let d = emitter
+        .to_user("carol")
+        .emit(ev(json!("welcome")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 1);
+    assert_eq!(js.event("carol@a", "note").await, vec![json!("welcome")]);
+    println!(
+        "presence restored {:?} after Redis restarted",
+        restarted.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_node_stalled_past_its_heartbeat_is_counted_out_then_back_in_when_it_wakes() {
+    let redis = RedisServer::start();
+    let beat = Duration::from_millis(200);
+    let a = Node::start(&redis).await;
+    let c = IsolatedNode::start(ClusterConfig::new(redis.url()).heartbeat(beat));
+    let mut js = JsClient::spawn().await;
+    connect_url(&mut js, "dora@c", &c.url(), "dora").await;
+    let emitter = a.emitter();
+    eventually("presence written", || {
+        redis.cli(&["HLEN", "tether:/chat:presence:dora"]) == "1"
+    })
+    .await;
+    assert!(emitter.is_online("dora").await);
+
+    c.stall(Duration::from_millis(1500));
+    let stalled = std::time::Instant::now();
+    while emitter.is_online("dora").await {
+        assert!(
+            stalled.elapsed() < Duration::from_millis(1200),
+            "counted out in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Reading it as dead removed c's entry.
+    assert_eq!(redis.cli(&["HLEN", "tether:/chat:presence:dora"]), "0");
+    // c wakes, finds its heartbeat gone, and writes its presence again.
+    while !emitter.is_online("dora").await {
+        assert!(
+            stalled.elapsed() < Duration::from_secs(3),
+            "counted back in"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        emitter.user_nodes("dora").await,
+        vec![(c.node_id.clone(), 1)]
+    );
+    println!("back online {:?} after the stall began", stalled.elapsed());
 }

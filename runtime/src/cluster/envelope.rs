@@ -41,12 +41,25 @@ pub(crate) struct Envelope<'a> {
     kind: Kind,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     event: Option<&'a str>,
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    /// Present means present, even `null` (a plain `Option` would read `null` as absent, and
+    /// an emit with a `null` payload would be dropped as incomplete).
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     data: Option<&'a RawValue>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kick: Option<Kick>,
+}
+
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -122,5 +135,23 @@ pub(crate) fn channel(prefix: &str, ns: &str, target: &Target) -> String {
         Target::User(u) => format!("{prefix}:{ns}:user:{u}"),
         Target::Channel(c) => format!("{prefix}:{ns}:channel:{c}"),
         Target::Client(k) => format!("{prefix}:{ns}:client:{k}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Body, Envelope};
+
+    #[test]
+    fn a_null_payload_is_a_payload() {
+        let json = r#"{"v":1,"id":"x","ns":"/chat","targets":[{"kind":"all"}],"kind":"emit","event":"e","data":null}"#;
+        let envelope: Envelope<'_> = serde_json::from_str(json).unwrap();
+        match envelope.body() {
+            Some(Body::Emit { event, data }) => assert_eq!((event, data.get()), ("e", "null")),
+            other => panic!("{other:?}"),
+        }
+        let missing = json.replace(r#","data":null"#, "");
+        let envelope: Envelope<'_> = serde_json::from_str(&missing).unwrap();
+        assert!(envelope.body().is_none(), "an emit needs `data`");
     }
 }

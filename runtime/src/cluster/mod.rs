@@ -7,10 +7,15 @@
 //! last leaves, plus `{prefix}:{ns}:all` for broadcasts. An emit delivers to the local sockets
 //! and publishes one [envelope](self#envelope) on each target's channel; PUBLISH's answer tells
 //! how many nodes received it. A node ignores its own messages, so nothing is delivered twice.
+//!
+//! The same code runs on one Redis server (PUBLISH / SUBSCRIBE) and on a Redis Cluster
+//! (sharded pub/sub: SPUBLISH / SSUBSCRIBE, so each channel lives on one shard); the difference
+//! is confined to `transport`.
 
 mod envelope;
 mod presence;
 mod subscriber;
+mod transport;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -18,36 +23,75 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 
 pub use envelope::VERSION as ENVELOPE_VERSION;
 pub(crate) use envelope::{Body, Envelope, channel};
 pub(crate) use subscriber::SubCmd;
+use transport::{Conn, Topology};
 
 use crate::registry::Target;
 
 /// The default prefix of tether's Redis keys and channels.
 pub const DEFAULT_PREFIX: &str = "tether";
 
-/// How a node reaches Redis.
+/// How a node reaches Redis: one server, or a Redis Cluster.
+///
+/// # Redis Cluster
+///
+/// With a Redis Cluster (Redis ≥ 7), give the seed nodes as
+/// `redis+cluster://host:port,host:port` (with `user:password@` before the hosts if needed), or
+/// with [`ClusterConfig::redis_cluster`]. Tether then uses **sharded
+/// pub/sub**: each recipient channel lives on the shard that owns its slot, publishes are
+/// `SPUBLISH`, subscriptions `SSUBSCRIBE`, so a message crosses only the shard of its channel
+/// (plain `PUBLISH` in a cluster is broadcast to every shard). This uses redis-rs's
+/// `cluster_async::ClusterConnection` with RESP3 push messages (`ssubscribe`, and the
+/// `push_sender` of `ClusterClientBuilder`). Everything else (presence, the connection cap,
+/// kicks, heartbeats) works the same; the cap's script only touches its own key, as cluster
+/// scripts must.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub(crate) url: String,
+    pub(crate) seeds: Vec<String>,
     pub(crate) prefix: String,
     pub(crate) start_degraded: bool,
     pub(crate) heartbeat: Duration,
 }
 
 impl ClusterConfig {
-    /// Redis at `url` (`redis://host:port/db`), with the default prefix.
+    /// Redis at `url`: `redis://host:port/db` for one server, `redis+cluster://h1:p1,h2:p2` for
+    /// a Redis Cluster; with the default prefix.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            seeds: Vec::new(),
             prefix: DEFAULT_PREFIX.to_owned(),
             start_degraded: false,
             heartbeat: Duration::from_secs(2),
+        }
+    }
+
+    /// A Redis Cluster reached through these seed nodes (`redis://host:port` each; one is
+    /// enough, the others are found from it). Uses sharded pub/sub (Redis ≥ 7).
+    pub fn redis_cluster<I>(seeds: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        Self {
+            url: format!("Redis Cluster [{}]", seeds.join(", ")),
+            seeds,
+            ..Self::new("")
+        }
+    }
+
+    fn topology(&self) -> Result<Topology, ClusterError> {
+        if self.seeds.is_empty() {
+            Topology::parse(&self.url)
+        } else {
+            Ok(Topology::Cluster(self.seeds.clone()))
         }
     }
 
@@ -117,15 +161,20 @@ struct Namespaced {
 /// A node's (or a Redis-only emitter's) connection to the cluster.
 pub(crate) struct Cluster {
     pub(crate) node_id: Option<String>,
+    /// Prefixes the ids of the messages this process publishes: the node id, or a random id
+    /// for a Redis-only emitter, so two processes never number messages alike.
+    origin: String,
     pub(crate) prefix: String,
     pub(crate) heartbeat: Duration,
-    publisher: ConnectionManager,
+    publisher: Conn,
     subs: Option<mpsc::UnboundedSender<SubCmd>>,
     state: watch::Receiver<ClusterState>,
     namespaces: RwLock<HashMap<String, Namespaced>>,
     seq: AtomicU64,
     seen: Mutex<Seen>,
     received: AtomicU64,
+    /// Presence writes, in order per user (see `presence`).
+    writers: presence::Writers,
 }
 
 /// What a node exchanged with the cluster since it started.
@@ -173,15 +222,6 @@ impl Seen {
     }
 }
 
-async fn publisher(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client.clone(), config).await
-}
-
 fn random_id() -> String {
     josekit::util::random_bytes(8)
         .iter()
@@ -195,9 +235,8 @@ impl Cluster {
         config: &ClusterConfig,
         namespaces: &[&'static str],
     ) -> Result<Arc<Self>, ClusterError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| ClusterError(format!("invalid Redis URL `{}`: {e}", config.url)))?;
-        let publisher = match publisher(&client).await {
+        let topology = config.topology()?;
+        let publisher = match topology.connect(false).await {
             Ok(p) => p,
             Err(e) if !config.start_degraded => {
                 return Err(ClusterError(format!(
@@ -207,19 +246,19 @@ impl Cluster {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Redis unreachable at start; starting degraded");
-                let lazy = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(1)))
-                    .set_response_timeout(Some(Duration::from_secs(1)))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_lazy_with_config(client.clone(), lazy)
+                topology
+                    .connect(true)
+                    .await
                     .map_err(|e| ClusterError(format!("Redis client: {e}")))?
             }
         };
         let (subs_tx, subs_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ClusterState::Reconnecting { attempts: 0 });
         let node_id = random_id();
+        let (writers, queues) = presence::Writers::new();
         let cluster = Arc::new(Self {
             node_id: Some(node_id.clone()),
+            origin: node_id.clone(),
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
             publisher,
@@ -229,37 +268,42 @@ impl Cluster {
             seq: AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
             received: AtomicU64::new(0),
+            writers,
         });
         let broadcasts = namespaces
             .iter()
             .map(|ns| channel(&config.prefix, ns, &Target::All))
             .collect();
+        tracing::info!(
+            node = node_id,
+            redis = topology.describe(),
+            "joined the tether cluster"
+        );
         tokio::spawn(subscriber::run(
-            client,
+            topology,
             subs_rx,
             Arc::downgrade(&cluster),
             state_tx,
             broadcasts,
         ));
         tokio::spawn(presence::heartbeat(Arc::downgrade(&cluster)));
-        tracing::info!(
-            node = node_id,
-            url = config.url,
-            "joined the tether cluster"
-        );
+        for queue in queues {
+            tokio::spawn(presence::write(Arc::downgrade(&cluster), queue));
+        }
         Ok(cluster)
     }
 
-    /// A publisher only: no subscriptions, no node id (a worker or CLI).
+    /// A publisher only: no subscriptions, no node id (a worker or CLI). `url` as in
+    /// [`ClusterConfig::new`].
     pub(crate) async fn publisher_only(url: &str, prefix: &str) -> Result<Arc<Self>, ClusterError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| ClusterError(format!("invalid Redis URL `{url}`: {e}")))?;
-        let publisher = publisher(&client)
+        let publisher = Topology::parse(url)?
+            .connect(false)
             .await
             .map_err(|e| ClusterError(format!("cannot reach Redis at {url}: {e}")))?;
         let (_, state) = watch::channel(ClusterState::Connected);
         Ok(Arc::new(Self {
             node_id: None,
+            origin: format!("emitter-{}", random_id()),
             prefix: prefix.to_owned(),
             heartbeat: Duration::from_secs(2),
             publisher,
@@ -269,6 +313,7 @@ impl Cluster {
             seq: AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
             received: AtomicU64::new(0),
+            writers: presence::Writers::none(),
         }))
     }
 
@@ -309,12 +354,15 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn publisher(&self) -> ConnectionManager {
+    pub(crate) fn publisher(&self) -> Conn {
         self.publisher.clone()
     }
 
     /// Publishes an envelope on each target's channel; returns how many node subscriptions
     /// received it, or `None` when Redis could not be reached.
+    ///
+    /// While a node is reconnecting to Redis it does not try: the emit returns at once (local
+    /// delivery is already done) instead of waiting on a connection that is known to be down.
     pub(crate) async fn publish(
         &self,
         ns: &str,
@@ -322,9 +370,12 @@ impl Cluster {
         except: &[Target],
         body: Body<'_>,
     ) -> Option<usize> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
+            return None;
+        }
         let id = format!(
             "{}-{}",
-            self.node_id.as_deref().unwrap_or("emitter"),
+            self.origin,
             self.seq.fetch_add(1, Ordering::Relaxed)
         );
         let envelope = Envelope::new(
@@ -342,13 +393,12 @@ impl Cluster {
                 return None;
             }
         };
-        let mut pipe = redis::pipe();
-        for target in targets {
-            pipe.publish(channel(&self.prefix, ns, target), &bytes);
-        }
-        let mut conn = self.publisher.clone();
-        match pipe.query_async::<Vec<usize>>(&mut conn).await {
-            Ok(counts) => Some(counts.iter().sum()),
+        let channels: Vec<String> = targets
+            .iter()
+            .map(|target| channel(&self.prefix, ns, target))
+            .collect();
+        match self.publisher.publish(&channels, &bytes).await {
+            Ok(nodes) => Some(nodes),
             Err(e) => {
                 tracing::warn!(error = %e, ns, "publish to Redis failed; remote sockets missed this emit");
                 None
@@ -410,9 +460,9 @@ impl Cluster {
         }
     }
 
-    /// Called by the subscriber each time it (re)connects: rewrite this node's presence, which
-    /// may have changed, or been lost, while Redis was away.
-    fn on_connected(self: Arc<Self>) {
+    /// Called by the subscriber each time it (re)connects, after a heartbeat: rewrite this
+    /// node's presence, which may have changed, or been lost, while Redis was away.
+    fn on_connected(&self) {
         let entries: Vec<(String, String, String)> = {
             let namespaces = self
                 .namespaces
@@ -427,13 +477,14 @@ impl Cluster {
                 })
                 .collect()
         };
-        tokio::spawn(async move {
-            presence::beat(&self).await;
-            for (ns, user, sid) in entries {
-                presence::set(&self, &ns, &user, &sid, true).await;
-            }
-        });
+        presence::restore(self, entries);
+    }
+
+    /// Records (`true`) or removes a socket of `user` held by this node, in Redis, in the order
+    /// of the calls for each user. Returns at once.
+    pub(crate) fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool) {
+        presence::set(self, ns, user, sid, present);
     }
 }
 
-pub(crate) use presence::{cap, online_nodes, set as set_presence};
+pub(crate) use presence::{cap, online_nodes};

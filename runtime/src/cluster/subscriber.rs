@@ -1,13 +1,14 @@
-//! The subscription side of a node: one Redis pub/sub connection subscribed to the recipient
-//! channels of the sockets this node holds. It reconnects with backoff and resubscribes.
+//! The subscription side of a node: one Redis pub/sub link (a connection to a server, or one
+//! per shard of a Redis Cluster) subscribed to the recipient channels of the sockets this node
+//! holds. It reconnects with backoff and resubscribes.
 
 use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
+use super::transport::{Incoming, Topology};
 use super::{Cluster, ClusterState};
 
 /// A change to the set of channels this node wants.
@@ -21,9 +22,6 @@ pub(crate) enum SubCmd {
 /// this long after Redis comes back.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const MIN_BACKOFF: Duration = Duration::from_millis(25);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Channels per SUBSCRIBE command when resubscribing.
-const BATCH: usize = 512;
 
 fn apply(wanted: &mut HashMap<String, usize>, cmd: &SubCmd) -> Option<bool> {
     match cmd {
@@ -47,7 +45,7 @@ fn apply(wanted: &mut HashMap<String, usize>, cmd: &SubCmd) -> Option<bool> {
 
 /// Runs until the cluster is dropped.
 pub(crate) async fn run(
-    client: redis::Client,
+    topology: Topology,
     mut cmds: mpsc::UnboundedReceiver<SubCmd>,
     cluster: Weak<Cluster>,
     state: watch::Sender<ClusterState>,
@@ -58,69 +56,79 @@ pub(crate) async fn run(
     let mut backoff = MIN_BACKOFF;
     let mut attempts: u32 = 0;
     loop {
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await;
-        match connected {
-            Ok(Ok(pubsub)) => {
-                let (mut sink, mut stream) = pubsub.split();
+        match topology.subscribe_link().await {
+            Ok(mut link) => {
                 let channels: Vec<String> = wanted.keys().cloned().collect();
-                let mut ok = true;
-                for batch in channels.chunks(BATCH) {
-                    if let Err(e) = sink.subscribe(batch).await {
-                        tracing::warn!(error = %e, "resubscribing to Redis failed");
-                        ok = false;
-                        break;
+                match link.subscribe(&channels).await {
+                    Err(e) => {
+                        if attempts == 0 || attempts.is_power_of_two() {
+                            tracing::warn!(error = %e, attempts, "resubscribing to Redis failed; retrying");
+                        }
                     }
-                }
-                if ok {
-                    if attempts > 0 {
-                        tracing::info!(
-                            attempts,
-                            channels = wanted.len(),
-                            "Redis pub/sub reconnected"
-                        );
-                    }
-                    attempts = 0;
-                    backoff = MIN_BACKOFF;
-                    state.send_replace(ClusterState::Connected);
-                    if let Some(cluster) = cluster.upgrade() {
-                        cluster.on_connected();
-                    }
-                    loop {
-                        tokio::select! {
-                            msg = stream.next() => {
-                                let Some(msg) = msg else { break };
-                                let Some(cluster) = cluster.upgrade() else { return };
-                                let delivering = cluster.receive(msg.get_channel_name(), msg.get_payload_bytes());
-                                drop(cluster);
-                                if let Some(delivering) = delivering {
-                                    delivering.await;
-                                }
-                            }
-                            cmd = cmds.recv() => {
-                                let Some(cmd) = cmd else { return };
-                                let result = match (apply(&mut wanted, &cmd), &cmd) {
-                                    (Some(true), SubCmd::Subscribe(ch)) => sink.subscribe(ch).await,
-                                    (Some(false), SubCmd::Unsubscribe(ch)) => sink.unsubscribe(ch).await,
-                                    _ => Ok(()),
-                                };
-                                if let Err(e) = result {
-                                    tracing::warn!(error = %e, "Redis subscription change failed");
-                                    break;
+                    Ok(()) => {
+                        if attempts > 0 {
+                            tracing::info!(
+                                attempts,
+                                channels = wanted.len(),
+                                "Redis pub/sub reconnected"
+                            );
+                        }
+                        attempts = 0;
+                        backoff = MIN_BACKOFF;
+                        if let Some(cluster) = cluster.upgrade() {
+                            // The heartbeat before the presence is rewritten: entries of a node
+                            // with no heartbeat read as dead (and are removed) elsewhere.
+                            super::presence::beat(&cluster).await;
+                        }
+                        state.send_replace(ClusterState::Connected);
+                        if let Some(cluster) = cluster.upgrade() {
+                            cluster.on_connected();
+                        }
+                        loop {
+                            tokio::select! {
+                                incoming = link.next() => match incoming {
+                                    Incoming::Message { channel, payload } => {
+                                        let Some(cluster) = cluster.upgrade() else { return };
+                                        let delivering = cluster.receive(&channel, &payload);
+                                        drop(cluster);
+                                        if let Some(delivering) = delivering {
+                                            delivering.await;
+                                        }
+                                    }
+                                    Incoming::Dropped(channel) => {
+                                        // A slot moved: follow the channel to its new shard.
+                                        if wanted.contains_key(&channel)
+                                            && let Err(e) = link.subscribe(&[channel]).await
+                                        {
+                                            tracing::warn!(error = %e, "Redis subscription change failed");
+                                            break;
+                                        }
+                                    }
+                                    Incoming::Lost => break,
+                                },
+                                cmd = cmds.recv() => {
+                                    let Some(cmd) = cmd else { return };
+                                    let result = match (apply(&mut wanted, &cmd), &cmd) {
+                                        (Some(true), SubCmd::Subscribe(ch)) => {
+                                            link.subscribe(std::slice::from_ref(ch)).await
+                                        }
+                                        (Some(false), SubCmd::Unsubscribe(ch)) => link.unsubscribe(ch).await,
+                                        _ => Ok(()),
+                                    };
+                                    if let Err(e) = result {
+                                        tracing::warn!(error = %e, "Redis subscription change failed");
+                                        break;
+                                    }
                                 }
                             }
                         }
+                        tracing::warn!("lost the Redis pub/sub connection; reconnecting");
                     }
                 }
-                tracing::warn!("lost the Redis pub/sub connection; reconnecting");
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 if attempts == 0 || attempts.is_power_of_two() {
                     tracing::warn!(error = %e, attempts, "cannot reach Redis; retrying");
-                }
-            }
-            Err(_) => {
-                if attempts == 0 || attempts.is_power_of_two() {
-                    tracing::warn!(attempts, "connecting to Redis timed out; retrying");
                 }
             }
         }

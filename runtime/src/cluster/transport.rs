@@ -1,0 +1,353 @@
+//! The two shapes of Redis a cluster can run on, behind one API: a single server (PUBLISH /
+//! SUBSCRIBE) or a Redis Cluster (sharded pub/sub: SPUBLISH / SSUBSCRIBE, Redis ≥ 7).
+//!
+//! Everything above this module (publishing, presence, the cap, the subscriber loop) is written
+//! once against [`Conn`] and [`Link`].
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Cmd, IntoConnectionInfo, Pipeline, PushInfo, PushKind, RedisFuture, RedisResult, Value,
+};
+use tokio::sync::mpsc;
+
+use super::ClusterError;
+
+/// How long connecting, and each command, may take before it counts as a failure.
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// Sharded subscriptions sent at once (each channel may live on another shard, so a command
+/// carries one channel).
+const CONCURRENT_SUBSCRIPTIONS: usize = 64;
+
+/// Where the cluster's Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Topology {
+    /// One Redis server: `PUBLISH` / `SUBSCRIBE`.
+    Server(String),
+    /// A Redis Cluster reached through these seed nodes: sharded pub/sub.
+    Cluster(Vec<String>),
+}
+
+impl Topology {
+    /// `redis://…` is a server; `redis+cluster://[user:pass@]h1:p1,h2:p2[/…]` is a Redis Cluster
+    /// with those seed nodes (each becomes `redis://[user:pass@]host:port[/…]`).
+    pub(crate) fn parse(url: &str) -> Result<Self, ClusterError> {
+        let invalid = |why: &str| ClusterError(format!("invalid Redis URL `{url}`: {why}"));
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(invalid("expected `redis://…` or `redis+cluster://…`"));
+        };
+        let Some(base) = scheme.strip_suffix("+cluster") else {
+            url.into_connection_info()
+                .map_err(|e| invalid(&e.to_string()))?;
+            return Ok(Self::Server(url.to_owned()));
+        };
+        let (authority, tail) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((user, hosts)) => (format!("{user}@"), hosts),
+            None => (String::new(), authority),
+        };
+        let seeds: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{base}://{userinfo}{h}{tail}"))
+            .collect();
+        if seeds.is_empty() {
+            return Err(invalid(
+                "no seed node (`redis+cluster://host:port,host:port`)",
+            ));
+        }
+        for seed in &seeds {
+            seed.as_str()
+                .into_connection_info()
+                .map_err(|e| invalid(&e.to_string()))?;
+        }
+        Ok(Self::Cluster(seeds))
+    }
+
+    fn cluster_client(
+        seeds: &[String],
+        pushes: Option<mpsc::UnboundedSender<PushInfo>>,
+    ) -> RedisResult<redis::cluster::ClusterClient> {
+        let mut builder = ClusterClientBuilder::new(seeds.to_vec())
+            .connection_timeout(TIMEOUT)
+            .response_timeout(TIMEOUT)
+            .overall_response_timeout(Some(TIMEOUT * 2))
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(200);
+        if let Some(pushes) = pushes {
+            // Push messages (what SSUBSCRIBE delivers) need RESP3.
+            builder = builder
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(pushes);
+        }
+        builder.build()
+    }
+
+    /// A connection for commands (publish, presence, the cap). `lazy`: do not fail when Redis
+    /// is unreachable now; connect on first use.
+    pub(crate) async fn connect(&self, lazy: bool) -> RedisResult<Conn> {
+        match self {
+            Self::Server(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(TIMEOUT))
+                    .set_response_timeout(Some(TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                let manager = if lazy {
+                    ConnectionManager::new_lazy_with_config(client, config)?
+                } else {
+                    ConnectionManager::new_with_config(client, config).await?
+                };
+                Ok(Conn::Server(manager))
+            }
+            Self::Cluster(seeds) => {
+                let client = Self::cluster_client(seeds, None)?;
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(TIMEOUT)
+                    .set_response_timeout(TIMEOUT);
+                let conn = if lazy {
+                    client.get_pending_async_connection_with_config(config)
+                } else {
+                    tokio::time::timeout(
+                        TIMEOUT * 2,
+                        client.get_async_connection_with_config(config),
+                    )
+                    .await
+                    .map_err(|_| timed_out())??
+                };
+                Ok(Conn::Cluster(conn))
+            }
+        }
+    }
+
+    /// A fresh pub/sub link, subscribed to nothing yet.
+    pub(crate) async fn subscribe_link(&self) -> RedisResult<Link> {
+        match self {
+            Self::Server(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
+                    .await
+                    .map_err(|_| timed_out())??;
+                let (sink, stream) = pubsub.split();
+                Ok(Link::Server { sink, stream })
+            }
+            Self::Cluster(seeds) => {
+                let (tx, pushes) = mpsc::unbounded_channel();
+                let client = Self::cluster_client(seeds, Some(tx))?;
+                let conn = tokio::time::timeout(TIMEOUT * 2, client.get_async_connection())
+                    .await
+                    .map_err(|_| timed_out())??;
+                Ok(Link::Cluster { conn, pushes })
+            }
+        }
+    }
+
+    /// How this topology is named in logs.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Server(url) => url.clone(),
+            Self::Cluster(seeds) => format!("Redis Cluster [{}]", seeds.join(", ")),
+        }
+    }
+}
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "timed out connecting to Redis"))
+}
+
+/// A connection for commands, to a server or to a cluster. Cheap to clone.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// Reconnects by itself.
+    Server(ConnectionManager),
+    /// Routes each command to the shard of its key; reconnects by itself.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Publishes `payload` on every channel; returns how many subscriptions received it, summed.
+    ///
+    /// A server gets one pipeline of PUBLISH. A cluster gets one SPUBLISH per channel, sent
+    /// together (each channel may live on another shard, and a pipeline may not cross slots).
+    pub(crate) async fn publish(&self, channels: &[String], payload: &[u8]) -> RedisResult<usize> {
+        match self {
+            Self::Server(c) => {
+                let mut pipe = redis::pipe();
+                for channel in channels {
+                    pipe.publish(channel, payload);
+                }
+                let counts: Vec<usize> = pipe.query_async(&mut c.clone()).await?;
+                Ok(counts.iter().sum())
+            }
+            Self::Cluster(c) => {
+                let sends = channels.iter().map(|channel| {
+                    let mut conn = c.clone();
+                    let cmd = redis::cmd("SPUBLISH").arg(channel).arg(payload).clone();
+                    async move { cmd.query_async::<usize>(&mut conn).await }
+                });
+                let counts = futures_util::future::try_join_all(sends).await?;
+                Ok(counts.iter().sum())
+            }
+        }
+    }
+}
+
+/// What a [`Link`] hands to the subscriber loop.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A message on a channel.
+    Message { channel: String, payload: Vec<u8> },
+    /// Redis dropped a subscription on its own (a cluster slot moved to another shard); it must
+    /// be made again if the channel is still wanted.
+    Dropped(String),
+    /// The link is lost: reconnect.
+    Lost,
+}
+
+/// One pub/sub link: a dedicated connection to a server, or a cluster connection (one
+/// connection per shard) receiving sharded messages as RESP3 pushes.
+pub(crate) enum Link {
+    Server {
+        sink: redis::aio::PubSubSink,
+        stream: redis::aio::PubSubStream,
+    },
+    Cluster {
+        conn: ClusterConnection,
+        pushes: mpsc::UnboundedReceiver<PushInfo>,
+    },
+}
+
+impl Link {
+    /// Subscribes to every channel (in batches for a server; one command per channel, a few
+    /// dozen at a time, for a cluster, where channels live on different shards).
+    pub(crate) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
+        match self {
+            Self::Server { sink, .. } => {
+                for batch in channels.chunks(512) {
+                    sink.subscribe(batch).await?;
+                }
+                Ok(())
+            }
+            Self::Cluster { conn, .. } => {
+                let conn = conn.clone();
+                futures_util::stream::iter(channels.to_vec())
+                    .map(move |channel| {
+                        let mut conn = conn.clone();
+                        async move { conn.ssubscribe(channel).await }
+                    })
+                    .buffer_unordered(CONCURRENT_SUBSCRIPTIONS)
+                    .try_collect::<()>()
+                    .await
+            }
+        }
+    }
+
+    pub(crate) async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Self::Server { sink, .. } => sink.unsubscribe(channel).await,
+            Self::Cluster { conn, .. } => conn.sunsubscribe(channel).await,
+        }
+    }
+
+    /// The next message. Cancel-safe (used in `select!`).
+    pub(crate) async fn next(&mut self) -> Incoming {
+        match self {
+            Self::Server { stream, .. } => match stream.next().await {
+                Some(msg) => Incoming::Message {
+                    channel: msg.get_channel_name().to_owned(),
+                    payload: msg.get_payload_bytes().to_vec(),
+                },
+                None => Incoming::Lost,
+            },
+            Self::Cluster { pushes, .. } => loop {
+                let Some(push) = pushes.recv().await else {
+                    return Incoming::Lost;
+                };
+                match push.kind {
+                    PushKind::SMessage | PushKind::Message => {
+                        if let Some(msg) = redis::Msg::from_push_info(push) {
+                            return Incoming::Message {
+                                channel: msg.get_channel_name().to_owned(),
+                                payload: msg.get_payload_bytes().to_vec(),
+                            };
+                        }
+                    }
+                    // One shard's connection closed: its subscriptions are gone with it.
+                    PushKind::Disconnection => return Incoming::Lost,
+                    PushKind::SUnsubscribe => {
+                        if let Some(Value::BulkString(channel)) = push.data.first() {
+                            return Incoming::Dropped(
+                                String::from_utf8_lossy(channel).into_owned(),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Topology;
+
+    #[test]
+    fn urls_name_a_server_or_a_cluster() {
+        assert_eq!(
+            Topology::parse("redis://127.0.0.1:6379/").unwrap(),
+            Topology::Server("redis://127.0.0.1:6379/".into())
+        );
+        assert_eq!(
+            Topology::parse("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001/?protocol=3").unwrap(),
+            Topology::Cluster(vec![
+                "redis://u:p@10.0.0.1:7000/?protocol=3".into(),
+                "redis://u:p@10.0.0.2:7001/?protocol=3".into(),
+            ])
+        );
+        assert_eq!(
+            Topology::parse("redis+cluster://h:1").unwrap(),
+            Topology::Cluster(vec!["redis://h:1".into()])
+        );
+        assert!(Topology::parse("redis+cluster://").is_err());
+        assert!(Topology::parse("127.0.0.1:6379").is_err());
+    }
+}
