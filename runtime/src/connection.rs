@@ -392,9 +392,14 @@ pub(crate) async fn run_guarded(
     event: &str,
     s: &SocketRef,
 ) -> Reply {
-    guarded(fut, &format!("listener for `{event}`"), s)
-        .await
-        .unwrap_or_else(|| Reply::Value(to_value(&SocketError::internal())))
+    // Not `guarded`: its label would be formatted on every event, not only on a panic.
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(reply) => reply,
+        Err(panic) => {
+            tracing::error!(sid = %s.id, ns = s.ns(), event, panic = panic_message(&panic), "listener panicked");
+            Reply::Value(to_value(&SocketError::internal()))
+        }
+    }
 }
 
 /// Sends a listener's reply as the ack when the client asked for one; an error nobody will
