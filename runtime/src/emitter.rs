@@ -199,6 +199,45 @@ impl<T: Namespace> Emitter<T> {
         }
     }
 
+    /// The connected users of this namespace on every live node, with their socket counts:
+    /// `(node id, [(user, sockets)])`. In cluster mode each node refreshes its part with every
+    /// heartbeat, so the view may be up to one beat old; in embedded mode it is this node's
+    /// users, now, under the node id `local`. Empty for a Redis-only emitter when Redis cannot
+    /// be reached.
+    pub async fn cluster_view(&self) -> Vec<(String, Vec<(String, usize)>)> {
+        match (self.cluster(), &self.backend) {
+            (Some(cluster), _) => crate::cluster::cluster_view(cluster, T::PATH)
+                .await
+                .unwrap_or_default(),
+            (None, Backend::Node(c)) => {
+                let users = c
+                    .users()
+                    .into_iter()
+                    .map(|u| {
+                        let n = c.user_sockets(&u).len();
+                        (u, n)
+                    })
+                    .collect();
+                vec![("local".to_owned(), users)]
+            }
+            (None, Backend::Redis(_)) => Vec::new(),
+        }
+    }
+
+    /// The users connected anywhere in the cluster (see [`cluster_view`](Self::cluster_view)),
+    /// sorted, each once.
+    pub async fn online_users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .cluster_view()
+            .await
+            .into_iter()
+            .flat_map(|(_, users)| users.into_iter().map(|(u, _)| u))
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
     /// Disconnects every socket of the user on every node, telling each why first
     /// (`/ops/disconnected`). Returns the sockets kicked here and the nodes reached.
     pub async fn kick_user(&self, user: &str, kick: &Kick) -> Delivery {

@@ -1403,3 +1403,45 @@ async fn a_node_stalled_past_its_heartbeat_is_counted_out_then_back_in_when_it_w
     );
     println!("back online {:?} after the stall began", stalled.elapsed());
 }
+
+#[tokio::test]
+async fn the_connected_clients_view_spans_every_live_node() {
+    let redis = RedisServer::start();
+    let config = || ClusterConfig::new(redis.url()).heartbeat(Duration::from_millis(150));
+    let (a, b) = (
+        Node::start_with(config()).await,
+        Node::start_with(config()).await,
+    );
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice1", &a, "alice").await;
+    connect(&mut js, "alice2", &a, "alice").await;
+    connect(&mut js, "bob", &b, "bob").await;
+
+    // Each node refreshes its part with its heartbeat: wait for one beat of each.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let view = loop {
+        let mut view = b.emitter().cluster_view().await;
+        view.sort();
+        if view.iter().filter(|(_, users)| !users.is_empty()).count() == 2 {
+            break view;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "view: {view:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let node_a = a.tether.node_id().unwrap().to_owned();
+    let node_b = b.tether.node_id().unwrap().to_owned();
+    let of = |node: &str| view.iter().find(|(n, _)| n == node).map(|(_, u)| u.clone());
+    assert_eq!(of(&node_a), Some(vec![("alice".to_owned(), 2)]));
+    assert_eq!(of(&node_b), Some(vec![("bob".to_owned(), 1)]));
+    assert_eq!(a.emitter().online_users().await, ["alice", "bob"]);
+
+    // A Redis-only emitter sees the same view; a departure shows within a beat or two.
+    let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
+    assert_eq!(worker.online_users().await, ["alice", "bob"]);
+    js.disconnect("bob").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while worker.online_users().await != ["alice"] {
+        assert!(tokio::time::Instant::now() < deadline, "bob still listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

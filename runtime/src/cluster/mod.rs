@@ -480,6 +480,24 @@ impl Cluster {
         presence::restore(self, entries);
     }
 
+    /// `(namespace, user → sockets)` for every namespace this node serves, for the cluster view.
+    pub(crate) fn local_users(&self) -> Vec<(String, HashMap<String, usize>)> {
+        let namespaces = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        namespaces
+            .iter()
+            .map(|(ns, n)| {
+                let mut users: HashMap<String, usize> = HashMap::new();
+                for (user, _) in (n.presence)() {
+                    *users.entry(user).or_default() += 1;
+                }
+                (ns.clone(), users)
+            })
+            .collect()
+    }
+
     /// Records (`true`) or removes a socket of `user` held by this node, in Redis, in the order
     /// of the calls for each user. Returns at once.
     pub(crate) fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool) {
@@ -487,4 +505,4 @@ impl Cluster {
     }
 }
 
-pub(crate) use presence::{cap, online_nodes};
+pub(crate) use presence::{cap, cluster_view, online_nodes};

@@ -165,7 +165,11 @@ pub(crate) async fn heartbeat(cluster: Weak<Cluster>) {
             let Some(cluster) = cluster.upgrade() else {
                 return;
             };
-            if beat(&cluster).await == Some(false) && !first {
+            let alive = beat(&cluster).await;
+            if alive.is_some() {
+                publish_view(&cluster).await;
+            }
+            if alive == Some(false) && !first {
                 tracing::info!(
                     "this node's heartbeat had expired in Redis; rewriting its presence"
                 );
@@ -456,4 +460,85 @@ async fn check_cap(
             })
             .collect(),
     )
+}
+
+fn nodes_key(prefix: &str) -> String {
+    format!("{prefix}:nodes")
+}
+
+fn view_key(prefix: &str, ns: &str, node: &str) -> String {
+    format!("{prefix}:{ns}:view:{node}")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+/// With each heartbeat: this node's users and their socket counts, per namespace
+/// (`{prefix}:{ns}:view:{node}`, a hash expiring after three beats), and the node in the
+/// sorted set of nodes by last beat (`{prefix}:nodes`). One key per command, so it works on a
+/// Redis Cluster too.
+async fn publish_view(cluster: &Cluster) {
+    let Some(node) = cluster.node_id.as_deref() else {
+        return;
+    };
+    let ttl = u64::try_from((cluster.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+    let mut conn = cluster.publisher();
+    let now = now_ms();
+    // Forget nodes silent for ten beats, so the set does not grow with every restart.
+    let forget = now.saturating_sub(ttl.saturating_mul(10) / 3);
+    let _: redis::RedisResult<()> = redis::pipe()
+        .cmd("ZADD")
+        .arg(nodes_key(&cluster.prefix))
+        .arg(now)
+        .arg(node)
+        .cmd("ZREMRANGEBYSCORE")
+        .arg(nodes_key(&cluster.prefix))
+        .arg("-inf")
+        .arg(format!("({forget}"))
+        .query_async(&mut conn)
+        .await;
+    for (ns, users) in cluster.local_users() {
+        let key = view_key(&cluster.prefix, &ns, node);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key);
+        if !users.is_empty() {
+            let fields: Vec<(String, usize)> = users.into_iter().collect();
+            pipe.hset_multiple(&key, &fields).pexpire(&key, ttl as i64);
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::debug!(error = %e, ns, "cluster view not written");
+        }
+    }
+}
+
+/// Every live node's users in namespace `ns` with their socket counts, refreshed with each
+/// heartbeat (so up to one beat old); `None` when Redis cannot be reached.
+pub(crate) async fn cluster_view(
+    cluster: &Cluster,
+    ns: &str,
+) -> Option<Vec<(String, Vec<(String, usize)>)>> {
+    let mut conn = cluster.publisher();
+    let ttl = u64::try_from((cluster.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+    let since = now_ms().saturating_sub(ttl);
+    let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(nodes_key(&cluster.prefix))
+        .arg(since)
+        .arg("+inf")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let mut view = Vec::new();
+    for node in nodes {
+        let users: Vec<(String, usize)> = redis::cmd("HGETALL")
+            .arg(view_key(&cluster.prefix, ns, &node))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        view.push((node, users));
+    }
+    Some(view)
 }
