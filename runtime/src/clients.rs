@@ -315,13 +315,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 let raw = Cluster::raw(payload).map_err(serialize_error)?;
                 let mut delivery = self.emit_local(targets, except, event, &*raw).await?;
                 let body = Body::Emit { event, data: &raw };
-                match cluster
-                    .publish(self.inner.path, targets, except, body)
-                    .await
-                {
-                    Some(nodes) => delivery.nodes = nodes,
-                    None => delivery.cluster_unavailable = true,
-                }
+                delivery.published(
+                    cluster
+                        .publish(self.inner.path, targets, except, body)
+                        .await,
+                );
                 Ok(delivery)
             }
         };

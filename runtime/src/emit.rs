@@ -21,6 +21,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Takes in the outcome of a publish to the cluster: how many node subscriptions received
+    /// it, or `None` when Redis could not be reached.
+    pub(crate) fn published(&mut self, nodes: Option<usize>) {
+        match nodes {
+            Some(nodes) => self.nodes = nodes,
+            None => self.cluster_unavailable = true,
+        }
+    }
+
     /// Whether the event reached at least one socket, here or on another node.
     pub fn delivered(&self) -> bool {
         self.sockets > 0 || self.nodes > 0

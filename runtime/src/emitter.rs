@@ -247,13 +247,11 @@ impl<T: Namespace> Emitter<T> {
         }
         if let Some(cluster) = self.cluster() {
             let targets = [Target::User(user.to_owned())];
-            match cluster
-                .publish(T::PATH, &targets, &[], Body::Kick { kick: kick.clone() })
-                .await
-            {
-                Some(nodes) => delivery.nodes = nodes,
-                None => delivery.cluster_unavailable = true,
-            }
+            delivery.published(
+                cluster
+                    .publish(T::PATH, &targets, &[], Body::Kick { kick: kick.clone() })
+                    .await,
+            );
         } else if delivery.sockets > 0 {
             delivery.nodes = 1;
         }
@@ -368,13 +366,11 @@ impl<T: Namespace> Emit<'_, T> {
                     data: &data,
                 };
                 let mut delivery = Delivery::default();
-                match cluster
-                    .publish(T::PATH, &self.targets, &self.except, body)
-                    .await
-                {
-                    Some(nodes) => delivery.nodes = nodes,
-                    None => delivery.cluster_unavailable = true,
-                }
+                delivery.published(
+                    cluster
+                        .publish(T::PATH, &self.targets, &self.except, body)
+                        .await,
+                );
                 Ok(delivery)
             }
         }
