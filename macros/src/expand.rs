@@ -176,16 +176,16 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
             param(quote!(payload), payload.is_some(), quote!(payload));
             let call = quote!(Self::#ident(#(#args),*).await);
             let reply = match method.output {
-                Output::Unit => quote!(#call; #private::Reply::none()),
-                Output::Result(_) => quote!(#private::Reply::result(#call)),
-                Output::Value(_) => quote!(#private::Reply::value(&#call)),
+                Output::Unit => quote!(#call; #krate::Reply::none()),
+                Output::Result(_) => quote!(#krate::Reply::result(#call)),
+                Output::Value(_) => quote!(#krate::Reply::value(&#call)),
             };
             let payload_ty = if let Some(ty) = payload {
                 // On the user's type: a payload that is not `Deserialize` is reported there.
                 check = quote_spanned!(ty.span()=> #private::assert_payload::<#ty>(););
                 ty.to_token_stream()
             } else {
-                quote!(#private::NoPayload)
+                quote!(#krate::NoPayload)
             };
             turbofish = quote!(::<#payload_ty, _, _>);
             event = quote!(#name,);

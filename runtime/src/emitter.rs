@@ -1,81 +1,16 @@
 //! The emitter: push typed events to users, channels, client keys or everyone, from anywhere.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde_json::Value;
-
-use crate::clients::ConnectedClients;
-use crate::cluster::{Body, Cluster, ClusterError};
-use crate::emit::{Delivery, EmitError};
+use crate::clients::{Client, ConnectedClients};
+use crate::cluster::{Cluster, ClusterError, DEFAULT_PREFIX};
+use crate::delivery::{Delivery, EmitError, serialize_once};
+use crate::events::Events;
 use crate::namespace::Namespace;
-use crate::registry::{Kick, Target};
-
-/// The server→client events of a namespace: an enum whose variants name the events and carry
-/// their payloads, so emitting an undeclared event or a wrong payload does not compile.
-///
-/// Derive it with `#[derive(tether::Events)]`; `Serialize` must produce the payload only.
-pub trait Events: Serialize + Send + Sync + 'static {
-    /// The event name this value is emitted as.
-    fn name(&self) -> &str;
-}
-
-/// An event checked at run time rather than compile time, for namespaces that do not declare
-/// their events (the default `Events` type of `#[socket_namespace]`).
-///
-/// ```
-/// use tether::{AnyEvent, Events};
-/// let ev = AnyEvent::new("notification", serde_json::json!({"text": "hi"}));
-/// assert_eq!(ev.name(), "notification");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnyEvent {
-    name: Cow<'static, str>,
-    payload: Value,
-}
-
-impl AnyEvent {
-    /// An event `name` with a JSON payload.
-    pub fn new(name: impl Into<Cow<'static, str>>, payload: Value) -> Self {
-        Self {
-            name: name.into(),
-            payload,
-        }
-    }
-
-    /// An event `name` whose payload is any serialisable value.
-    ///
-    /// # Errors
-    /// When the payload does not serialise to JSON.
-    pub fn from_serialize<T: Serialize + ?Sized>(
-        name: impl Into<Cow<'static, str>>,
-        payload: &T,
-    ) -> Result<Self, EmitError> {
-        let payload =
-            serde_json::to_value(payload).map_err(|e| EmitError::Serialize(e.to_string()))?;
-        Ok(Self::new(name, payload))
-    }
-
-    /// The payload.
-    pub fn payload(&self) -> &Value {
-        &self.payload
-    }
-}
-
-impl Serialize for AnyEvent {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.payload.serialize(serializer)
-    }
-}
-
-impl Events for AnyEvent {
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
+use crate::protocol::{Kick, Target};
+use crate::remote::{Order, Remote, publish_into};
 
 /// Pushes events of namespace `T` to its clients. Cheap to clone; usable from axum handlers,
 /// background tasks and listeners.
@@ -97,7 +32,7 @@ pub struct Emitter<T: Namespace> {
 /// straight to Redis from a process that serves no sockets.
 enum Backend<M> {
     Node(ConnectedClients<M>),
-    Redis(Arc<Cluster>),
+    Redis(Arc<dyn Remote>),
 }
 
 impl<M> Clone for Backend<M> {
@@ -140,7 +75,7 @@ impl<T: Namespace> Emitter<T> {
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn connect_redis(url: &str) -> Result<Self, ClusterError> {
-        Self::connect_redis_with_prefix(url, crate::cluster::DEFAULT_PREFIX).await
+        Self::connect_redis_with_prefix(url, DEFAULT_PREFIX).await
     }
 
     /// [`connect_redis`](Self::connect_redis) with the cluster's key prefix.
@@ -148,8 +83,9 @@ impl<T: Namespace> Emitter<T> {
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn connect_redis_with_prefix(url: &str, prefix: &str) -> Result<Self, ClusterError> {
+        let remote: Arc<dyn Remote> = Cluster::publisher_only(url, prefix).await?;
         Ok(Self {
-            backend: Backend::Redis(Cluster::publisher_only(url, prefix).await?),
+            backend: Backend::Redis(remote),
             _namespace: PhantomData,
         })
     }
@@ -162,10 +98,10 @@ impl<T: Namespace> Emitter<T> {
         }
     }
 
-    fn cluster(&self) -> Option<&Arc<Cluster>> {
+    fn remote(&self) -> Option<&Arc<dyn Remote>> {
         match &self.backend {
-            Backend::Node(c) => c.cluster(),
-            Backend::Redis(c) => Some(c),
+            Backend::Node(c) => c.remote(),
+            Backend::Redis(r) => Some(r),
         }
     }
 
@@ -183,10 +119,8 @@ impl<T: Namespace> Emitter<T> {
     /// alone in embedded mode). A node that died without cleanup stops counting once its
     /// heartbeat expires.
     pub async fn user_nodes(&self, user: &str) -> Vec<(String, usize)> {
-        match (self.cluster(), &self.backend) {
-            (Some(cluster), _) => crate::cluster::online_nodes(cluster, T::PATH, user)
-                .await
-                .unwrap_or_default(),
+        match (self.remote(), &self.backend) {
+            (Some(remote), _) => remote.user_nodes(T::PATH, user).await.unwrap_or_default(),
             (None, Backend::Node(c)) => {
                 let n = c.user_sockets(user).len();
                 if n > 0 {
@@ -205,21 +139,9 @@ impl<T: Namespace> Emitter<T> {
     /// users, now, under the node id `local`. Empty for a Redis-only emitter when Redis cannot
     /// be reached.
     pub async fn cluster_view(&self) -> Vec<(String, Vec<(String, usize)>)> {
-        match (self.cluster(), &self.backend) {
-            (Some(cluster), _) => crate::cluster::cluster_view(cluster, T::PATH)
-                .await
-                .unwrap_or_default(),
-            (None, Backend::Node(c)) => {
-                let users = c
-                    .users()
-                    .into_iter()
-                    .map(|u| {
-                        let n = c.user_sockets(&u).len();
-                        (u, n)
-                    })
-                    .collect();
-                vec![("local".to_owned(), users)]
-            }
+        match (self.remote(), &self.backend) {
+            (Some(remote), _) => remote.view(T::PATH).await.unwrap_or_default(),
+            (None, Backend::Node(c)) => vec![("local".to_owned(), c.user_counts())],
             (None, Backend::Redis(_)) => Vec::new(),
         }
     }
@@ -245,13 +167,10 @@ impl<T: Namespace> Emitter<T> {
         if let Backend::Node(c) = &self.backend {
             delivery.sockets = c.kick_user(user, kick);
         }
-        if let Some(cluster) = self.cluster() {
+        if let Some(remote) = self.remote() {
             let targets = [Target::User(user.to_owned())];
-            delivery.published(
-                cluster
-                    .publish(T::PATH, &targets, &[], Body::Kick { kick: kick.clone() })
-                    .await,
-            );
+            let order = Order::Kick { kick: kick.clone() };
+            publish_into(&**remote, &mut delivery, T::PATH, &targets, &[], order).await;
         } else if delivery.sockets > 0 {
             delivery.nodes = 1;
         }
@@ -359,20 +278,27 @@ impl<T: Namespace> Emit<'_, T> {
                     .emit_targets(&self.targets, &self.except, event.name(), &event)
                     .await
             }
-            Backend::Redis(cluster) => {
-                let data = Cluster::raw(&event).map_err(|e| EmitError::Serialize(e.to_string()))?;
-                let body = Body::Emit {
+            Backend::Redis(remote) => {
+                let data = serialize_once(&event)?;
+                let order = Order::Emit {
                     event: event.name(),
                     data: &data,
                 };
                 let mut delivery = Delivery::default();
-                delivery.published(
-                    cluster
-                        .publish(T::PATH, &self.targets, &self.except, body)
-                        .await,
-                );
+                let (targets, except) = (&self.targets, &self.except);
+                publish_into(&**remote, &mut delivery, T::PATH, targets, except, order).await;
                 Ok(delivery)
             }
         }
+    }
+}
+
+impl<M: Send + Sync + 'static> Client<M> {
+    /// A typed emitter for namespace `T` (the namespace of this client).
+    pub fn emitter<T>(&self) -> Emitter<T>
+    where
+        T: Namespace<Metadata = M>,
+    {
+        Emitter::new(self.clients().clone())
     }
 }

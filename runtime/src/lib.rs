@@ -8,23 +8,36 @@
 //! - [`Handshake`], [`SocketOk`], [`SocketNok`]: what a connection middleware sees and returns;
 //! - [`Client`]: one connected socket, with its key and typed metadata;
 //! - [`ConnectedClients`]: the connected-clients map of a namespace;
+//! - [`Emitter`]: push typed events to users, channels, client keys, from anywhere;
 //! - [`Tether`] / [`TetherBuilder`]: mounting on axum and reaching the clients from outside.
+//!
+//! ## Layers
+//!
+//! The modules form layers; each uses only the ones listed before it:
+//! 1. `error`, `protocol` (the wire contract), `delivery`, `handshake`, `login`, `events`,
+//!    `testing`, [`auth`];
+//! 2. `remote`: the port to other nodes (a trait the cluster implements);
+//! 3. `clients`: the connected-clients map, which reaches other nodes only through `remote`;
+//! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
+//! 5. [`cluster`]: Redis, behind the `remote` port;
+//! 6. `connection`: the life of a connection (admission, `/ops/*`, expiry, the cap);
+//! 7. `emitter`, then `tether`: the public entry points.
 #![warn(missing_docs, clippy::unwrap_used)]
 
 pub mod auth;
-mod client;
 mod clients;
 pub mod cluster;
 mod connection;
-mod emit;
+mod delivery;
 mod emitter;
 mod error;
-mod expiry;
+mod events;
 mod handshake;
+mod listener;
 mod login;
 mod namespace;
-mod ops;
-pub mod registry;
+mod protocol;
+mod remote;
 pub mod testing;
 mod tether;
 
@@ -32,18 +45,20 @@ mod tether;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{Client, ConnectionInfo};
-pub use clients::{ConnectedClients, channel_room, client_room, user_room};
-pub use connection::{CHANNEL_QUERY, CONNECTION_INFO_EVENT, MAX_CHANNEL_LEN};
-pub use emit::{Delivery, EmitError};
-pub use emitter::{AnyEvent, Emit, Emitter, Events};
-pub use error::{SocketError, SocketNok, SocketOk};
-pub use expiry::{DEFAULT_TOKEN_GRACE, TOKEN_EXPIRED_EVENT, TokenExpired};
-pub use handshake::{Handshake, HandshakeBuilder};
+pub use clients::{Client, ConnectedClients};
+pub use delivery::{Delivery, EmitError};
+pub use emitter::{Emit, Emitter};
+pub use error::SocketError;
+pub use events::{AnyEvent, Events};
+pub use handshake::{Handshake, HandshakeBuilder, SocketNok, SocketOk};
+pub use listener::{NoPayload, Reply};
 pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{Namespace, NamespaceDef};
-pub use ops::Relay;
-pub use registry::{DISCONNECTED_EVENT, Kick, Target};
+pub use protocol::{
+    CHANNEL_QUERY, CONNECTION_INFO_EVENT, ConnectionInfo, DEFAULT_TOKEN_GRACE, DISCONNECTED_EVENT,
+    Kick, MAX_CHANNEL_LEN, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired, channel_room,
+    client_room, user_room,
+};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::{BuildError, DEFAULT_MAX_MESSAGE_SIZE, Tether, TetherBuilder};
 pub use tether_macros::{Events, socket_namespace};

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use crate::SocketError;
+use crate::error::SocketError;
 
 /// Who a login token identifies.
 #[derive(Debug, Clone, PartialEq, Eq)]

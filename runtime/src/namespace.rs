@@ -1,5 +1,5 @@
-//! The [`Namespace`] trait that `#[socket_namespace]` implements, and the connection flow:
-//! handshake → middleware → register → `on_connect`; disconnect → unregister → `on_disconnect`.
+//! The [`Namespace`] trait that `#[socket_namespace]` implements, and the [`NamespaceDef`] it
+//! declares its middleware, listeners and hooks in.
 
 use std::fmt;
 use std::future::Future;
@@ -7,16 +7,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
-use crate::__private::{Reply, to_value};
-use crate::client::Client;
-use crate::clients::ConnectedClients;
-use crate::connection::{AckAsked, client_of, run_guarded, send_reply};
-use crate::error::{SocketError, SocketNok, SocketOk};
-use crate::handshake::Handshake;
-use crate::ops::Relay;
+use crate::clients::{Client, ConnectedClients};
+use crate::error::SocketError;
+use crate::events::Events;
+use crate::handshake::{Handshake, SocketNok, SocketOk};
+use crate::listener::{self, Reply};
+use crate::protocol::Relay;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type KeyFn<M> = Arc<dyn Fn(&M) -> String + Send + Sync>;
@@ -34,15 +33,41 @@ type AuthorizeFn<T, M, A> =
 
 /// A socket.io namespace: a struct whose methods handle its connections and events.
 ///
-/// Implemented by `#[socket_namespace]`; implementing it by hand is possible (the macro's
-/// expansion is an ordinary implementation) but rarely useful.
+/// Implemented by `#[socket_namespace]`. The macro's expansion is an ordinary implementation
+/// that uses public items only, so a namespace can also be written by hand:
+///
+/// ```
+/// use tether::{AnyEvent, Namespace, NamespaceDef, NoPayload, Reply, SocketError};
+///
+/// struct Echo;
+///
+/// impl Namespace for Echo {
+///     type Metadata = ();
+///     type Events = AnyEvent;
+///     const PATH: &'static str = "/echo";
+///
+///     fn define(def: &mut NamespaceDef<Self>) {
+///         def.on::<serde_json::Value, _, _>("echo", |_this, _client, payload| async move {
+///             Reply::value(&payload)
+///         });
+///         def.on::<NoPayload, _, _>("fail", |_this, _client, _| async move {
+///             Reply::result::<(), _>(Err(SocketError::forbidden("never")))
+///         });
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = tether::Tether::builder().namespace(Echo).build().await.unwrap();
+/// # let _ = tether;
+/// # }
+/// ```
 pub trait Namespace: Send + Sync + Sized + 'static {
     /// The typed metadata the middleware attaches to each client (`()` without a middleware).
     type Metadata: Send + Sync + 'static;
 
     /// The server→client events of this namespace ([`AnyEvent`](crate::AnyEvent) when they are
     /// not declared).
-    type Events: crate::Events;
+    type Events: Events;
 
     /// The namespace path, e.g. `/chat`.
     const PATH: &'static str;
@@ -177,36 +202,15 @@ impl<T: Namespace> NamespaceDef<T> {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         let listener = Arc::new(listener);
-        let registrar: Registrar<T, T::Metadata> =
-            Arc::new(move |socket, this, clients| {
-                let (this, clients, listener) = (this.clone(), clients.clone(), listener.clone());
-                socket.on(
+        let registrar: Registrar<T, T::Metadata> = Arc::new(move |socket, this, clients| {
+            listener::register(
+                socket,
                 event,
-                move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| {
-                    let client = client_of(&s, &clients);
-                    async move {
-                        let Some(client) = client else { return };
-                        // A listener without payload accepts an event sent with no arguments.
-                        let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
-                        let reply = match payload {
-                            Ok(payload) => {
-                                // Boxed: the user's future would otherwise be inlined into
-                                // this one, which tokio then copies when it spawns it (8% of
-                                // server CPU under unicast load in the profile).
-                                let fut = Box::pin(listener(this, client, payload));
-                                run_guarded(fut, event, &s).await
-                            }
-                            Err(e) => {
-                                let message = format!("the `{event}` payload is invalid: {e}");
-                                tracing::warn!(sid = %s.id, event, error = %e, "invalid payload");
-                                Reply::Value(to_value(&SocketError::invalid_payload(message)))
-                            }
-                        };
-                        send_reply(&s, ack, asked.0, reply, event);
-                    }
-                },
+                this.clone(),
+                clients.clone(),
+                listener.clone(),
             );
-            });
+        });
         self.listeners.push((event, registrar));
     }
 
@@ -246,10 +250,4 @@ impl<T: Namespace> NamespaceDef<T> {
     pub fn events(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.listeners.iter().map(|(e, _)| *e)
     }
-}
-
-/// `Some(NoPayload)` when `P` is [`NoPayload`](crate::__private::NoPayload).
-fn no_payload<P: 'static>() -> Option<P> {
-    let any: Box<dyn std::any::Any> = Box::new(crate::__private::NoPayload);
-    any.downcast::<P>().ok().map(|p| *p)
 }

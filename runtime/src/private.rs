@@ -1,66 +1,17 @@
-//! Items the `#[socket_namespace]` expansion uses. Not a public API: no semver guarantees.
+//! What the `#[socket_namespace]` and `#[derive(Events)]` expansions need beyond the public API:
+//! absolute paths to the crates they use, and the traits that turn a user's mistake into a
+//! diagnostic on the user's own token. Not a public API: no semver guarantees. The runtime itself
+//! never imports from here.
 
 use std::fmt::Display;
 
 use serde::Serialize;
-use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
-use crate::SocketError;
+use crate::error::SocketError;
 
 pub use ::core;
 pub use ::std;
-
-/// What a listener produced for the client's ack callback.
-#[derive(Debug)]
-pub enum Reply {
-    /// The listener returns nothing: no ack is sent.
-    None,
-    /// Acknowledge with this value.
-    Value(Value),
-}
-
-impl Reply {
-    /// The listener returns `()`.
-    pub fn none() -> Self {
-        Self::None
-    }
-
-    /// The listener returns a plain serialisable value.
-    pub fn value<T: Serialize + ?Sized>(value: &T) -> Self {
-        match serde_json::to_value(value) {
-            Ok(v) => Self::Value(v),
-            Err(e) => {
-                tracing::error!(error = %e, "a listener's return value failed to serialise");
-                Self::Value(to_value(&SocketError::internal()))
-            }
-        }
-    }
-
-    /// The listener returns a `Result`: `Ok` acks the value, `Err` acks
-    /// `{"error": {"code", "message"}}`.
-    pub fn result<T: Serialize, E: Into<SocketError>>(result: Result<T, E>) -> Self {
-        match result {
-            Ok(v) => Self::value(&v),
-            Err(e) => Self::Value(to_value(&e.into())),
-        }
-    }
-}
-
-pub(crate) fn to_value(err: &SocketError) -> Value {
-    // Serialising a SocketError (two strings) cannot fail.
-    serde_json::to_value(err).unwrap_or(Value::Null)
-}
-
-/// The payload of a listener that takes none: accepts (and ignores) anything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoPayload;
-
-impl<'de> Deserialize<'de> for NoPayload {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        IgnoredAny::deserialize(deserializer).map(|_| NoPayload)
-    }
-}
 
 /// Turns the `client_connection_key` field into the key of the connected-clients map.
 #[diagnostic::on_unimplemented(

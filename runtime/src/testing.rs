@@ -2,7 +2,7 @@
 //! (like Psychic's `assertBroadcast`).
 //!
 //! ```
-//! # use tether::{socket_namespace, Tether, AnyEvent, registry::Target};
+//! # use tether::{socket_namespace, Tether, AnyEvent, Target};
 //! # struct Chat;
 //! # #[socket_namespace(path = "/chat")]
 //! # impl Chat {}
@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
-use crate::emit::Delivery;
-use crate::registry::Target;
+use crate::delivery::Delivery;
+use crate::protocol::Target;
 
 /// One recorded emit.
 #[derive(Debug, Clone, PartialEq)]

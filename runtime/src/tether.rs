@@ -13,9 +13,10 @@ use crate::clients::ConnectedClients;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, ClusterState, ClusterStats};
 use crate::connection;
 use crate::emitter::Emitter;
-use crate::expiry::DEFAULT_TOKEN_GRACE;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
+use crate::protocol::DEFAULT_TOKEN_GRACE;
+use crate::remote::Remote;
 use crate::testing::EmitLog;
 
 type Mount = Box<
@@ -23,7 +24,7 @@ type Mount = Box<
             &SocketIo,
             Option<Arc<Verifier>>,
             Duration,
-            Option<Arc<Cluster>>,
+            Option<Arc<dyn Remote>>,
         ) -> (TypeId, Arc<dyn Any + Send + Sync>)
         + Send,
 >;
@@ -122,9 +123,8 @@ impl TetherBuilder {
         let state = Arc::new(state);
         self.mounts.push((
             T::PATH,
-            Box::new(move |io, login, token_grace, cluster| {
-                let clients =
-                    connection::mount::<T>(io, state.clone(), login, token_grace, cluster);
+            Box::new(move |io, login, token_grace, remote| {
+                let clients = connection::mount::<T>(io, state.clone(), login, token_grace, remote);
                 (
                     TypeId::of::<T>(),
                     Arc::new(Mounted { clients, state }) as Arc<dyn Any + Send + Sync>,
@@ -236,10 +236,11 @@ impl TetherBuilder {
         };
         let (layer, io) = self.socketio.build_layer();
         let (login, token_grace) = (self.login, self.token_grace);
+        let remote = cluster.clone().map(|c| c as Arc<dyn Remote>);
         let namespaces = self
             .mounts
             .into_iter()
-            .map(|(_, mount)| mount(&io, login.clone(), token_grace, cluster.clone()))
+            .map(|(_, mount)| mount(&io, login.clone(), token_grace, remote.clone()))
             .collect();
         Ok(Tether {
             inner: Arc::new(Inner {
@@ -360,10 +361,7 @@ impl Tether {
 
     /// This node's id in the cluster; `None` in embedded mode.
     pub fn node_id(&self) -> Option<&str> {
-        self.inner
-            .cluster
-            .as_ref()
-            .and_then(|c| c.node_id.as_deref())
+        self.inner.cluster.as_ref().and_then(|c| c.node_id())
     }
 
     /// The underlying socketioxide server, for anything tether does not wrap.

@@ -43,13 +43,13 @@ fn full_namespace_registers_every_marked_method() {
         quote!(def.on_connect(|this, client| async move { Self::joined(&this, &client).await; });),
         quote!(::tether::__private::assert_payload::<SayStuff>();),
         quote!(def.on::<SayStuff, _, _>("sayStuff", |this, client, payload| async move {
-            ::tether::__private::Reply::result(Self::say_stuff(&this, &client, payload).await)
+            ::tether::Reply::result(Self::say_stuff(&this, &client, payload).await)
         });),
-        quote!(def.on::<::tether::__private::NoPayload, _, _>("ping", |this, _, _| async move {
-            ::tether::__private::Reply::value(&Self::ping(&this).await)
+        quote!(def.on::<::tether::NoPayload, _, _>("ping", |this, _, _| async move {
+            ::tether::Reply::value(&Self::ping(&this).await)
         });),
         quote!(def.on::<Note, _, _>("note", |this, _, payload| async move {
-            Self::note(&this, payload).await; ::tether::__private::Reply::none()
+            Self::note(&this, payload).await; ::tether::Reply::none()
         });),
         quote!(def.on_disconnect(|this, client, reason| async move {
             Self::left(&this, &client, reason).await;

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{SocketError, SocketNok};
+use crate::error::SocketError;
+use crate::handshake::SocketNok;
 
 /// The family of a [`TokenError`]; each maps to one stable code.
 ///

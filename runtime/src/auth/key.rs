@@ -308,7 +308,7 @@ impl KeySet {
     /// Issues a compact JWE token (`alg: dir`, `enc: A256GCM`, and the current key's `kid`) whose
     /// payload is `claims` as a JSON object.
     ///
-    /// `claims` is usually a [`Claims`](super::Claims), or any struct that serializes to a JSON
+    /// `claims` is usually a [`Claims`](crate::auth::Claims), or any struct that serializes to a JSON
     /// object; set an `exp` (seconds since the Unix epoch) since verification requires one by
     /// default.
     ///
@@ -337,32 +337,6 @@ impl KeySet {
         }
         josekit::jwe::serialize_compact(&payload, &header, &current.encrypter())
             .map_err(|_| IssueError::Encrypt)
-    }
-
-    /// Verifies `token` with the default checks of [`JweVerifier`](super::JweVerifier) and returns
-    /// its claims.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use serde::{Deserialize, Serialize};
-    /// use tether::auth::{Claims, Key, KeySet};
-    ///
-    /// #[derive(Serialize, Deserialize)]
-    /// struct Session { role: String }
-    ///
-    /// let keys = KeySet::new(Key::generate());
-    /// let claims = Claims::new("42").expires_in(Duration::from_secs(60)).extra(Session { role: "admin".into() });
-    /// let token = keys.issue(&claims).unwrap();
-    /// let back: Claims<Session> = keys.verify(&token).unwrap();
-    /// assert_eq!((back.sub.as_str(), back.extra.role.as_str()), ("42", "admin"));
-    /// ```
-    pub fn verify<C: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-    ) -> Result<C, super::TokenError> {
-        super::JweVerifier::new(self.clone())
-            .verify_token(token)
-            .map(super::Verified::into_claims)
     }
 
     pub(crate) fn entries(&self) -> &[Entry] {

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use super::claims::Claims;
 use super::verifier::{JweVerifier, Verified};
-use crate::error::{SocketError, SocketNok, SocketOk};
-use crate::handshake::Handshake;
+use crate::error::SocketError;
+use crate::handshake::{Handshake, SocketNok, SocketOk};
 use crate::login::{Login, LoginFuture, LoginVerifier};
 
 impl JweVerifier {

@@ -291,6 +291,31 @@ fn safe_detail(err: &serde_json::Error) -> Option<String> {
     names_a_field_only.then(|| text.to_owned())
 }
 
+impl KeySet {
+    /// Verifies `token` with the default checks of [`JweVerifier`] and returns
+    /// its claims.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde::{Deserialize, Serialize};
+    /// use tether::auth::{Claims, Key, KeySet};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Session { role: String }
+    ///
+    /// let keys = KeySet::new(Key::generate());
+    /// let claims = Claims::new("42").expires_in(Duration::from_secs(60)).extra(Session { role: "admin".into() });
+    /// let token = keys.issue(&claims).unwrap();
+    /// let back: Claims<Session> = keys.verify(&token).unwrap();
+    /// assert_eq!((back.sub.as_str(), back.extra.role.as_str()), ("42", "admin"));
+    /// ```
+    pub fn verify<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+        JweVerifier::new(self.clone())
+            .verify_token(token)
+            .map(Verified::into_claims)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::registry::{Kick, Target};
+use crate::protocol::{Kick, Target};
+use crate::remote::Order;
 
 /// The envelope version this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -70,17 +71,6 @@ enum Kind {
     KickSocket,
 }
 
-/// What an envelope asks the receiving nodes to do.
-#[derive(Debug)]
-pub(crate) enum Body<'a> {
-    /// Emit `event` with `data` to the local sockets of the targets.
-    Emit { event: &'a str, data: &'a RawValue },
-    /// Disconnect the local sockets of the targets, telling them why first.
-    Kick { kick: Kick },
-    /// Disconnect one socket (a cluster-wide connection cap evicted it).
-    KickSocket { sid: &'a str, kick: Kick },
-}
-
 impl<'a> Envelope<'a> {
     pub(crate) fn new(
         id: &'a str,
@@ -88,12 +78,14 @@ impl<'a> Envelope<'a> {
         ns: &'a str,
         targets: Vec<Target>,
         except: Vec<Target>,
-        body: Body<'a>,
+        order: Order<'a>,
     ) -> Self {
-        let (kind, event, data, sid, kick) = match body {
-            Body::Emit { event, data } => (Kind::Emit, Some(event), Some(data), None, None),
-            Body::Kick { kick } => (Kind::Kick, None, None, None, Some(kick)),
-            Body::KickSocket { sid, kick } => (Kind::KickSocket, None, None, Some(sid), Some(kick)),
+        let (kind, event, data, sid, kick) = match order {
+            Order::Emit { event, data } => (Kind::Emit, Some(event), Some(data), None, None),
+            Order::Kick { kick } => (Kind::Kick, None, None, None, Some(kick)),
+            Order::KickSocket { sid, kick } => {
+                (Kind::KickSocket, None, None, Some(sid), Some(kick))
+            }
         };
         Self {
             v: VERSION,
@@ -111,16 +103,16 @@ impl<'a> Envelope<'a> {
     }
 
     /// What to do; `None` when a field the kind needs is missing.
-    pub(crate) fn body(&self) -> Option<Body<'a>> {
+    pub(crate) fn order(&self) -> Option<Order<'a>> {
         Some(match self.kind {
-            Kind::Emit => Body::Emit {
+            Kind::Emit => Order::Emit {
                 event: self.event?,
                 data: self.data?,
             },
-            Kind::Kick => Body::Kick {
+            Kind::Kick => Order::Kick {
                 kick: self.kick.clone()?,
             },
-            Kind::KickSocket => Body::KickSocket {
+            Kind::KickSocket => Order::KickSocket {
                 sid: self.sid?,
                 kick: self.kick.clone()?,
             },
@@ -128,30 +120,21 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// The Redis channel of a recipient: `{prefix}:{ns}:{kind}:{id}`, or `{prefix}:{ns}:all`.
-pub(crate) fn channel(prefix: &str, ns: &str, target: &Target) -> String {
-    match target {
-        Target::All => format!("{prefix}:{ns}:all"),
-        Target::User(u) => format!("{prefix}:{ns}:user:{u}"),
-        Target::Channel(c) => format!("{prefix}:{ns}:channel:{c}"),
-        Target::Client(k) => format!("{prefix}:{ns}:client:{k}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Body, Envelope};
+    use super::Envelope;
+    use crate::remote::Order;
 
     #[test]
     fn a_null_payload_is_a_payload() {
         let json = r#"{"v":1,"id":"x","ns":"/chat","targets":[{"kind":"all"}],"kind":"emit","event":"e","data":null}"#;
         let envelope: Envelope<'_> = serde_json::from_str(json).unwrap();
-        match envelope.body() {
-            Some(Body::Emit { event, data }) => assert_eq!((event, data.get()), ("e", "null")),
+        match envelope.order() {
+            Some(Order::Emit { event, data }) => assert_eq!((event, data.get()), ("e", "null")),
             other => panic!("{other:?}"),
         }
         let missing = json.replace(r#","data":null"#, "");
         let envelope: Envelope<'_> = serde_json::from_str(&missing).unwrap();
-        assert!(envelope.body().is_none(), "an emit needs `data`");
+        assert!(envelope.order().is_none(), "an emit needs `data`");
     }
 }

@@ -8,15 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::config::ClusterState;
+use super::heartbeat::beat;
+use super::node::{Cluster, SubCmd};
 use super::transport::{Incoming, Topology};
-use super::{Cluster, ClusterState};
-
-/// A change to the set of channels this node wants.
-#[derive(Debug)]
-pub(crate) enum SubCmd {
-    Subscribe(String),
-    Unsubscribe(String),
-}
+use super::writer::rewrite_presence;
 
 /// Longest pause between two reconnection attempts: remote delivery resumes within about
 /// this long after Redis comes back.
@@ -78,11 +74,11 @@ pub(crate) async fn run(
                         if let Some(cluster) = cluster.upgrade() {
                             // The heartbeat before the presence is rewritten: entries of a node
                             // with no heartbeat read as dead (and are removed) elsewhere.
-                            super::presence::beat(&cluster).await;
+                            beat(&cluster).await;
                         }
                         state.send_replace(ClusterState::Connected);
                         if let Some(cluster) = cluster.upgrade() {
-                            cluster.on_connected();
+                            rewrite_presence(&cluster);
                         }
                         loop {
                             tokio::select! {

@@ -15,10 +15,13 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::ClusterError;
+use super::config::{ClusterConfig, ClusterError};
 
 /// How long connecting, and each command, may take before it counts as a failure.
 const TIMEOUT: Duration = Duration::from_secs(1);
+/// Pauses before the second and third attempts of a presence write or a heartbeat: right after
+/// Redis returns, the first commands on the command connection can fail while it reconnects.
+pub(crate) const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(200)];
 /// Sharded subscriptions sent at once (each channel may live on another shard, so a command
 /// carries one channel).
 const CONCURRENT_SUBSCRIPTIONS: usize = 64;
@@ -33,6 +36,15 @@ pub(crate) enum Topology {
 }
 
 impl Topology {
+    /// The topology a configuration names.
+    pub(crate) fn of(config: &ClusterConfig) -> Result<Self, ClusterError> {
+        if config.seeds.is_empty() {
+            Self::parse(&config.url)
+        } else {
+            Ok(Self::Cluster(config.seeds.clone()))
+        }
+    }
+
     /// `redis://…` is a server; `redis+cluster://[user:pass@]h1:p1,h2:p2[/…]` is a Redis Cluster
     /// with those seed nodes (each becomes `redis://[user:pass@]host:port[/…]`).
     pub(crate) fn parse(url: &str) -> Result<Self, ClusterError> {

@@ -1,4 +1,9 @@
-//! What a connection middleware sees: the socket.io `auth` payload, the query string, headers and cookies.
+//! What a connection middleware sees (the socket.io `auth` payload, the query string, headers
+//! and cookies) and what it returns ([`SocketOk`] / [`SocketNok`]).
+
+mod outcome;
+
+pub use outcome::{SocketNok, SocketOk};
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,40 +1,20 @@
-//! The `/ops/*` events every tether namespace answers: connection info, login/logout, channel
-//! join/leave and client-to-client relays.
-//!
-//! | client emits | payload | ack |
-//! |---|---|---|
-//! | `/ops/connection` | none | connection info (also emitted as `/ops/connection-success`) |
-//! | `/ops/login` | `{token}` | connection info, or `{"error": ..}` |
-//! | `/ops/logout` | none | connection info (`user_id: null`) |
-//! | `/ops/join` / `/ops/leave` | `{channel}` | connection info, or `{"error": ..}` |
-//! | `/ops/user` / `/ops/channel` / `/ops/client` | `{to, event, data}` | `{delivered}`, or `{"error": ..}` |
+//! The `/ops/*` requests every tether namespace answers (the table is in
+//! [`protocol`](crate::protocol)): connection info, login/logout, channel join/leave and
+//! client-to-client relays.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 
-use crate::__private::{Reply, to_value};
-use crate::client::Client;
-use crate::connection::{
-    Runtime, client_of, guarded, send_connection_info, send_reply, validate_channel,
-};
+use super::expiry;
+use super::runtime::{Runtime, send_connection_info};
+use crate::clients::Client;
 use crate::error::SocketError;
-use crate::expiry;
+use crate::listener::{Reply, client_of, guarded, send_reply};
 use crate::namespace::Namespace;
-use crate::registry::Target;
-
-/// What a client asks to relay to other clients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Relay {
-    /// Who it is for.
-    pub to: Target,
-    /// The event the recipients receive.
-    pub event: String,
-    /// The payload the recipients receive.
-    pub data: Value,
-}
+use crate::protocol::{OPS_PREFIX, Relay, Target, request, validate_channel};
 
 #[derive(Deserialize)]
 struct TokenPayload {
@@ -64,7 +44,7 @@ fn parse<P: serde::de::DeserializeOwned>(
 
 impl<T: Namespace> Runtime<T> {
     /// Every event without a user listener: tether's `/ops/*`, or an `unknown_event` error.
-    pub(crate) async fn on_other_event(
+    pub(super) async fn on_other_event(
         self: Arc<Self>,
         s: SocketRef,
         event: String,
@@ -79,9 +59,9 @@ impl<T: Namespace> Runtime<T> {
         let payload = payload.ok();
         let fut = self.dispatch(&client, &event, payload);
         let reply = match guarded(fut, &format!("`{event}`"), &s).await {
-            Some(Ok(value)) => Reply::Value(value),
-            Some(Err(err)) => Reply::Value(to_value(&err)),
-            None => Reply::Value(to_value(&SocketError::internal())),
+            Some(Ok(value)) => Reply::json(value),
+            Some(Err(err)) => Reply::error(&err),
+            None => Reply::error(&SocketError::internal()),
         };
         send_reply(&s, ack, asked, reply, &event);
     }
@@ -93,25 +73,25 @@ impl<T: Namespace> Runtime<T> {
         payload: Option<Value>,
     ) -> Result<Value, SocketError> {
         match event {
-            "/ops/connection" => Ok(self.info(client)),
-            "/ops/login" => {
+            request::CONNECTION => Ok(send_connection_info(client)),
+            request::LOGIN => {
                 let TokenPayload { token } = parse(event, payload)?;
                 self.login(client, token).await
             }
-            "/ops/logout" => {
+            request::LOGOUT => {
                 let previous = self.clients.set_user(client.id(), None);
                 expiry::watch(client, None, self.token_grace);
                 self.user_changed(client, previous).await;
-                Ok(self.info(client))
+                Ok(send_connection_info(client))
             }
-            "/ops/join" => {
+            request::JOIN => {
                 let ChannelPayload { channel } = parse(event, payload)?;
                 validate_channel(&channel)?;
                 self.authorize_join(client, &channel).await?;
                 self.clients.join_channel(client, &channel);
-                Ok(self.info(client))
+                Ok(send_connection_info(client))
             }
-            "/ops/leave" => {
+            request::LEAVE => {
                 let ChannelPayload { channel } = parse(event, payload)?;
                 validate_channel(&channel)?;
                 if !self.clients.leave_channel(client, &channel) {
@@ -119,17 +99,17 @@ impl<T: Namespace> Runtime<T> {
                         "this socket is not in channel `{channel}`"
                     )));
                 }
-                Ok(self.info(client))
+                Ok(send_connection_info(client))
             }
-            "/ops/user" | "/ops/channel" | "/ops/client" => {
+            request::RELAY_USER | request::RELAY_CHANNEL | request::RELAY_CLIENT => {
                 let RelayPayload {
                     to,
                     event: name,
                     data,
                 } = parse(event, payload)?;
                 let to = match event {
-                    "/ops/user" => Target::User(to),
-                    "/ops/channel" => Target::Channel(to),
+                    request::RELAY_USER => Target::User(to),
+                    request::RELAY_CHANNEL => Target::Channel(to),
                     _ => Target::Client(to),
                 };
                 self.relay(
@@ -149,12 +129,6 @@ impl<T: Namespace> Runtime<T> {
         }
     }
 
-    /// Connection info: emitted as `/ops/connection-success` to this socket, and returned for the ack.
-    fn info(&self, client: &Client<T::Metadata>) -> Value {
-        send_connection_info(client);
-        serde_json::to_value(client.connection_info()).unwrap_or(Value::Null)
-    }
-
     async fn login(
         &self,
         client: &Client<T::Metadata>,
@@ -172,7 +146,7 @@ impl<T: Namespace> Runtime<T> {
         let previous = self.clients.set_user(client.id(), Some(login.user_id));
         self.enforce_cap(client);
         self.user_changed(client, previous).await;
-        Ok(self.info(client))
+        Ok(send_connection_info(client))
     }
 
     /// Runs the `on_user_change` hook when the socket's user really changed.
@@ -191,7 +165,7 @@ impl<T: Namespace> Runtime<T> {
         client: &Client<T::Metadata>,
         relay: Relay,
     ) -> Result<Value, SocketError> {
-        if relay.event.is_empty() || relay.event.starts_with("/ops/") {
+        if relay.event.is_empty() || relay.event.starts_with(OPS_PREFIX) {
             return Err(SocketError::invalid_payload(
                 "a relayed event needs a name that does not start with `/ops/`",
             ));

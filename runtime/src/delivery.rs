@@ -1,7 +1,9 @@
-//! What an emit reached, and how it can fail.
+//! What an emit reached ([`Delivery`]), and how it can fail ([`EmitError`]).
 
 use std::fmt;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::{BroadcastError, SendError};
 
 /// What an emit reached on this node.
@@ -68,6 +70,13 @@ impl From<SendError> for EmitError {
             SendError::Socket(socketioxide::SocketError::Closed) => Self::Closed,
         }
     }
+}
+
+/// An emit's payload serialised once, as every recipient (local sockets and other nodes) gets it.
+pub(crate) fn serialize_once<T: Serialize + ?Sized>(
+    payload: &T,
+) -> Result<Box<RawValue>, EmitError> {
+    serde_json::value::to_raw_value(payload).map_err(|e| EmitError::Serialize(e.to_string()))
 }
 
 /// Turns a broadcast's outcome into a [`Delivery`] for `targeted` sockets.

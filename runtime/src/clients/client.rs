@@ -1,73 +1,26 @@
 //! One connected socket, as a namespace's code sees it.
 
-use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
-use crate::clients::ConnectedClients;
-use crate::emit::EmitError;
-use crate::emitter::Emitter;
-use crate::namespace::Namespace;
-
-/// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
-/// reference, so a socket and its handlers never keep each other alive).
-pub(crate) struct ClientData<M> {
-    pub(crate) key: String,
-    pub(crate) metadata: M,
-    pub(crate) connected_at: Instant,
-    pub(crate) session: Mutex<Session>,
-    /// When the socket's token expires, and the timer enforcing it (see `expiry.rs`).
-    pub(crate) expiry: Mutex<crate::expiry::Expiry>,
-    /// Set when the disconnect handler ran (which can happen before the connect handler).
-    pub(crate) closed: AtomicBool,
-}
-
-/// What changes during a connection: the signed-in user and the joined channels.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Session {
-    pub(crate) user: Option<String>,
-    pub(crate) channels: BTreeSet<String>,
-}
-
-impl<M> ClientData<M> {
-    pub(crate) fn new(key: String, metadata: M, user: Option<String>) -> Self {
-        Self {
-            key,
-            metadata,
-            connected_at: Instant::now(),
-            session: Mutex::new(Session {
-                user,
-                channels: BTreeSet::new(),
-            }),
-            expiry: Mutex::default(),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
-        // Session updates are single assignments; a poisoned lock holds consistent data.
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn expiry(&self) -> MutexGuard<'_, crate::expiry::Expiry> {
-        self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+use super::data::ClientData;
+use super::map::ConnectedClients;
+use crate::delivery::EmitError;
+use crate::protocol::{ConnectionInfo, DISCONNECTED_EVENT, Kick};
 
 /// A connected client: one socket, its key in the connected-clients map and its typed metadata.
 ///
 /// Listeners and hooks receive `&Client<M>`; [`ConnectedClients`] hands out clones. Cloning is
 /// cheap (two reference counts).
 pub struct Client<M> {
-    pub(crate) data: Arc<ClientData<M>>,
-    pub(crate) socket: SocketRef,
-    pub(crate) clients: ConnectedClients<M>,
+    data: Arc<ClientData<M>>,
+    socket: SocketRef,
+    clients: ConnectedClients<M>,
 }
 
 impl<M> Clone for Client<M> {
@@ -81,6 +34,23 @@ impl<M> Clone for Client<M> {
 }
 
 impl<M: Send + Sync + 'static> Client<M> {
+    pub(crate) fn new(
+        data: Arc<ClientData<M>>,
+        socket: SocketRef,
+        clients: ConnectedClients<M>,
+    ) -> Self {
+        Self {
+            data,
+            socket,
+            clients,
+        }
+    }
+
+    /// What tether keeps for this socket.
+    pub(crate) fn data(&self) -> &Arc<ClientData<M>> {
+        &self.data
+    }
+
     /// The client's key in the connected-clients map: the `client_connection_key` field of its
     /// metadata, or its socket id when the namespace sets none. Several sockets may share a key.
     pub fn key(&self) -> &str {
@@ -131,14 +101,6 @@ impl<M: Send + Sync + 'static> Client<M> {
             channels: session.channels.iter().cloned().collect(),
             namespace: self.socket.ns().to_owned(),
         }
-    }
-
-    /// A typed emitter for namespace `T` (the namespace of this client).
-    pub fn emitter<T>(&self) -> Emitter<T>
-    where
-        T: Namespace<Metadata = M>,
-    {
-        Emitter::new(self.clients.clone())
     }
 
     /// When the socket connected.
@@ -200,6 +162,15 @@ impl<M: Send + Sync + 'static> Client<M> {
             tracing::debug!(sid = %self.socket.id, error = %e, "disconnect of a closed socket");
         }
     }
+
+    /// Tells this socket why ([`DISCONNECTED_EVENT`]), then disconnects it.
+    pub(crate) fn kick(&self, kick: &Kick) {
+        if let Err(e) = self.emit(DISCONNECTED_EVENT, kick) {
+            tracing::debug!(sid = %self.id(), error = %e, "could not tell a kicked socket why");
+        }
+        tracing::info!(sid = %self.id(), code = kick.code, "disconnecting socket");
+        self.disconnect();
+    }
 }
 
 impl<M: fmt::Debug> fmt::Debug for Client<M> {
@@ -211,20 +182,4 @@ impl<M: fmt::Debug> fmt::Debug for Client<M> {
             .field("metadata", &self.data.metadata)
             .finish()
     }
-}
-
-/// Sent as `/ops/connection-success` to one socket on connect, after login/logout, and when the
-/// client emits `/ops/connection`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConnectionInfo {
-    /// The socket id.
-    pub client_id: String,
-    /// The client's key in the connected-clients map.
-    pub client_key: String,
-    /// The signed-in user; `null` when anonymous.
-    pub user_id: Option<String>,
-    /// The joined channels, sorted.
-    pub channels: Vec<String>,
-    /// The namespace path.
-    pub namespace: String,
 }

@@ -1,0 +1,89 @@
+//! What tether keeps for each socket: its key, metadata, session (user and channels) and token
+//! deadline. Stored in the socket's extensions; it holds no socket reference, so a socket and its
+//! handlers never keep each other alive.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use tokio::task::AbortHandle;
+
+/// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
+/// reference, so a socket and its handlers never keep each other alive).
+pub(crate) struct ClientData<M> {
+    pub(crate) key: String,
+    pub(crate) metadata: M,
+    pub(crate) connected_at: Instant,
+    session: Mutex<Session>,
+    /// When the socket's token expires, and the timer enforcing it.
+    expiry: Mutex<Deadline>,
+    /// Set when the disconnect handler ran (which can happen before the connect handler).
+    pub(crate) closed: AtomicBool,
+}
+
+/// What changes during a connection: the signed-in user and the joined channels.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    pub(crate) user: Option<String>,
+    pub(crate) channels: BTreeSet<String>,
+}
+
+impl<M> ClientData<M> {
+    pub(crate) fn new(key: String, metadata: M, user: Option<String>) -> Self {
+        Self {
+            key,
+            metadata,
+            connected_at: Instant::now(),
+            session: Mutex::new(Session {
+                user,
+                channels: BTreeSet::new(),
+            }),
+            expiry: Mutex::default(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
+        // Session updates are single assignments; a poisoned lock holds consistent data.
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn expiry(&self) -> MutexGuard<'_, Deadline> {
+        self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// When a socket's token expires, and the timer task enforcing it (the connection layer runs
+/// the timer; the socket's data only keeps its handle).
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    /// When the socket's token expires.
+    pub(crate) at: Option<SystemTime>,
+    timer: Option<AbortHandle>,
+    /// Bumped on every change, so a timer that already woke up can tell it is stale.
+    generation: u64,
+}
+
+impl Deadline {
+    /// Stops the timer; returns the generation a new timer must carry.
+    pub(crate) fn cancel(&mut self) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        self.generation
+    }
+
+    /// Sets the expiry and the timer enforcing it (started with [`cancel`](Self::cancel)'s
+    /// generation).
+    pub(crate) fn set(&mut self, at: Option<SystemTime>, timer: Option<AbortHandle>) {
+        self.at = at;
+        self.timer = timer;
+    }
+
+    /// Whether the deadline is still the one a timer started with.
+    pub(crate) fn is_current(&self, generation: u64) -> bool {
+        self.generation == generation
+    }
+}

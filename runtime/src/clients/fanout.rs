@@ -1,0 +1,151 @@
+//! Emits from the connected-clients map: to this node's sockets, then (in cluster mode) through
+//! the [`Remote`](crate::remote::Remote) port to the nodes that hold the other recipients; and
+//! the sink that carries out what other nodes publish here.
+
+use serde::Serialize;
+
+use super::map::ConnectedClients;
+use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
+use crate::protocol::Target;
+use crate::remote::{Delivering, Inbound, Order, publish_into};
+
+impl<M: Send + Sync + 'static> ConnectedClients<M> {
+    /// Emits `event` to the sockets selected by `targets` minus `except`, here and (in cluster
+    /// mode) on every node that holds one of them, serialising the payload once; every emit of
+    /// the [`Emitter`](crate::Emitter) and of client relays ends here.
+    pub(crate) async fn emit_targets<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+    ) -> Result<Delivery, EmitError> {
+        let delivery = match self.remote() {
+            None => self.emit_local(targets, except, event, payload).await?,
+            Some(remote) => {
+                let data = serialize_once(payload)?;
+                let mut delivery = self.emit_local(targets, except, event, &*data).await?;
+                let order = Order::Emit { event, data: &data };
+                let ns = self.namespace();
+                publish_into(&**remote, &mut delivery, ns, targets, except, order).await;
+                delivery
+            }
+        };
+        self.record(targets, except, event, payload, delivery);
+        Ok(delivery)
+    }
+
+    /// Emits to the matching sockets of this node only.
+    pub(crate) async fn emit_local<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+    ) -> Result<Delivery, EmitError> {
+        let targeted = self.read().count_selected(targets, except);
+        match self.operators() {
+            Some(mut ops) if targeted > 0 => {
+                if !targets.contains(&Target::All) {
+                    ops = ops.to(targets.iter().filter_map(Target::room).collect::<Vec<_>>());
+                }
+                if !except.is_empty() {
+                    ops = ops.except(except.iter().filter_map(Target::room).collect::<Vec<_>>());
+                }
+                let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
+                delivery.nodes = 1;
+                Ok(delivery)
+            }
+            // Nobody to reach: still check the payload serialises, so a bad payload is
+            // reported the same way whether or not anyone is connected.
+            _ => serialize_once(payload).map(|_| Delivery::default()),
+        }
+    }
+
+    /// Carries out a message another node (or a Redis-only emitter) published.
+    pub(crate) fn deliver(&self, inbound: Inbound<'_>) -> Delivering {
+        match inbound.order {
+            Order::Emit { event, data } => {
+                let this = self.clone();
+                let (targets, except) = (inbound.targets.to_vec(), inbound.except.to_vec());
+                let (event, data) = (event.to_owned(), data.to_owned());
+                Box::pin(async move {
+                    if let Err(e) = this.emit_local(&targets, &except, &event, &*data).await {
+                        tracing::warn!(error = %e, event, "remote emit not delivered");
+                    }
+                })
+            }
+            Order::Kick { kick } => {
+                for target in inbound.targets {
+                    self.kick(target, &kick);
+                }
+                Box::pin(async {})
+            }
+            Order::KickSocket { sid, kick } => {
+                if let Some(client) = self.by_socket_id_str(sid) {
+                    client.kick(&kick);
+                }
+                Box::pin(async {})
+            }
+        }
+    }
+
+    /// Emits to every socket of a client key on this node. The payload is serialised once.
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised.
+    pub async fn emit_to<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<Delivery, EmitError> {
+        self.emit_targets(&[Target::Client(key.to_owned())], &[], event, data)
+            .await
+    }
+
+    /// Emits to every socket of the namespace on this node.
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised.
+    pub async fn emit_all<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Delivery, EmitError> {
+        self.emit_targets(&[Target::All], &[], event, data).await
+    }
+
+    /// Emits to every socket except those of one client key (e.g. the sender's, all tabs).
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised.
+    pub async fn emit_all_except<T: Serialize + ?Sized>(
+        &self,
+        except_key: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<Delivery, EmitError> {
+        let except = [Target::Client(except_key.to_owned())];
+        self.emit_targets(&[Target::All], &except, event, data)
+            .await
+    }
+
+    /// Emits to every socket in a socket.io room on this node.
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised.
+    pub async fn emit_to_room<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<Delivery, EmitError> {
+        let Some(ops) = self.operators() else {
+            return Ok(Delivery::default());
+        };
+        let ops = ops.to(room.to_owned());
+        let targeted = ops.clone().sockets().len();
+        delivery(targeted, ops.emit(event, data).await)
+    }
+}

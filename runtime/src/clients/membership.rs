@@ -1,0 +1,78 @@
+//! Changes to who a socket is: its user, its channels, and kicks.
+
+use socketioxide::socket::Sid;
+
+use super::client::Client;
+use super::map::ConnectedClients;
+use crate::protocol::{Kick, Target};
+
+impl<M: Send + Sync + 'static> ConnectedClients<M> {
+    /// Associates a connected socket with a user (Psychic's `Ws.register`), or with none
+    /// (`None`: the socket becomes anonymous). The socket stops receiving the old user's emits
+    /// and starts receiving the new one's at once.
+    ///
+    /// Returns `false` when the socket is not connected here.
+    pub fn register(&self, client: &Client<M>, user: Option<&str>) -> bool {
+        self.set_user(client.id(), user.map(str::to_owned))
+            .is_some()
+    }
+
+    /// Changes the user of a socket; returns the previous one (`None` when the socket is not
+    /// connected here).
+    pub(crate) fn set_user(&self, sid: Sid, user: Option<String>) -> Option<Option<String>> {
+        let mut indexes = self.write();
+        let entry = indexes.by_sid.get(&sid)?;
+        let (data, socket) = (entry.data.clone(), entry.socket.clone());
+        let old = std::mem::replace(&mut data.session().user, user.clone());
+        if old != user {
+            if let Some(old) = &old {
+                self.index_remove(&mut indexes, &Target::User(old.clone()), &socket);
+            }
+            if let Some(new) = user {
+                self.index_add(&mut indexes, &Target::User(new), &socket);
+            }
+        }
+        Some(old)
+    }
+
+    /// Adds a socket to a channel (no authorization check: server code decides).
+    /// Returns `false` when the socket is not connected here.
+    pub fn join_channel(&self, client: &Client<M>, channel: &str) -> bool {
+        let mut indexes = self.write();
+        if !indexes.by_sid.contains_key(&client.id()) {
+            return false;
+        }
+        if client.data().session().channels.insert(channel.to_owned()) {
+            let target = Target::Channel(channel.to_owned());
+            self.index_add(&mut indexes, &target, client.socket());
+        }
+        true
+    }
+
+    /// Removes a socket from a channel. Returns whether it was a member.
+    pub fn leave_channel(&self, client: &Client<M>, channel: &str) -> bool {
+        let mut indexes = self.write();
+        let removed = client.data().session().channels.remove(channel);
+        if removed {
+            let target = Target::Channel(channel.to_owned());
+            self.index_remove(&mut indexes, &target, client.socket());
+        }
+        removed
+    }
+
+    /// Disconnects every socket of a user on this node, telling each why first
+    /// ([`DISCONNECTED_EVENT`](crate::DISCONNECTED_EVENT)). Returns how many sockets were
+    /// disconnected.
+    pub fn kick_user(&self, user: &str, kick: &Kick) -> usize {
+        self.kick(&Target::User(user.to_owned()), kick)
+    }
+
+    /// Disconnects every local socket of a recipient, telling each why first.
+    pub(crate) fn kick(&self, target: &Target, kick: &Kick) -> usize {
+        let sockets = self.sockets_of(target);
+        for client in &sockets {
+            client.kick(kick);
+        }
+        sockets.len()
+    }
+}

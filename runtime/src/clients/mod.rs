@@ -1,0 +1,21 @@
+//! The connected-clients map: every socket of a namespace on this node, indexed by client key,
+//! user and channel, and the local fan-out of emits. It never names the cluster: remote work goes
+//! through the [`Remote`](crate::remote::Remote) port.
+//!
+//! - `data`: what tether keeps per socket; `client`: one socket as a namespace's code sees it
+//!   ([`Client`]);
+//! - `index`: the indexes behind the map's lock;
+//! - `map`: the map, where a socket enters and leaves the indexes;
+//! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits.
+
+mod client;
+mod data;
+mod fanout;
+mod index;
+mod map;
+mod membership;
+mod queries;
+
+pub use client::Client;
+pub(crate) use data::ClientData;
+pub use map::ConnectedClients;

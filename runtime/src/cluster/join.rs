@@ -1,0 +1,82 @@
+//! Joining the cluster as a node: connect, then start the node's tasks (the subscriber, the
+//! heartbeat, the presence writers).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{mpsc, watch};
+
+use super::config::{ClusterConfig, ClusterError, ClusterState};
+use super::heartbeat;
+use super::node::{Cluster, Seen, random_id};
+use super::queue::Writers;
+use super::subscriber;
+use super::transport::Topology;
+use super::writer;
+use crate::protocol::{Target, redis_channel};
+
+impl Cluster {
+    /// Joins the cluster as a node serving `namespaces`.
+    pub(crate) async fn join(
+        config: &ClusterConfig,
+        namespaces: &[&'static str],
+    ) -> Result<Arc<Self>, ClusterError> {
+        let topology = Topology::of(config)?;
+        let publisher = match topology.connect(false).await {
+            Ok(p) => p,
+            Err(e) if !config.start_degraded => {
+                return Err(ClusterError(format!(
+                    "cannot reach Redis at {}: {e} (set `start_degraded` to start anyway)",
+                    config.url
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unreachable at start; starting degraded");
+                topology
+                    .connect(true)
+                    .await
+                    .map_err(|e| ClusterError(format!("Redis client: {e}")))?
+            }
+        };
+        let (subs_tx, subs_rx) = mpsc::unbounded_channel();
+        let (state_tx, state_rx) = watch::channel(ClusterState::Reconnecting { attempts: 0 });
+        let node_id = random_id();
+        let (writers, queues) = Writers::new();
+        let cluster = Arc::new(Self {
+            node_id: Some(node_id.clone()),
+            origin: node_id.clone(),
+            prefix: config.prefix.clone(),
+            heartbeat: config.heartbeat,
+            publisher,
+            subs: Some(subs_tx),
+            state: state_rx,
+            namespaces: RwLock::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+            seen: Mutex::new(Seen::default()),
+            received: AtomicU64::new(0),
+            writers,
+        });
+        let broadcasts = namespaces
+            .iter()
+            .map(|ns| redis_channel(&config.prefix, ns, &Target::All))
+            .collect();
+        tracing::info!(
+            node = node_id,
+            redis = topology.describe(),
+            "joined the tether cluster"
+        );
+        tokio::spawn(subscriber::run(
+            topology,
+            subs_rx,
+            Arc::downgrade(&cluster),
+            state_tx,
+            broadcasts,
+        ));
+        tokio::spawn(heartbeat::heartbeat(Arc::downgrade(&cluster)));
+        for queue in queues {
+            tokio::spawn(writer::write(Arc::downgrade(&cluster), queue));
+        }
+        Ok(cluster)
+    }
+}

@@ -1,0 +1,48 @@
+//! The names of tether's Redis keys (the channels are in [`protocol`](crate::protocol)), and
+//! the clock their scores and expiries use.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `{prefix}:node:{id}` | string | a node's heartbeat, expiring after three missed beats |
+//! | `{prefix}:nodes` | sorted set | node ids by last beat (ms), for the cluster view |
+//! | `{prefix}:{ns}:presence:{user}` | hash | socket id → node id |
+//! | `{prefix}:{ns}:conns:{user}` | sorted set | `node\|sid` by connection time, for the cap |
+//! | `{prefix}:{ns}:view:{node}` | hash | user → sockets on that node, expiring after three beats |
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub(crate) fn node_key(prefix: &str, node: &str) -> String {
+    format!("{prefix}:node:{node}")
+}
+
+pub(crate) fn nodes_key(prefix: &str) -> String {
+    format!("{prefix}:nodes")
+}
+
+pub(crate) fn presence_key(prefix: &str, ns: &str, user: &str) -> String {
+    format!("{prefix}:{ns}:presence:{user}")
+}
+
+pub(crate) fn conns_key(prefix: &str, ns: &str, user: &str) -> String {
+    format!("{prefix}:{ns}:conns:{user}")
+}
+
+pub(crate) fn view_key(prefix: &str, ns: &str, node: &str) -> String {
+    format!("{prefix}:{ns}:view:{node}")
+}
+
+/// How long a node's entries live without a heartbeat: three beats, in milliseconds.
+pub(crate) fn lifetime_ms(heartbeat: Duration) -> u64 {
+    u64::try_from((heartbeat * 3).as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default()
+}
+
+pub(crate) fn now_ms() -> u64 {
+    u64::try_from(now_micros() / 1000).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,236 @@
+//! A node's (or a Redis-only emitter's) connection to the cluster: its state, and publishing.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::config::{ClusterError, ClusterState, ClusterStats};
+use super::envelope::Envelope;
+use super::queue::Writers;
+use super::transport::{Conn, Topology};
+use crate::protocol::{Target, redis_channel};
+use crate::remote::{Order, PresenceSource, Sink};
+
+/// A change to the set of channels this node wants.
+#[derive(Debug)]
+pub(crate) enum SubCmd {
+    Subscribe(String),
+    Unsubscribe(String),
+}
+
+/// Ids of recently delivered multi-target messages.
+#[derive(Default)]
+pub(super) struct Seen {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Seen {
+    const CAP: usize = 8192;
+
+    pub(super) fn first_time(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() == Self::CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.set.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+/// What the node serves of one namespace.
+pub(super) struct Namespaced {
+    pub(super) sink: Sink,
+    pub(super) presence: PresenceSource,
+}
+
+/// A node's (or a Redis-only emitter's) connection to the cluster.
+pub(crate) struct Cluster {
+    pub(super) node_id: Option<String>,
+    /// Prefixes the ids of the messages this process publishes: the node id, or a random id
+    /// for a Redis-only emitter, so two processes never number messages alike.
+    pub(super) origin: String,
+    pub(super) prefix: String,
+    pub(super) heartbeat: Duration,
+    pub(super) publisher: Conn,
+    pub(super) subs: Option<mpsc::UnboundedSender<SubCmd>>,
+    pub(super) state: watch::Receiver<ClusterState>,
+    pub(super) namespaces: RwLock<HashMap<String, Namespaced>>,
+    pub(super) seq: AtomicU64,
+    pub(super) seen: Mutex<Seen>,
+    pub(super) received: AtomicU64,
+    /// Presence writes, in order per user (see `writer`).
+    pub(super) writers: Writers,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node_id", &self.node_id)
+            .field("prefix", &self.prefix)
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn random_id() -> String {
+    josekit::util::random_bytes(8)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Cluster {
+    /// A publisher only: no subscriptions, no node id (a worker or CLI). `url` as in
+    /// [`ClusterConfig::new`].
+    pub(crate) async fn publisher_only(url: &str, prefix: &str) -> Result<Arc<Self>, ClusterError> {
+        let publisher = Topology::parse(url)?
+            .connect(false)
+            .await
+            .map_err(|e| ClusterError(format!("cannot reach Redis at {url}: {e}")))?;
+        let (_, state) = watch::channel(ClusterState::Connected);
+        Ok(Arc::new(Self {
+            node_id: None,
+            origin: format!("emitter-{}", random_id()),
+            prefix: prefix.to_owned(),
+            heartbeat: Duration::from_secs(2),
+            publisher,
+            subs: None,
+            state,
+            namespaces: RwLock::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+            seen: Mutex::new(Seen::default()),
+            received: AtomicU64::new(0),
+            writers: Writers::none(),
+        }))
+    }
+
+    /// This node's id; `None` for a publisher only.
+    pub(crate) fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
+    }
+
+    /// Counters of what this node exchanged.
+    pub(crate) fn stats(&self) -> ClusterStats {
+        ClusterStats {
+            published: self.seq.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The current link state.
+    pub(crate) fn state(&self) -> ClusterState {
+        *self.state.borrow()
+    }
+
+    /// A receiver that sees every state change.
+    pub(crate) fn watch(&self) -> watch::Receiver<ClusterState> {
+        self.state.clone()
+    }
+
+    /// A connection for commands (cheap to clone).
+    pub(super) fn publisher(&self) -> Conn {
+        self.publisher.clone()
+    }
+
+    /// Asks the subscriber to follow (`true`) or drop a recipient's channel.
+    pub(super) fn follow(&self, ns: &str, target: &Target, yes: bool) {
+        if let Some(subs) = &self.subs {
+            let ch = redis_channel(&self.prefix, ns, target);
+            let _ = subs.send(if yes {
+                SubCmd::Subscribe(ch)
+            } else {
+                SubCmd::Unsubscribe(ch)
+            });
+        }
+    }
+
+    /// Publishes an envelope on each target's channel; returns how many node subscriptions
+    /// received it, or `None` when Redis could not be reached.
+    ///
+    /// While a node is reconnecting to Redis it does not try: the emit returns at once (local
+    /// delivery is already done) instead of waiting on a connection that is known to be down.
+    pub(super) async fn publish(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: Order<'_>,
+    ) -> Option<usize> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
+            return None;
+        }
+        let id = format!(
+            "{}-{}",
+            self.origin,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let envelope = Envelope::new(
+            &id,
+            self.node_id.as_deref(),
+            ns,
+            targets.to_vec(),
+            except.to_vec(),
+            order,
+        );
+        let bytes = match serde_json::to_vec(&envelope) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "envelope did not serialise");
+                return None;
+            }
+        };
+        let channels: Vec<String> = targets
+            .iter()
+            .map(|target| redis_channel(&self.prefix, ns, target))
+            .collect();
+        match self.publisher.publish(&channels, &bytes).await {
+            Ok(nodes) => Some(nodes),
+            Err(e) => {
+                tracing::warn!(error = %e, ns, "publish to Redis failed; remote sockets missed this emit");
+                None
+            }
+        }
+    }
+
+    /// `(namespace, user, socket id)` of every signed-in socket this node holds, a user's
+    /// sockets in connection order.
+    pub(super) fn held_sockets(&self) -> Vec<(String, String, String)> {
+        let namespaces = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        namespaces
+            .iter()
+            .flat_map(|(ns, n)| {
+                (n.presence)()
+                    .into_iter()
+                    .map(move |(user, sid)| (ns.clone(), user, sid))
+            })
+            .collect()
+    }
+
+    /// `(namespace, user → sockets)` for every namespace this node serves, for the cluster view.
+    pub(super) fn local_users(&self) -> Vec<(String, HashMap<String, usize>)> {
+        let mut by_ns: HashMap<String, HashMap<String, usize>> = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .map(|ns| (ns.clone(), HashMap::new()))
+            .collect();
+        for (ns, user, _) in self.held_sockets() {
+            *by_ns.entry(ns).or_default().entry(user).or_default() += 1;
+        }
+        by_ns.into_iter().collect()
+    }
+}

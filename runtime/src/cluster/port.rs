@@ -1,0 +1,61 @@
+//! The cluster behind the [`Remote`] port: how the map's requests become Redis work.
+
+use std::sync::PoisonError;
+
+use super::node::{Cluster, Namespaced};
+use super::presence::{cluster_view, online_nodes};
+use crate::protocol::Target;
+use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Sink};
+
+impl Remote for Cluster {
+    fn node_id(&self) -> Option<&str> {
+        Cluster::node_id(self)
+    }
+
+    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource) {
+        self.namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ns.to_owned(), Namespaced { sink, presence });
+    }
+
+    fn follow(&self, ns: &str, target: &Target, yes: bool) {
+        Cluster::follow(self, ns, target, yes);
+    }
+
+    fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool) {
+        self.writers.set(ns, user, sid, present);
+    }
+
+    fn publish<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        order: Order<'a>,
+    ) -> RemoteFuture<'a, Option<usize>> {
+        Box::pin(Cluster::publish(self, ns, targets, except, order))
+    }
+
+    fn cap(
+        &self,
+        ns: &str,
+        user: &str,
+        sid: &str,
+        cap: usize,
+    ) -> RemoteFuture<'static, Option<Vec<(String, String)>>> {
+        Box::pin(self.writers.cap(ns, user, sid, cap))
+    }
+
+    fn user_nodes<'a>(
+        &'a self,
+        ns: &'a str,
+        user: &'a str,
+    ) -> RemoteFuture<'a, Option<Vec<(String, usize)>>> {
+        Box::pin(online_nodes(self, ns, user))
+    }
+
+    fn view<'a>(&'a self, ns: &'a str) -> RemoteFuture<'a, Option<ClusterView>> {
+        Box::pin(cluster_view(self, ns))
+    }
+}

@@ -1,0 +1,173 @@
+//! The life of one connection: handshake → middleware → register → connection info →
+//! `on_connect`; disconnect → unregister → `on_disconnect`.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::socket::DisconnectReason;
+
+use super::expiry;
+use super::runtime::{Runtime, send_connection_info};
+use crate::clients::{Client, ClientData};
+use crate::handshake::{Handshake, SocketNok};
+use crate::listener::{AckAsked, guarded};
+use crate::namespace::Namespace;
+use crate::protocol::{CHANNEL_QUERY, validate_channel};
+
+impl<T: Namespace> Runtime<T> {
+    /// Runs the middleware and, when it accepts, prepares the socket before the CONNECT packet
+    /// goes out: its data in the extensions and its listeners registered, so that an event sent
+    /// right after connecting is never lost.
+    pub(super) async fn admit(
+        self: &Arc<Self>,
+        s: &SocketRef,
+        auth: Value,
+    ) -> Result<(), SocketNok> {
+        let parts = s.req_parts();
+        let hs = Handshake::new(
+            s.id.to_string(),
+            T::PATH.to_owned(),
+            auth,
+            parts.uri.query(),
+            parts.headers.clone(),
+        );
+        let channels = requested_channels(&hs)?;
+        let mut expires_at = None;
+        let metadata = match &self.def.middleware {
+            Some(middleware) => {
+                match guarded(middleware(self.state.clone(), hs), "middleware", s).await {
+                    Some(Ok(ok)) => {
+                        expires_at = ok.expiry();
+                        ok.into_metadata()
+                    }
+                    Some(Err(nok)) => {
+                        tracing::debug!(sid = %s.id, ns = T::PATH, code = nok.code(), "connection refused");
+                        return Err(nok);
+                    }
+                    None => return Err(SocketNok::internal()),
+                }
+            }
+            None => unit_metadata::<T>()?,
+        };
+        let user = self.def.user.as_ref().and_then(|user| user(&metadata));
+        if user.is_none() && !self.def.anonymous_allowed() {
+            return Err(SocketNok::with_code(
+                "unauthenticated",
+                format!("namespace `{}` requires a signed-in user", T::PATH),
+            ));
+        }
+        let key = match &self.def.key {
+            Some(key) => key(&metadata),
+            None => s.id.to_string(),
+        };
+        let data = Arc::new(ClientData::new(key, metadata, user));
+        // The timer starts once the socket is connected (`connected`).
+        data.expiry().at = expires_at;
+        s.extensions.insert(data.clone());
+        if !channels.is_empty() {
+            let client = Client::new(data.clone(), s.clone(), self.clients.clone());
+            for channel in channels {
+                self.authorize_join(&client, &channel).await?;
+                data.session().channels.insert(channel);
+            }
+        }
+        for (_, register) in &self.def.listeners {
+            register(s, &self.state, &self.clients);
+        }
+        let rt = self.clone();
+        s.on_fallback(
+            move |s: SocketRef,
+                  event: Event,
+                  TryData(payload): TryData<Value>,
+                  ack: AckSender,
+                  asked: AckAsked| {
+                let rt = rt.clone();
+                async move { rt.on_other_event(s, event.0, payload, ack, asked.0).await }
+            },
+        );
+        let rt = self.clone();
+        s.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+            let rt = rt.clone();
+            async move { rt.disconnected(s, reason).await }
+        });
+        Ok(())
+    }
+
+    pub(super) async fn connected(&self, s: SocketRef) {
+        let Some(data) = s.extensions.get::<Arc<ClientData<T::Metadata>>>() else {
+            tracing::error!(sid = %s.id, "connected socket has no tether data");
+            return;
+        };
+        let client = self.clients.insert(data.clone(), s.clone());
+        if data.closed.load(Ordering::SeqCst) || !s.connected() {
+            // socketioxide spawns this handler, and a socket can close before it runs (even
+            // before socketioxide marks it connected): its disconnect handler then found nothing
+            // to unregister. `closed` is set before that handler unregisters, and checked here
+            // after the insert, so one of the two always removes the entry.
+            self.clients.remove(s.id);
+            tracing::debug!(sid = %s.id, ns = T::PATH, "socket closed before its connect handler ran");
+            return;
+        }
+        tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
+        self.enforce_cap(&client);
+        send_connection_info(&client);
+        expiry::watch(&client, client.token_expires_at(), self.token_grace);
+        if let Some(hook) = &self.def.on_connect {
+            guarded(hook(self.state.clone(), client), "on_connect", &s).await;
+        }
+    }
+
+    pub(super) async fn disconnected(&self, s: SocketRef, reason: DisconnectReason) {
+        if let Some(data) = s.extensions.get::<Arc<ClientData<T::Metadata>>>() {
+            data.closed.store(true, Ordering::SeqCst);
+            expiry::stop(&data);
+        }
+        let Some(client) = self.clients.remove(s.id) else {
+            return;
+        };
+        tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), ?reason, "client disconnected");
+        if let Some(hook) = &self.def.on_disconnect {
+            guarded(
+                hook(self.state.clone(), client, reason),
+                "on_disconnect",
+                &s,
+            )
+            .await;
+        }
+    }
+}
+
+/// The channels named in the connection query (`channel_id=a,b`), validated.
+fn requested_channels(hs: &Handshake) -> Result<Vec<String>, SocketNok> {
+    let Some(raw) = hs.query(CHANNEL_QUERY) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            validate_channel(c)
+                .map(|()| c.to_owned())
+                .map_err(SocketNok::from)
+        })
+        .collect()
+}
+
+/// A namespace without a middleware has `()` metadata; anything else is a hand-written
+/// `Namespace` impl that forgot its middleware.
+fn unit_metadata<T: Namespace>() -> Result<T::Metadata, SocketNok> {
+    let unit: Box<dyn Any> = Box::new(());
+    match unit.downcast::<T::Metadata>() {
+        Ok(m) => Ok(*m),
+        Err(_) => {
+            tracing::error!(
+                ns = T::PATH,
+                "namespace has a metadata type but no middleware to produce it"
+            );
+            Err(SocketNok::internal())
+        }
+    }
+}

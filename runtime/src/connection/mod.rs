@@ -1,0 +1,18 @@
+//! The life of a connection, bottom to top:
+//!
+//! - `runtime`: what every connection of a namespace shares, and the checks they all make;
+//! - `expiry`: the token deadline of a live socket;
+//! - `cap`: the per-user connection cap;
+//! - `ops`: the `/ops/*` requests (connection info, login/logout, join/leave, relays);
+//! - `admit`: handshake → middleware → register → connection info → `on_connect`; disconnect
+//!   → unregister → `on_disconnect`;
+//! - `mount`: puts a namespace on the socket.io server and connects it to the cluster's sink.
+
+mod admit;
+mod cap;
+mod expiry;
+mod mount;
+mod ops;
+mod runtime;
+
+pub(crate) use mount::mount;

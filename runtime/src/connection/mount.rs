@@ -1,0 +1,64 @@
+//! Puts a namespace on the socket.io server: its connected-clients map, its handlers, and (in
+//! cluster mode) the sink through which other nodes' messages reach its sockets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+
+use super::runtime::Runtime;
+use crate::clients::ConnectedClients;
+use crate::login::Verifier;
+use crate::namespace::{Namespace, NamespaceDef};
+use crate::remote::Remote;
+
+/// Mounts a namespace on a socket.io server; returns its connected-clients map.
+pub(crate) fn mount<T: Namespace>(
+    io: &SocketIo,
+    state: Arc<T>,
+    login: Option<Arc<Verifier>>,
+    token_grace: Duration,
+    remote: Option<Arc<dyn Remote>>,
+) -> ConnectedClients<T::Metadata> {
+    let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone());
+    if let Some(remote) = &remote {
+        // Weak: the remote outlives no namespace, and must not keep one alive.
+        let (sink, presence) = (clients.downgrade(), clients.downgrade());
+        remote.attach(
+            T::PATH,
+            Box::new(move |inbound| match sink.upgrade() {
+                Some(clients) => clients.deliver(inbound),
+                None => Box::pin(async {}),
+            }),
+            Box::new(move || {
+                presence
+                    .upgrade()
+                    .map(|c| c.presence_entries())
+                    .unwrap_or_default()
+            }),
+        );
+    }
+    let rt = Arc::new(Runtime {
+        def: NamespaceDef::<T>::collect(),
+        state,
+        clients: clients.clone(),
+        login,
+        token_grace,
+    });
+    let middleware = {
+        let rt = rt.clone();
+        move |s: SocketRef, TryData(auth): TryData<Value>| {
+            let rt = rt.clone();
+            async move { rt.admit(&s, auth.unwrap_or(Value::Null)).await }
+        }
+    };
+    let handler = move |s: SocketRef| {
+        let rt = rt.clone();
+        async move { rt.connected(s).await }
+    };
+    io.ns(T::PATH, handler.with(middleware));
+    clients
+}

@@ -1,0 +1,53 @@
+//! What every connection of a namespace shares, and the checks they all make.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::clients::{Client, ConnectedClients};
+use crate::error::SocketError;
+use crate::listener::guarded;
+use crate::login::Verifier;
+use crate::namespace::{Namespace, NamespaceDef};
+use crate::protocol::CONNECTION_INFO_EVENT;
+
+/// Everything a namespace's connections share.
+pub(super) struct Runtime<T: Namespace> {
+    pub(super) def: NamespaceDef<T>,
+    pub(super) state: Arc<T>,
+    pub(super) clients: ConnectedClients<T::Metadata>,
+    pub(super) login: Option<Arc<Verifier>>,
+    /// How long a socket whose token expired may take to log in again.
+    pub(super) token_grace: Duration,
+}
+
+impl<T: Namespace> Runtime<T> {
+    /// Runs the channel authorization hook; without one, clients may not join channels.
+    pub(super) async fn authorize_join(
+        &self,
+        client: &Client<T::Metadata>,
+        channel: &str,
+    ) -> Result<(), SocketError> {
+        let Some(hook) = &self.def.authorize_channel else {
+            return Err(SocketError::forbidden(format!(
+                "clients may not join channels in `{}` (the namespace has no channel authorization hook)",
+                T::PATH
+            )));
+        };
+        let fut = hook(self.state.clone(), client.clone(), channel.to_owned());
+        guarded(fut, "authorize_channel", client.socket())
+            .await
+            .unwrap_or_else(|| Err(SocketError::internal()))
+    }
+}
+
+/// Emits the connection info to this socket (`/ops/connection-success`) and returns it, for an
+/// ack.
+pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>) -> Value {
+    let info = client.connection_info();
+    if let Err(e) = client.emit(CONNECTION_INFO_EVENT, &info) {
+        tracing::debug!(sid = %client.id(), error = %e, "connection info not sent");
+    }
+    serde_json::to_value(info).unwrap_or(Value::Null)
+}

@@ -1,0 +1,221 @@
+//! Listener plumbing: what a listener answers ([`Reply`]), how its payload is read, how a panic
+//! is contained, and how the answer reaches the client's ack callback.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde::Serialize;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny};
+use serde_json::Value;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+
+use crate::clients::{Client, ClientData, ConnectedClients};
+use crate::error::SocketError;
+
+/// What a listener answers to the client's ack callback.
+///
+/// `#[socket_namespace]` builds it from the listener's return type: `()` → [`Reply::none`],
+/// `T: Serialize` → [`Reply::value`], `Result<T, E: Into<SocketError>>` → [`Reply::result`].
+/// A hand-written [`Namespace`](crate::Namespace) returns it from the closures it gives
+/// [`NamespaceDef::on`](crate::NamespaceDef::on).
+///
+/// ```
+/// use tether::{Reply, SocketError};
+/// let ok: Result<u32, SocketError> = Ok(7);
+/// assert_eq!(Reply::result(ok).ack(), Some(&serde_json::json!(7)));
+/// let err: Result<u32, SocketError> = Err(SocketError::forbidden("no"));
+/// assert_eq!(
+///     Reply::result(err).ack(),
+///     Some(&serde_json::json!({"error": {"code": "forbidden", "message": "no"}}))
+/// );
+/// assert_eq!(Reply::none().ack(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply(Option<Value>);
+
+impl Reply {
+    /// The listener answers nothing: no ack is sent.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Acknowledge with a serialisable value (an `internal` error when it does not serialise).
+    pub fn value<T: Serialize + ?Sized>(value: &T) -> Self {
+        match serde_json::to_value(value) {
+            Ok(v) => Self(Some(v)),
+            Err(e) => {
+                tracing::error!(error = %e, "a listener's return value failed to serialise");
+                Self::error(&SocketError::internal())
+            }
+        }
+    }
+
+    /// `Ok` acknowledges the value, `Err` acknowledges `{"error": {"code", "message"}}`.
+    pub fn result<T: Serialize, E: Into<SocketError>>(result: Result<T, E>) -> Self {
+        match result {
+            Ok(v) => Self::value(&v),
+            Err(e) => Self::error(&e.into()),
+        }
+    }
+
+    /// Acknowledge with a JSON value as it is.
+    pub(crate) fn json(value: Value) -> Self {
+        Self(Some(value))
+    }
+
+    /// Acknowledge with an error.
+    pub fn error(err: &SocketError) -> Self {
+        Self(Some(err.to_ack()))
+    }
+
+    /// The ack value, if any.
+    pub fn ack(&self) -> Option<&Value> {
+        self.0.as_ref()
+    }
+}
+
+/// The payload of a listener that takes none: accepts (and ignores) anything, including no
+/// argument at all.
+///
+/// ```
+/// let none: tether::NoPayload = serde_json::from_value(serde_json::json!({"any": 1})).unwrap();
+/// # let _ = none;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPayload;
+
+impl<'de> Deserialize<'de> for NoPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| NoPayload)
+    }
+}
+
+/// Registers one listener on a socket: reads the payload (an `invalid_payload` error ack when
+/// it does not match `P`), runs the listener with a panic guard, and sends its reply.
+pub(crate) fn register<S, M, P, F, Fut>(
+    socket: &SocketRef,
+    event: &'static str,
+    state: Arc<S>,
+    clients: ConnectedClients<M>,
+    listener: Arc<F>,
+) where
+    S: Send + Sync + 'static,
+    M: Send + Sync + 'static,
+    P: DeserializeOwned + Send + Sync + 'static,
+    F: Fn(Arc<S>, Client<M>, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    socket.on(
+        event,
+        move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| {
+            let client = client_of(&s, &clients);
+            let (state, listener) = (state.clone(), listener.clone());
+            async move {
+                let Some(client) = client else { return };
+                // A listener without payload accepts an event sent with no arguments.
+                let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
+                let reply = match payload {
+                    Ok(payload) => {
+                        // Boxed: the user's future would otherwise be inlined into this one,
+                        // which tokio then copies when it spawns it (8% of server CPU under
+                        // unicast load in the profile).
+                        let fut = Box::pin(listener(state, client, payload));
+                        run_guarded(fut, event, &s).await
+                    }
+                    Err(e) => {
+                        let message = format!("the `{event}` payload is invalid: {e}");
+                        tracing::warn!(sid = %s.id, event, error = %e, "invalid payload");
+                        Reply::error(&SocketError::invalid_payload(message))
+                    }
+                };
+                send_reply(&s, ack, asked.0, reply, event);
+            }
+        },
+    );
+}
+
+/// `Some(NoPayload)` when `P` is [`NoPayload`].
+fn no_payload<P: 'static>() -> Option<P> {
+    let any: Box<dyn Any> = Box::new(NoPayload);
+    any.downcast::<P>().ok().map(|p| *p)
+}
+
+/// Whether the client asked for an ack (socketioxide keeps the ack id private).
+pub(crate) struct AckAsked(pub(crate) bool);
+
+impl socketioxide::handler::FromMessageParts<socketioxide::adapter::LocalAdapter> for AckAsked {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(
+        _: &Arc<socketioxide::socket::Socket>,
+        _: &mut socketioxide_core::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        Ok(Self(ack_id.is_some()))
+    }
+}
+
+/// The tether client behind a socket, for a message handler.
+pub(crate) fn client_of<M: Send + Sync + 'static>(
+    s: &SocketRef,
+    clients: &ConnectedClients<M>,
+) -> Option<Client<M>> {
+    let data = s.extensions.get::<Arc<ClientData<M>>>();
+    if data.is_none() {
+        tracing::error!(sid = %s.id, "an event reached a socket that tether did not register");
+    }
+    data.map(|data| Client::new(data, s.clone(), clients.clone()))
+}
+
+/// Runs user code, turning a panic into `None` (logged) so one bad call never takes more down.
+pub(crate) async fn guarded<O>(
+    fut: impl Future<Output = O> + Send,
+    what: &str,
+    s: &SocketRef,
+) -> Option<O> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(out) => Some(out),
+        Err(panic) => {
+            tracing::error!(sid = %s.id, ns = s.ns(), panic = panic_message(&panic), "{what} panicked");
+            None
+        }
+    }
+}
+
+/// Runs a listener; a panic is answered with an `internal` error ack.
+async fn run_guarded(fut: impl Future<Output = Reply> + Send, event: &str, s: &SocketRef) -> Reply {
+    // Not `guarded`: its label would be formatted on every event, not only on a panic.
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(reply) => reply,
+        Err(panic) => {
+            tracing::error!(sid = %s.id, ns = s.ns(), event, panic = panic_message(&panic), "listener panicked");
+            Reply::error(&SocketError::internal())
+        }
+    }
+}
+
+/// Sends a reply as the ack when the client asked for one; an error nobody will see in an ack
+/// is logged instead of dropped silently.
+pub(crate) fn send_reply(s: &SocketRef, ack: AckSender, asked: bool, reply: Reply, event: &str) {
+    match reply.0 {
+        Some(value) if asked => {
+            if let Err(e) = ack.send(&value) {
+                tracing::debug!(sid = %s.id, event, error = %e, "ack not sent");
+            }
+        }
+        Some(Value::Object(map)) if map.contains_key("error") => {
+            tracing::info!(sid = %s.id, event, error = %serde_json::Value::Object(map), "error for an event sent without ack");
+        }
+        Some(_) | None => {}
+    }
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string panic>")
+}

@@ -1,0 +1,255 @@
+//! The wire contract: everything other programs rely on, in one place.
+//!
+//! A browser, a Python client or a worker publishing to Redis sees tether only through these
+//! names and shapes; nothing here depends on the rest of the runtime.
+//!
+//! | client emits | payload | ack |
+//! |---|---|---|
+//! | `/ops/connection` | none | [`ConnectionInfo`] (also emitted as [`CONNECTION_INFO_EVENT`]) |
+//! | `/ops/login` | `{token}` | [`ConnectionInfo`], or `{"error": ..}` |
+//! | `/ops/logout` | none | [`ConnectionInfo`] (`user_id: null`) |
+//! | `/ops/join` / `/ops/leave` | `{channel}` | [`ConnectionInfo`], or `{"error": ..}` |
+//! | `/ops/user` / `/ops/channel` / `/ops/client` | `{to, event, data}` | `{delivered}`, or `{"error": ..}` |
+//!
+//! | server emits | payload | when |
+//! |---|---|---|
+//! | [`CONNECTION_INFO_EVENT`] | [`ConnectionInfo`] | on connect, after login/logout/join/leave, on `/ops/connection` |
+//! | [`TOKEN_EXPIRED_EVENT`] | [`TokenExpired`] | the socket's token expired |
+//! | [`DISCONNECTED_EVENT`] | [`Kick`] | right before tether disconnects the socket |
+//!
+//! Rooms: every socket of a user is in [`user_room`], of a client key in [`client_room`], of a
+//! channel in [`channel_room`]. In cluster mode the Redis channel of a recipient is
+//! `{prefix}:{ns}:user:{id}` / `channel:{name}` / `client:{key}`, and `{prefix}:{ns}:all`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::SocketError;
+
+/// The event carrying [`ConnectionInfo`] to one socket.
+pub const CONNECTION_INFO_EVENT: &str = "/ops/connection-success";
+
+/// The event a socket receives right before tether disconnects it, with a [`Kick`].
+pub const DISCONNECTED_EVENT: &str = "/ops/disconnected";
+
+/// The event a socket receives when its token expires, with a [`TokenExpired`] payload.
+pub const TOKEN_EXPIRED_EVENT: &str = "/ops/token-expired";
+
+/// The requests every namespace answers (see the [module table](self)).
+pub(crate) mod request {
+    pub(crate) const CONNECTION: &str = "/ops/connection";
+    pub(crate) const LOGIN: &str = "/ops/login";
+    pub(crate) const LOGOUT: &str = "/ops/logout";
+    pub(crate) const JOIN: &str = "/ops/join";
+    pub(crate) const LEAVE: &str = "/ops/leave";
+    pub(crate) const RELAY_USER: &str = "/ops/user";
+    pub(crate) const RELAY_CHANNEL: &str = "/ops/channel";
+    pub(crate) const RELAY_CLIENT: &str = "/ops/client";
+}
+
+/// Every event name under this prefix is tether's own: clients cannot relay one.
+pub(crate) const OPS_PREFIX: &str = "/ops/";
+
+/// The query parameter a client names channels to join at connect with (comma-separated).
+pub const CHANNEL_QUERY: &str = "channel_id";
+
+/// Longest channel name a client may use.
+pub const MAX_CHANNEL_LEN: usize = 64;
+
+/// How long a socket whose token expired may take to log in again before it is disconnected,
+/// unless [`TetherBuilder::token_grace`](crate::TetherBuilder::token_grace) says otherwise.
+pub const DEFAULT_TOKEN_GRACE: Duration = Duration::from_secs(30);
+
+/// Who an emit is for.
+///
+/// ```
+/// use tether::Target;
+/// assert_eq!(Target::User("42".into()).room().as_deref(), Some("user:42"));
+/// assert_eq!(Target::All.room(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Target {
+    /// Every socket of the namespace.
+    All,
+    /// Every socket of a user.
+    User(String),
+    /// Every member of a channel.
+    Channel(String),
+    /// Every socket of a client key.
+    Client(String),
+}
+
+impl Target {
+    /// The socket.io room that holds the target's sockets (`None` for [`Target::All`]).
+    pub fn room(&self) -> Option<String> {
+        match self {
+            Self::All => None,
+            Self::User(u) => Some(user_room(u)),
+            Self::Channel(c) => Some(channel_room(c)),
+            Self::Client(k) => Some(client_room(k)),
+        }
+    }
+}
+
+/// The socket.io room every socket of a client key joins: `client:{key}`.
+pub fn client_room(key: &str) -> String {
+    format!("client:{key}")
+}
+
+/// The socket.io room every socket of a user joins: `user:{id}`.
+pub fn user_room(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// The socket.io room of a channel: `channel:{name}`.
+pub fn channel_room(channel: &str) -> String {
+    format!("channel:{channel}")
+}
+
+/// The Redis channel of a recipient: `{prefix}:{ns}:{kind}:{id}`, or `{prefix}:{ns}:all`.
+pub(crate) fn redis_channel(prefix: &str, ns: &str, target: &Target) -> String {
+    match target {
+        Target::All => format!("{prefix}:{ns}:all"),
+        Target::User(u) => format!("{prefix}:{ns}:user:{u}"),
+        Target::Channel(c) => format!("{prefix}:{ns}:channel:{c}"),
+        Target::Client(k) => format!("{prefix}:{ns}:client:{k}"),
+    }
+}
+
+/// Checks a channel name a client sent: 1 to [`MAX_CHANNEL_LEN`] characters of
+/// `A-Z a-z 0-9 _ - . :`.
+pub(crate) fn validate_channel(channel: &str) -> Result<(), SocketError> {
+    let ok = !channel.is_empty()
+        && channel.len() <= MAX_CHANNEL_LEN
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SocketError::new(
+            "invalid_channel",
+            format!(
+                "channel names are 1 to {MAX_CHANNEL_LEN} characters of letters, digits, `_`, `-`, `.` and `:`"
+            ),
+        ))
+    }
+}
+
+/// Why tether disconnected a socket; sent to the client as [`DISCONNECTED_EVENT`]
+/// `{code, message}` right before the disconnect.
+///
+/// ```
+/// use tether::Kick;
+/// let kick = Kick::new("kicked", "an admin closed this session");
+/// assert_eq!(serde_json::to_value(&kick).unwrap()["code"], "kicked");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kick {
+    /// A stable code, e.g. `kicked`, `connection_limit`, `expired_token`.
+    pub code: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+impl Kick {
+    /// A kick with a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a client asks to relay to other clients (`/ops/user`, `/ops/channel`, `/ops/client`),
+/// as the namespace's relay authorization hook sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relay {
+    /// Who it is for.
+    pub to: Target,
+    /// The event the recipients receive.
+    pub event: String,
+    /// The payload the recipients receive.
+    pub data: Value,
+}
+
+/// Sent as [`CONNECTION_INFO_EVENT`] to one socket on connect, after login/logout, and when the
+/// client emits `/ops/connection`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// The socket id.
+    pub client_id: String,
+    /// The client's key in the connected-clients map.
+    pub client_key: String,
+    /// The signed-in user; `null` when anonymous.
+    pub user_id: Option<String>,
+    /// The joined channels, sorted.
+    pub channels: Vec<String>,
+    /// The namespace path.
+    pub namespace: String,
+}
+
+/// The payload of [`TOKEN_EXPIRED_EVENT`]:
+/// `{"code": "expired_token", "message": "...", "grace_seconds": 30}`.
+///
+/// On receiving it, a client sends `/ops/login` `{token}` with a fresh token within
+/// `grace_seconds`; otherwise it receives [`DISCONNECTED_EVENT`] `{code: "expired_token", ..}`
+/// and is disconnected.
+///
+/// ```
+/// use tether::TokenExpired;
+/// let payload: TokenExpired = serde_json::from_value(serde_json::json!({
+///     "code": "expired_token", "message": "the token expired", "grace_seconds": 1.5
+/// })).unwrap();
+/// assert_eq!(payload.grace_seconds, 1.5);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenExpired {
+    /// Always `expired_token`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// How long the socket has to log in again, in seconds.
+    pub grace_seconds: f64,
+}
+
+impl TokenExpired {
+    /// The notice for a socket that has `grace` to log in again.
+    pub(crate) fn new(grace: Duration) -> Self {
+        Self {
+            code: "expired_token".to_owned(),
+            message: format!(
+                "the token expired; send a fresh one with `/ops/login` within {grace:?} or this \
+                 socket is disconnected"
+            ),
+            grace_seconds: grace.as_secs_f64(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Target, redis_channel, validate_channel};
+
+    #[test]
+    fn redis_channels_name_the_namespace_and_the_recipient() {
+        let ch = |t: &Target| redis_channel("tether", "/chat", t);
+        assert_eq!(ch(&Target::All), "tether:/chat:all");
+        assert_eq!(ch(&Target::User("a".into())), "tether:/chat:user:a");
+        assert_eq!(ch(&Target::Channel("b".into())), "tether:/chat:channel:b");
+        assert_eq!(ch(&Target::Client("c".into())), "tether:/chat:client:c");
+    }
+
+    #[test]
+    fn channel_names_follow_the_rule() {
+        assert!(validate_channel("general").is_ok());
+        assert!(validate_channel("team.a:b-c_d").is_ok());
+        assert!(validate_channel("").is_err());
+        assert!(validate_channel("has space").is_err());
+        assert!(validate_channel(&"x".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The port to other nodes: what the connected-clients map and the layers above it ask of a
+//! cluster, and how a cluster hands back what other nodes published.
+//!
+//! Like socketioxide's adapter trait, this is the only way the map reaches Redis: the map holds
+//! an `Arc<dyn Remote>` (none in embedded mode) and never names the cluster that implements it.
+//! Work flows down through [`Remote`]; what other nodes publish flows back up through one
+//! [`Sink`] per namespace, registered with [`Remote::attach`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::value::RawValue;
+
+use crate::delivery::Delivery;
+use crate::protocol::{Kick, Target};
+
+/// A boxed future of the port (the trait is used as `dyn Remote`).
+pub(crate) type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `(node id, [(user, sockets)])` for every live node.
+pub(crate) type ClusterView = Vec<(String, Vec<(String, usize)>)>;
+
+/// What a message asks the nodes holding its targets to do.
+#[derive(Debug, Clone)]
+pub(crate) enum Order<'a> {
+    /// Emit `event` with `data` (serialised once, by the publisher) to the local sockets.
+    Emit { event: &'a str, data: &'a RawValue },
+    /// Disconnect the local sockets, telling them why first.
+    Kick { kick: Kick },
+    /// Disconnect one socket (a cluster-wide connection cap evicted it).
+    KickSocket { sid: &'a str, kick: Kick },
+}
+
+/// A message another node (or a Redis-only emitter) published, as the cluster hands it to the
+/// namespace it names.
+#[derive(Debug)]
+pub(crate) struct Inbound<'a> {
+    /// Who it is for.
+    pub(crate) targets: &'a [Target],
+    /// Who is excluded.
+    pub(crate) except: &'a [Target],
+    /// What to do.
+    pub(crate) order: Order<'a>,
+}
+
+/// What delivering one inbound message still has to do; awaited before the next one, so a node
+/// delivers a publisher's messages in order.
+pub(crate) type Delivering = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// Receives the inbound messages of one namespace on this node.
+pub(crate) type Sink = Box<dyn Fn(Inbound<'_>) -> Delivering + Send + Sync>;
+/// Lists the `(user, socket id)` pairs a namespace holds, to rewrite presence after an outage
+/// and to publish the cluster view.
+pub(crate) type PresenceSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// The remote work a node can ask for. Implemented by the Redis cluster.
+pub(crate) trait Remote: Send + Sync + 'static {
+    /// This node's id; `None` for a process that serves no sockets.
+    fn node_id(&self) -> Option<&str>;
+
+    /// Routes the inbound messages of namespace `ns` to `sink`.
+    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource);
+
+    /// This node starts (`true`) or stops holding a recipient: follow its messages or not.
+    fn follow(&self, ns: &str, target: &Target, yes: bool);
+
+    /// Records (`true`) or removes a socket of `user` held by this node, in the order of the
+    /// calls for each user. Returns at once.
+    fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool);
+
+    /// Publishes an order to the nodes holding `targets`; answers how many node subscriptions
+    /// received it, or `None` when the cluster could not be reached.
+    fn publish<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        order: Order<'a>,
+    ) -> RemoteFuture<'a, Option<usize>>;
+
+    /// Counts a new socket of `user` under a cluster-wide cap; answers the `(node, socket id)`
+    /// pairs to evict, oldest first (`None`: the cluster could not be asked). Queued at once, in
+    /// order with the user's presence writes; the future only waits for the answer.
+    fn cap(
+        &self,
+        ns: &str,
+        user: &str,
+        sid: &str,
+        cap: usize,
+    ) -> RemoteFuture<'static, Option<Vec<(String, String)>>>;
+
+    /// The live nodes holding sockets of `user`, with how many each.
+    fn user_nodes<'a>(
+        &'a self,
+        ns: &'a str,
+        user: &'a str,
+    ) -> RemoteFuture<'a, Option<Vec<(String, usize)>>>;
+
+    /// Every live node's users in `ns`, with their socket counts.
+    fn view<'a>(&'a self, ns: &'a str) -> RemoteFuture<'a, Option<ClusterView>>;
+}
+
+/// Publishes an order and takes the outcome into `delivery`: the one recipe every remote emit
+/// and kick follows.
+pub(crate) async fn publish_into(
+    remote: &dyn Remote,
+    delivery: &mut Delivery,
+    ns: &str,
+    targets: &[Target],
+    except: &[Target],
+    order: Order<'_>,
+) {
+    delivery.published(remote.publish(ns, targets, except, order).await);
+}
