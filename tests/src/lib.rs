@@ -1,6 +1,7 @@
 //! Shared helpers for tether's integration tests: a server on a free loopback port, and a real
 //! JS `socket.io-client` driven over stdin/stdout (`tests/js/driver.mjs`).
 
+pub mod auth;
 pub mod redis;
 
 use std::collections::{HashMap, VecDeque};

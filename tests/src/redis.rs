@@ -77,12 +77,12 @@ impl RedisServer {
 
     /// Runs a `redis-cli` command against this server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        cli(self.port, args)
+    }
+
+    /// How many subscriptions the server counts on `channel` (`PUBSUB NUMSUB`).
+    pub fn subscribers(&self, channel: &str) -> usize {
+        last_number(&self.cli(&["PUBSUB", "NUMSUB", channel]))
     }
 }
 
@@ -230,15 +230,115 @@ impl RedisCluster {
     pub fn shard_subscribers(&self, channel: &str) -> usize {
         self.ports
             .iter()
-            .map(|&p| {
-                cli(p, &["PUBSUB", "SHARDNUMSUB", channel])
-                    .lines()
-                    .last()
-                    .and_then(|n| n.trim().parse::<usize>().ok())
-                    .unwrap_or(0)
-            })
+            .map(|&p| last_number(&cli(p, &["PUBSUB", "SHARDNUMSUB", channel])))
             .sum()
     }
+}
+
+/// The Redis that tether nodes share, as a test sees it: one `redis-server`, or a Redis Cluster
+/// of several shards (sharded pub/sub). A single server is one shard that owns every key, so a
+/// scenario written against this runs unchanged on both.
+#[derive(Debug)]
+pub enum Topology {
+    /// One `redis-server`.
+    Server(RedisServer),
+    /// A Redis Cluster of primaries.
+    Cluster(RedisCluster),
+}
+
+impl Topology {
+    /// A fresh single `redis-server`.
+    pub fn server() -> Self {
+        Self::Server(RedisServer::start())
+    }
+
+    /// A fresh Redis Cluster of `shards` primaries.
+    pub fn cluster(shards: usize) -> Self {
+        Self::Cluster(RedisCluster::start(shards))
+    }
+
+    /// The URL tether takes (a seed list for a cluster).
+    pub fn url(&self) -> String {
+        match self {
+            Self::Server(s) => s.url(),
+            Self::Cluster(c) => c.url(),
+        }
+    }
+
+    /// Runs a `redis-cli` command on whichever shard owns its key and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        match self {
+            Self::Server(s) => s.cli(args),
+            Self::Cluster(c) => c.cli(args),
+        }
+    }
+
+    /// Publishes `message` on `channel` as tether does (`PUBLISH`, or `SPUBLISH` on a cluster),
+    /// as `redis-cli` would; returns Redis's reply, the number of subscriptions that got it.
+    pub fn publish(&self, channel: &str, message: &str) -> String {
+        match self {
+            Self::Server(s) => s.cli(&["PUBLISH", channel, message]),
+            Self::Cluster(c) => c.cli(&["SPUBLISH", channel, message]),
+        }
+    }
+
+    /// Subscriptions to `channel` (plain or sharded, as tether uses on this topology).
+    pub fn subscribers(&self, channel: &str) -> usize {
+        match self {
+            Self::Server(s) => s.subscribers(channel),
+            Self::Cluster(c) => c.shard_subscribers(channel),
+        }
+    }
+
+    /// How many shards there are (1 for a single server).
+    pub fn shards(&self) -> usize {
+        match self {
+            Self::Server(_) => 1,
+            Self::Cluster(c) => c.ports().len(),
+        }
+    }
+
+    /// How many shards hold at least one subscription.
+    pub fn shards_with_subscriptions(&self) -> usize {
+        match self {
+            Self::Server(s) => usize::from(!s.cli(&["PUBSUB", "CHANNELS"]).is_empty()),
+            Self::Cluster(c) => c.nodes_with_subscriptions(),
+        }
+    }
+
+    /// The shard that owns `key`'s slot (a channel name works too); always 0 on a single server.
+    pub fn owner_of(&self, key: &str) -> usize {
+        match self {
+            Self::Server(_) => 0,
+            Self::Cluster(c) => c.owner_of(key),
+        }
+    }
+
+    /// Kills shard `i` (SIGKILL, like a crash): the whole server on a single server.
+    pub fn stop_shard(&mut self, i: usize) {
+        match self {
+            Self::Server(s) => s.stop(),
+            Self::Cluster(c) => c.stop_node(i),
+        }
+    }
+
+    /// Starts shard `i` again on its port (empty on a single server; with its slots on a
+    /// cluster) and waits until it answers.
+    pub fn restart_shard(&mut self, i: usize) {
+        match self {
+            Self::Server(s) => s.restart(),
+            Self::Cluster(c) => c.restart_node(i),
+        }
+    }
+}
+
+/// The number on the last line of a `redis-cli` reply such as `PUBSUB NUMSUB`'s; 0 if none.
+fn last_number(reply: &str) -> usize {
+    reply
+        .lines()
+        .last()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn cli(port: u16, args: &[&str]) -> String {

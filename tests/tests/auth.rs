@@ -5,25 +5,14 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tether::auth::{Claims, JweVerifier, Key, KeySet, Verified};
+use tether::auth::{JweVerifier, Key, KeySet};
 use tether::{
     Client, DISCONNECTED_EVENT, Handshake, SocketNok, SocketOk, TOKEN_EXPIRED_EVENT, Tether,
     TokenExpired, socket_namespace,
 };
+use tether_tests::auth::{Member, authenticate, unix_now};
 use tether_tests::{Connect, JsClient, TestServer, eventually};
-
-#[derive(Serialize, Deserialize)]
-struct Profile {
-    name: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Member {
-    user_id: String,
-    name: String,
-}
 
 /// A namespace whose middleware is the ready-made JWE one.
 struct Members {
@@ -38,19 +27,7 @@ struct Members {
 impl Members {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        self.verifier
-            .accept(hs, |token: Verified<Claims<Profile>>| async move {
-                let claims = token.into_claims();
-                // Where an app would look the user up.
-                if claims.sub == "banned" {
-                    return Err(SocketNok::with_code("banned", "this account is banned"));
-                }
-                Ok(Member {
-                    user_id: claims.sub,
-                    name: claims.extra.name,
-                })
-            })
-            .await
+        authenticate(&self.verifier, hs).await
     }
 
     #[on("whoami")]
@@ -133,13 +110,6 @@ impl Harness {
             Connect::Ok(id) => panic!("`{name}` was accepted as {id}"),
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 #[tokio::test]

@@ -13,15 +13,15 @@
 //! handler tasks that the hostile run first exposed).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tether::auth::{Claims, JweVerifier, Key, KeySet, Verified};
+use tether::auth::{JweVerifier, Key, KeySet};
 use tether::{Client, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::auth::{Member, authenticate, unix_now};
 use tether_tests::{JsClient, TestServer, eventually};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -35,17 +35,6 @@ const CONCURRENCY: usize = 24;
 /// Repetitions of the cases that move megabytes.
 const HUGE_REPETITIONS: usize = 3;
 
-#[derive(Serialize, Deserialize)]
-struct Profile {
-    name: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Member {
-    user_id: String,
-    name: String,
-}
-
 struct Hostile {
     verifier: JweVerifier,
 }
@@ -54,18 +43,7 @@ struct Hostile {
 impl Hostile {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        self.verifier
-            .accept(hs, |token: Verified<Claims<Profile>>| async move {
-                let claims = token.into_claims();
-                if claims.sub == "banned" {
-                    return Err(SocketNok::with_code("banned", "this account is banned"));
-                }
-                Ok(Member {
-                    user_id: claims.sub,
-                    name: claims.extra.name,
-                })
-            })
-            .await
+        authenticate(&self.verifier, hs).await
     }
 
     #[on("whoami")]
@@ -267,13 +245,6 @@ struct Case {
     repetitions: usize,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
-
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -316,16 +287,41 @@ fn with_header(token: &str, header: Value) -> String {
     p.join(".")
 }
 
+/// The server's key, and a token of the good client (user 42, Ada) valid for an hour.
 struct Keys {
     key: Key,
     keys: KeySet,
     good: String,
 }
 
+impl Keys {
+    fn generate() -> Self {
+        let key = Key::generate();
+        let keys = KeySet::with_kid("k1", key.clone());
+        let good = keys
+            .issue(&json!({"sub": "42", "name": "Ada", "exp": unix_now() + 3600}))
+            .expect("issued");
+        Self { key, keys, good }
+    }
+}
+
+/// A server whose one namespace is [`Hostile`], verifying with `keys`.
+async fn serve(keys: &KeySet) -> (Tether, TestServer) {
+    let tether = Tether::builder()
+        .namespace(Hostile {
+            verifier: JweVerifier::new(keys.clone()),
+        })
+        .build()
+        .await
+        .expect("build");
+    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    (tether, server)
+}
+
 fn cases(k: &Keys) -> Vec<Case> {
     let key = &k.key;
     let keys = &k.keys;
-    let hour = now() + 3600;
+    let hour = unix_now() + 3600;
     let claims = |sub: &str| json!({"sub": sub, "name": "Ada", "exp": hour});
     let issue = |v: Value| keys.issue(&v).expect("issued");
     let good = k.good.clone();
@@ -635,7 +631,7 @@ fn cases(k: &Keys) -> Vec<Case> {
     add(
         "expired",
         Attempt::token(&issue(
-            json!({"sub": "42", "name": "Ada", "exp": now() - 3600}),
+            json!({"sub": "42", "name": "Ada", "exp": unix_now() - 3600}),
         )),
         "expired_token",
     );
@@ -804,19 +800,9 @@ fn check(case: &Case, outcome: &Outcome) -> Result<(), String> {
 async fn thousands_of_bad_handshakes_are_refused_with_the_right_code_and_the_server_keeps_serving()
 {
     let started = Instant::now();
-    let key = Key::generate();
-    let keys = KeySet::with_kid("k1", key.clone());
-    let good = keys
-        .issue(&json!({"sub": "42", "name": "Ada", "exp": now() + 3600}))
-        .expect("issued");
-    let tether = Tether::builder()
-        .namespace(Hostile {
-            verifier: JweVerifier::new(keys.clone()),
-        })
-        .build()
-        .await
-        .expect("build");
-    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    let k = Keys::generate();
+    let good = k.good.clone();
+    let (tether, server) = serve(&k.keys).await;
     let addr = server.addr;
     let clients = tether.clients::<Hostile>();
 
@@ -825,11 +811,6 @@ async fn thousands_of_bad_handshakes_are_refused_with_the_right_code_and_the_ser
     js.connect_ok("keeper", &server.url(NS), json!({"auth": {"token": good}}))
         .await;
 
-    let k = Keys {
-        key,
-        keys,
-        good: good.clone(),
-    };
     let cases = cases(&k);
     let total: usize = cases.iter().map(|c| c.repetitions).sum();
     assert!(cases.len() >= 70, "{} cases", cases.len());
@@ -906,20 +887,10 @@ async fn connect_and_vanish(addr: SocketAddr, token: &str) {
 /// tasks, and the disconnect one can run first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_closing_during_their_handshake_leave_no_ghost_clients() {
-    let keys = KeySet::with_kid("k1", Key::generate());
-    let good = keys
-        .issue(&json!({"sub": "42", "name": "Ada", "exp": now() + 3600}))
-        .expect("issued");
-    let tether = Tether::builder()
-        .namespace(Hostile {
-            verifier: JweVerifier::new(keys),
-        })
-        .build()
-        .await
-        .expect("build");
-    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    let k = Keys::generate();
+    let (tether, server) = serve(&k.keys).await;
     let addr = server.addr;
-    let good = &good;
+    let good = &k.good;
     futures_util::stream::iter(0..600)
         .for_each_concurrent(CONCURRENCY, |i| async move {
             if i % 2 == 0 {

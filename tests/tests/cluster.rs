@@ -1,5 +1,6 @@
 //! Issue 5: several tether nodes share one real `redis-server` (started by the test on a free
-//! port); emits reach the right sockets on every node, exactly once.
+//! port), or a Redis Cluster of several shards; emits reach the right sockets on every node,
+//! exactly once.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tether::{
     AnyEvent, Delivery, Emitter, Handshake, Login, SocketError, SocketNok, SocketOk, Tether,
     socket_namespace,
 };
-use tether_tests::redis::{RedisCluster, RedisServer};
+use tether_tests::redis::{RedisServer, Topology};
 use tether_tests::{JsClient, TestServer, eventually};
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,14 +80,10 @@ impl Node {
             .await
             .expect("join the cluster");
         let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
-        let mut watch = tether.watch_cluster().expect("cluster mode");
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            watch.wait_for(|s| *s == ClusterState::Connected),
-        )
-        .await
-        .expect("connected in time")
-        .expect("watch");
+        wait_for_state(&tether, Duration::from_secs(5), "connected in time", |s| {
+            *s == ClusterState::Connected
+        })
+        .await;
         Self { tether, server }
     }
 
@@ -97,6 +94,31 @@ impl Node {
     fn emitter(&self) -> Emitter<Chat> {
         self.tether.emitter::<Chat>()
     }
+}
+
+/// Starts `N` nodes sharing `redis`.
+async fn nodes<const N: usize>(redis: &Topology) -> [Node; N] {
+    let mut nodes = Vec::with_capacity(N);
+    for _ in 0..N {
+        nodes.push(Node::start_with(ClusterConfig::new(redis.url())).await);
+    }
+    nodes
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("{N} nodes"))
+}
+
+/// Waits up to `within` until `tether`'s cluster state satisfies `pred`; fails with `what`.
+async fn wait_for_state(
+    tether: &Tether,
+    within: Duration,
+    what: &str,
+    pred: impl FnMut(&ClusterState) -> bool,
+) {
+    let mut watch = tether.watch_cluster().expect("cluster mode");
+    tokio::time::timeout(within, watch.wait_for(pred))
+        .await
+        .expect(what)
+        .expect("watch");
 }
 
 fn ev(payload: Value) -> AnyEvent {
@@ -111,15 +133,6 @@ async fn connect_url(js: &mut JsClient, name: &str, url: &str, user: &str) {
     js.connect_ok(name, url, json!({"auth": {"token": user}}))
         .await;
     js.event(name, "/ops/connection-success").await;
-}
-
-/// How many subscriptions Redis counts on a channel (`PUBSUB NUMSUB`).
-fn subscribers(redis: &RedisServer, channel: &str) -> usize {
-    let out = redis.cli(&["PUBSUB", "NUMSUB", channel]);
-    out.lines()
-        .last()
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// What `/ops/disconnected` tells a socket evicted by the connection cap.
@@ -202,190 +215,462 @@ impl Drop for IsolatedNode {
     }
 }
 
-#[tokio::test]
-async fn a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once() {
-    let redis = RedisServer::start();
-    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice@a", &a, "alice").await;
-    connect(&mut js, "alice@b", &b, "alice").await;
-    connect(&mut js, "bob@a", &a, "bob").await;
+// Scenarios that run twice, the same code on each topology: on one redis-server, and on a Redis
+// Cluster of three shards through sharded pub/sub (SPUBLISH / SSUBSCRIBE).
 
-    // Subscriptions follow sockets: wait until both nodes follow alice's channel.
-    let channel = "tether:/chat:user:alice";
-    eventually("both nodes follow alice", || {
-        redis.cli(&["PUBSUB", "NUMSUB", channel]).ends_with('2')
-    })
-    .await;
+/// How many primaries the Redis Cluster tests start.
+const SHARDS: usize = 3;
 
-    let d = b
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!({"n": 1})))
-        .await
-        .unwrap();
-    assert_eq!(d.sockets, 1, "alice's socket on b");
-    assert_eq!(d.nodes, 2, "both nodes hold alice");
-    assert_eq!(js.event("alice@a", "note").await, vec![json!({"n": 1})]);
-    assert_eq!(js.event("alice@b", "note").await, vec![json!({"n": 1})]);
-    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
-        .await;
-    js.assert_no_event("alice@b", "note", Duration::from_millis(1))
-        .await;
-    js.assert_no_event("bob@a", "note", Duration::from_millis(1))
-        .await;
+/// Declares each scenario's two tests: under the scenario's own name on one redis-server, and
+/// under the second name on a Redis Cluster of [`SHARDS`] shards.
+macro_rules! on_both_topologies {
+    ($($scenario:ident, $on_a_redis_cluster:ident;)*) => {$(
+        #[tokio::test]
+        async fn $scenario() {
+            scenario::$scenario(Topology::server()).await;
+        }
+
+        #[tokio::test]
+        async fn $on_a_redis_cluster() {
+            scenario::$scenario(Topology::cluster(SHARDS)).await;
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn a_node_that_holds_no_recipient_receives_nothing_for_it() {
-    let redis = RedisServer::start();
-    let (a, b, c) = (
-        Node::start(&redis).await,
-        Node::start(&redis).await,
-        Node::start(&redis).await,
-    );
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice", &a, "alice").await;
-    connect(&mut js, "carol", &c, "carol").await;
-    eventually("a follows alice", || {
-        redis
-            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
-            .ends_with('1')
-    })
-    .await;
-    // Only node a is subscribed to alice's channel: b (the emitter) and c get nothing.
-    let received = |n: &Node| n.tether.cluster_stats().unwrap().received;
-    let before = (received(&a), received(&b), received(&c));
-    for i in 0..20 {
+on_both_topologies! {
+    a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once,
+        on_a_redis_cluster_a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once;
+    a_node_that_holds_no_recipient_receives_nothing_for_it,
+        on_a_redis_cluster_a_node_that_holds_no_recipient_receives_nothing_for_it;
+    channel_members_spread_over_nodes_all_receive_once,
+        on_a_redis_cluster_channel_members_spread_over_nodes_all_receive_once;
+    a_redis_only_emitter_reaches_users_and_reports_offline_ones,
+        on_a_redis_cluster_a_redis_only_emitter_reaches_users_and_reports_offline_ones;
+    an_envelope_published_with_redis_cli_is_delivered,
+        on_a_redis_cluster_an_envelope_published_with_redis_cli_is_delivered;
+    kick_and_presence_work_across_nodes,
+        on_a_redis_cluster_kick_and_presence_work_across_nodes;
+    the_per_user_connection_cap_holds_across_nodes,
+        on_a_redis_cluster_the_per_user_connection_cap_holds_across_nodes;
+    losing_redis_keeps_local_delivery_and_remote_delivery_resumes,
+        on_a_redis_cluster_losing_a_shard_keeps_local_delivery_and_remote_delivery_resumes;
+}
+
+/// The README's example envelope (the "Envelope format v1" section), byte for byte.
+const README_ENVELOPE: &str = r#"{"v":1,"id":"cli-1","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":{"text":"hello from redis-cli"}}"#;
+
+/// The scenarios, each on a fresh [`Topology`] it owns.
+mod scenario {
+    use super::*;
+
+    pub(super) async fn a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once(
+        redis: Topology,
+    ) {
+        let [a, b, c] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        for (name, node, user) in [
+            ("alice@a", &a, "alice"),
+            ("alice@b", &b, "alice"),
+            ("bob@a", &a, "bob"),
+            ("carol@c", &c, "carol"),
+        ] {
+            connect(&mut js, name, node, user).await;
+        }
+
+        // Subscriptions follow sockets: wait until each node follows the users it holds (both
+        // nodes alice's channel), and every node the namespace's.
+        let alice = "tether:/chat:user:alice";
+        let channels = [
+            (alice, 2),
+            ("tether:/chat:user:bob", 1),
+            ("tether:/chat:user:carol", 1),
+            ("tether:/chat:all", 3),
+        ];
+        eventually("the nodes follow their recipients", || {
+            channels.iter().all(|(ch, n)| redis.subscribers(ch) == *n)
+        })
+        .await;
+        if redis.shards() > 1 {
+            assert!(
+                redis.shards_with_subscriptions() > 1,
+                "the channels live on several shards"
+            );
+        }
+
         let d = b
             .emitter()
             .to_user("alice")
-            .emit(ev(json!(i)))
+            .emit(ev(json!({"n": 1})))
             .await
             .unwrap();
-        assert_eq!((d.sockets, d.nodes), (0, 1));
-    }
-    for i in 0..20 {
-        assert_eq!(js.event("alice", "note").await, vec![json!(i)], "in order");
-    }
-    assert_eq!(received(&a) - before.0, 20);
-    assert_eq!(
-        received(&b) - before.1,
-        0,
-        "the publisher skips its own messages"
-    );
-    assert_eq!(
-        received(&c) - before.2,
-        0,
-        "c holds no recipient and receives nothing"
-    );
-}
+        assert_eq!(d.sockets, 1, "alice's socket on b");
+        assert_eq!(d.nodes, 2, "both nodes hold alice");
+        assert_eq!(js.event("alice@a", "note").await, vec![json!({"n": 1})]);
+        assert_eq!(js.event("alice@b", "note").await, vec![json!({"n": 1})]);
 
-#[tokio::test]
-async fn channel_members_spread_over_nodes_all_receive_once() {
-    let redis = RedisServer::start();
-    let (a, b, c) = (
-        Node::start(&redis).await,
-        Node::start(&redis).await,
-        Node::start(&redis).await,
-    );
-    let mut js = JsClient::spawn().await;
-    for (name, node) in [("m1", &a), ("m2", &b), ("m3", &b), ("out", &c)] {
-        connect(&mut js, name, node, name).await;
+        // Emitted from a third node, which holds none of her sockets: once each too.
+        let d = c
+            .emitter()
+            .to_user("alice")
+            .emit(ev(json!({"n": 2})))
+            .await
+            .unwrap();
+        assert_eq!((d.sockets, d.nodes), (0, 2));
+        for name in ["alice@a", "alice@b"] {
+            assert_eq!(js.event(name, "note").await, vec![json!({"n": 2})]);
+        }
+
+        // The documented envelope, published with redis-cli: both nodes get it, once.
+        assert_eq!(redis.publish(alice, README_ENVELOPE), "2");
+        for name in ["alice@a", "alice@b"] {
+            assert_eq!(
+                js.event(name, "note").await,
+                vec![json!({"text": "hello from redis-cli"})]
+            );
+        }
+
+        js.assert_no_event("alice@a", "note", Duration::from_millis(200))
+            .await;
+        for name in ["alice@b", "bob@a", "carol@c"] {
+            js.assert_no_event(name, "note", Duration::from_millis(100))
+                .await;
+        }
     }
-    for name in ["m1", "m2", "m3"] {
+
+    pub(super) async fn a_node_that_holds_no_recipient_receives_nothing_for_it(redis: Topology) {
+        let [a, b, c] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        connect(&mut js, "carol", &c, "carol").await;
+        eventually("a follows alice", || {
+            redis.subscribers("tether:/chat:user:alice") == 1
+        })
+        .await;
+        // Only node a is subscribed to alice's channel: b (the emitter) and c get nothing.
+        let received = |n: &Node| n.tether.cluster_stats().unwrap().received;
+        let before = (received(&a), received(&b), received(&c));
+        for i in 0..20 {
+            let d = b
+                .emitter()
+                .to_user("alice")
+                .emit(ev(json!(i)))
+                .await
+                .unwrap();
+            assert_eq!((d.sockets, d.nodes), (0, 1));
+        }
+        for i in 0..20 {
+            assert_eq!(js.event("alice", "note").await, vec![json!(i)], "in order");
+        }
+        assert_eq!(received(&a) - before.0, 20);
         assert_eq!(
-            js.emit_with_ack(name, "enter", json!(["room"])).await,
-            json!(true)
+            received(&b) - before.1,
+            0,
+            "the publisher skips its own messages"
+        );
+        assert_eq!(
+            received(&c) - before.2,
+            0,
+            "c holds no recipient and receives nothing"
         );
     }
-    eventually("a and b follow the room", || {
-        redis
-            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:channel:room"])
-            .ends_with('2')
-    })
-    .await;
-    let d = c
-        .emitter()
-        .to_channel("room")
-        .and_user("out")
-        .emit(ev(json!("to the room")))
-        .await
-        .unwrap();
-    assert_eq!(d.sockets, 1, "`out` is on c");
-    for name in ["m1", "m2", "m3", "out"] {
-        assert_eq!(js.event(name, "note").await, vec![json!("to the room")]);
-    }
-    for name in ["m1", "m2", "m3", "out"] {
-        js.assert_no_event(name, "note", Duration::from_millis(100))
-            .await;
-    }
-}
 
-#[tokio::test]
-async fn a_redis_only_emitter_reaches_users_and_reports_offline_ones() {
-    let redis = RedisServer::start();
-    let a = Node::start(&redis).await;
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice", &a, "alice").await;
-    eventually("a follows alice", || {
-        redis
-            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
-            .ends_with('1')
-    })
-    .await;
-    let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
-    let d = worker
-        .to_user("alice")
-        .emit(ev(json!({"from": "worker"})))
-        .await
-        .unwrap();
-    assert!(d.delivered());
-    assert_eq!(d.nodes, 1);
-    assert_eq!(
-        js.event("alice", "note").await,
-        vec![json!({"from": "worker"})]
-    );
-
-    let d = worker.to_user("nobody").emit(ev(json!(1))).await.unwrap();
-    assert!(!d.delivered(), "offline users are reported: {d:?}");
-    assert!(worker.is_online("alice").await);
-    assert!(!worker.is_online("nobody").await);
-}
-
-#[tokio::test]
-async fn kick_and_presence_work_across_nodes() {
-    let redis = RedisServer::start();
-    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice@a", &a, "alice").await;
-    connect(&mut js, "alice@b", &b, "alice").await;
-    eventually("presence written", || {
-        redis.cli(&["HLEN", "tether:/chat:presence:alice"]) == "2"
-    })
-    .await;
-    let mut nodes = a.emitter().user_nodes("alice").await;
-    nodes.sort();
-    assert_eq!(nodes.len(), 2);
-    assert!(b.emitter().is_online("alice").await);
-
-    let d = b
-        .emitter()
-        .kick_user("alice", &tether::Kick::new("banned", "bye"))
+    pub(super) async fn channel_members_spread_over_nodes_all_receive_once(redis: Topology) {
+        let [a, b, c] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        for (name, node) in [("m1", &a), ("m2", &b), ("m3", &b), ("out", &c)] {
+            connect(&mut js, name, node, name).await;
+        }
+        for name in ["m1", "m2", "m3"] {
+            assert_eq!(
+                js.emit_with_ack(name, "enter", json!(["room"])).await,
+                json!(true)
+            );
+        }
+        eventually("a and b follow the room, b follows m2", || {
+            redis.subscribers("tether:/chat:channel:room") == 2
+                && redis.subscribers("tether:/chat:user:m2") == 1
+        })
         .await;
-    assert_eq!(d.sockets, 1);
-    for name in ["alice@a", "alice@b"] {
+        let emitter = c.emitter();
+        // The second time m2, who is in the room, is a target too: b gets the message on the
+        // room's channel and on m2's, and still delivers it to each of its sockets once.
+        for (note, also) in [("to the room", None), ("to the room and m2", Some("m2"))] {
+            let mut emit = emitter.to_channel("room").and_user("out");
+            if let Some(user) = also {
+                emit = emit.and_user(user);
+            }
+            let d = emit.emit(ev(json!(note))).await.unwrap();
+            assert_eq!(d.sockets, 1, "`out` is on c");
+            for name in ["m1", "m2", "m3", "out"] {
+                assert_eq!(js.event(name, "note").await, vec![json!(note)]);
+            }
+            for name in ["m1", "m2", "m3", "out"] {
+                js.assert_no_event(name, "note", Duration::from_millis(100))
+                    .await;
+            }
+        }
+    }
+
+    pub(super) async fn a_redis_only_emitter_reaches_users_and_reports_offline_ones(
+        redis: Topology,
+    ) {
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        eventually("a follows alice", || {
+            redis.subscribers("tether:/chat:user:alice") == 1
+        })
+        .await;
+        let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
+        let d = worker
+            .to_user("alice")
+            .emit(ev(json!({"from": "worker"})))
+            .await
+            .unwrap();
+        assert!(d.delivered());
+        assert_eq!(d.nodes, 1);
         assert_eq!(
-            js.event(name, "/ops/disconnected").await,
+            js.event("alice", "note").await,
+            vec![json!({"from": "worker"})]
+        );
+
+        let d = worker.to_user("nobody").emit(ev(json!(1))).await.unwrap();
+        assert!(!d.delivered(), "offline users are reported: {d:?}");
+        assert!(worker.is_online("alice").await);
+        assert!(!worker.is_online("nobody").await);
+        // A node reports them the same way.
+        let d = a
+            .emitter()
+            .to_user("nobody")
+            .emit(ev(json!(0)))
+            .await
+            .unwrap();
+        assert!(!d.delivered(), "{d:?}");
+
+        // Several users at once: each user's channel reaches the nodes that follow it.
+        connect(&mut js, "alice@b", &b, "alice").await;
+        connect(&mut js, "bob@a", &a, "bob").await;
+        eventually("b follows alice too, a follows bob", || {
+            redis.subscribers("tether:/chat:user:alice") == 2
+                && redis.subscribers("tether:/chat:user:bob") == 1
+        })
+        .await;
+        let d = worker
+            .to_users(["alice", "bob"])
+            .emit(ev(json!(4)))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 3, "alice's channel reached a and b, bob's a");
+        for name in ["alice", "alice@b", "bob@a"] {
+            assert_eq!(js.event(name, "note").await, vec![json!(4)], "{name}");
+        }
+        for name in ["alice", "alice@b", "bob@a"] {
+            js.assert_no_event(name, "note", Duration::from_millis(100))
+                .await;
+        }
+    }
+
+    pub(super) async fn an_envelope_published_with_redis_cli_is_delivered(redis: Topology) {
+        let [a] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        connect(&mut js, "bob", &a, "bob").await;
+        eventually("a follows alice", || {
+            redis.subscribers("tether:/chat:user:alice") == 1
+        })
+        .await;
+
+        let alice = "tether:/chat:user:alice";
+        assert_eq!(
+            redis.publish(alice, README_ENVELOPE),
+            "1",
+            "one node received it"
+        );
+        assert_eq!(
+            js.event("alice", "note").await,
+            vec![json!({"text": "hello from redis-cli"})]
+        );
+
+        // Malformed envelopes and other versions are ignored (and logged); the node goes on.
+        redis.publish(alice, "not json");
+        redis.publish(alice, &README_ENVELOPE.replace(r#""v":1"#, r#""v":2"#));
+        // A broadcast, with an exclusion, on the namespace channel.
+        let all = r#"{"v":1,"id":"cli-2","ns":"/chat","targets":[{"kind":"all"}],"except":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":"to all but alice"}"#;
+        assert_eq!(redis.publish("tether:/chat:all", all), "1");
+        assert_eq!(
+            js.event("bob", "note").await,
+            vec![json!("to all but alice")]
+        );
+        // `null` is a payload like any other.
+        let null = r#"{"v":1,"id":"cli-4","ns":"/chat","targets":[{"kind":"user","id":"bob"}],"kind":"emit","event":"note","data":null}"#;
+        assert_eq!(redis.publish("tether:/chat:user:bob", null), "1");
+        assert_eq!(js.event("bob", "note").await, vec![Value::Null]);
+        // A kick.
+        let kick = r#"{"v":1,"id":"cli-3","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"kick","kick":{"code":"banned","message":"bye"}}"#;
+        assert_eq!(redis.publish(alice, kick), "1");
+        assert_eq!(
+            js.event("alice", "/ops/disconnected").await,
             vec![json!({"code": "banned", "message": "bye"})]
         );
-        js.disconnected(name).await;
+        js.disconnected("alice").await;
+        js.assert_no_event("alice", "note", Duration::from_millis(100))
+            .await;
+        js.assert_no_event("bob", "note", Duration::from_millis(1))
+            .await;
     }
-    eventually("presence cleared", || {
-        redis.cli(&["HLEN", "tether:/chat:presence:alice"]) == "0"
-    })
-    .await;
+
+    pub(super) async fn kick_and_presence_work_across_nodes(redis: Topology) {
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice@a", &a, "alice").await;
+        connect(&mut js, "alice@b", &b, "alice").await;
+        eventually("presence written", || {
+            redis.cli(&["HLEN", "tether:/chat:presence:alice"]) == "2"
+        })
+        .await;
+        let mut alice_nodes = a.emitter().user_nodes("alice").await;
+        alice_nodes.sort();
+        assert_eq!(alice_nodes.len(), 2);
+        assert!(b.emitter().is_online("alice").await);
+        assert!(!b.emitter().is_online("nobody").await);
+
+        let d = b
+            .emitter()
+            .kick_user("alice", &tether::Kick::new("banned", "bye"))
+            .await;
+        assert_eq!(d.sockets, 1);
+        for name in ["alice@a", "alice@b"] {
+            assert_eq!(
+                js.event(name, "/ops/disconnected").await,
+                vec![json!({"code": "banned", "message": "bye"})]
+            );
+            js.disconnected(name).await;
+        }
+        eventually("presence cleared", || {
+            redis.cli(&["HLEN", "tether:/chat:presence:alice"]) == "0"
+        })
+        .await;
+        assert!(!a.emitter().is_online("alice").await);
+    }
+
+    /// On a cluster, the cap's script runs on the shard of the user's key.
+    pub(super) async fn the_per_user_connection_cap_holds_across_nodes(redis: Topology) {
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        let capped = |n: &Node| n.server.url("/capped");
+        let conns = "tether:/capped:conns:alice";
+        let counted = |n: &str| redis.cli(&["ZCARD", conns]) == n;
+
+        connect_url(&mut js, "s1", &capped(&a), "alice").await;
+        eventually("s1 counted", || counted("1")).await;
+        connect_url(&mut js, "s2", &capped(&b), "alice").await;
+        eventually("s2 counted", || counted("2")).await;
+        js.assert_no_event("s1", "/ops/disconnected", Duration::from_millis(200))
+            .await;
+
+        // Each new socket goes over the cap by one: the oldest goes, whichever node holds it,
+        // and only it.
+        for (new, node, oldest, held_by, survivors) in [
+            ("s3", &b, "s1", "a: b tells a through Redis", ["s2", "s3"]),
+            ("s4", &a, "s2", "b: a tells b through Redis", ["s3", "s4"]),
+            ("s5", &b, "s3", "b itself", ["s4", "s5"]),
+        ] {
+            connect_url(&mut js, new, &capped(node), "alice").await;
+            let kick = js.event(oldest, "/ops/disconnected").await;
+            assert!(
+                evicted(&kick),
+                "{oldest}, held by {held_by}, is told why: {kick:?}"
+            );
+            js.disconnected(oldest).await;
+            eventually("two sockets counted", || counted("2")).await;
+            for survivor in survivors {
+                js.assert_no_event(survivor, "/ops/disconnected", Duration::from_millis(150))
+                    .await;
+            }
+        }
+        eventually("one socket left on each node", || {
+            a.tether.clients::<Capped>().user_sockets("alice").len() == 1
+                && b.tether.clients::<Capped>().user_sockets("alice").len() == 1
+        })
+        .await;
+    }
+
+    /// What serves alice's channel crashes and comes back: the server, or on a cluster only the
+    /// shard that owns the channel (the others keep answering).
+    pub(super) async fn losing_redis_keeps_local_delivery_and_remote_delivery_resumes(
+        mut redis: Topology,
+    ) {
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice@a", &a, "alice").await;
+        connect(&mut js, "alice@b", &b, "alice").await;
+        let alice = "tether:/chat:user:alice";
+        eventually("both follow alice", || redis.subscribers(alice) == 2).await;
+
+        let shard = redis.owner_of(alice);
+        redis.stop_shard(shard);
+        for node in [&a, &b] {
+            wait_for_state(
+                &node.tether,
+                Duration::from_secs(5),
+                "the nodes notice",
+                |s| matches!(s, ClusterState::Reconnecting { .. }),
+            )
+            .await;
+        }
+        let d = b
+            .emitter()
+            .to_user("alice")
+            .emit(ev(json!("during")))
+            .await
+            .unwrap();
+        assert_eq!(d.sockets, 1, "local delivery goes on");
+        assert!(d.cluster_unavailable);
+        assert_eq!(js.event("alice@b", "note").await, vec![json!("during")]);
+        // alice's channel cannot be followed: the nodes keep trying.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for node in [&a, &b] {
+            assert!(matches!(
+                node.tether.cluster_state(),
+                ClusterState::Reconnecting { .. }
+            ));
+        }
+
+        redis.restart_shard(shard);
+        let restarted = std::time::Instant::now();
+        for node in [&a, &b] {
+            wait_for_state(
+                &node.tether,
+                Duration::from_secs(2),
+                "reconnected within 2 s",
+                |s| *s == ClusterState::Connected,
+            )
+            .await;
+        }
+        eventually("both resubscribed", || redis.subscribers(alice) == 2).await;
+        let resumed = restarted.elapsed();
+        assert!(resumed < Duration::from_secs(2), "{resumed:?}");
+        let d = b
+            .emitter()
+            .to_user("alice")
+            .emit(ev(json!("after")))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 2);
+        assert_eq!(js.event("alice@a", "note").await, vec![json!("after")]);
+        assert_eq!(js.event("alice@b", "note").await, vec![json!("after")]);
+        js.assert_no_event("alice@a", "note", Duration::from_millis(200))
+            .await;
+        js.assert_no_event("alice@b", "note", Duration::from_millis(1))
+            .await;
+        println!(
+            "remote delivery resumed {resumed:?} after shard {shard} of {} restarted",
+            redis.shards()
+        );
+    }
 }
+
+// Scenarios on one redis-server only.
 
 #[tokio::test]
 async fn building_fails_clearly_when_redis_is_unreachable_unless_degraded_start_is_asked() {
@@ -411,124 +696,12 @@ async fn building_fails_clearly_when_redis_is_unreachable_unless_degraded_start_
         ClusterState::Reconnecting { .. }
     ));
     redis.restart();
-    let mut watch = tether.watch_cluster().unwrap();
-    tokio::time::timeout(
+    wait_for_state(
+        &tether,
         Duration::from_secs(3),
-        watch.wait_for(|s| *s == ClusterState::Connected),
+        "connects once Redis is up",
+        |s| *s == ClusterState::Connected,
     )
-    .await
-    .expect("connects once Redis is up")
-    .unwrap();
-}
-
-#[tokio::test]
-async fn losing_redis_keeps_local_delivery_and_remote_delivery_resumes() {
-    let mut redis = RedisServer::start();
-    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice@a", &a, "alice").await;
-    connect(&mut js, "alice@b", &b, "alice").await;
-    eventually("both follow alice", || {
-        redis
-            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
-            .ends_with('2')
-    })
-    .await;
-
-    redis.stop();
-    let mut watch = b.tether.watch_cluster().unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        watch.wait_for(|s| matches!(s, ClusterState::Reconnecting { .. })),
-    )
-    .await
-    .expect("b notices")
-    .unwrap();
-    let d = b
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!("during")))
-        .await
-        .unwrap();
-    assert_eq!(d.sockets, 1, "local delivery goes on");
-    assert!(d.cluster_unavailable);
-    assert_eq!(js.event("alice@b", "note").await, vec![json!("during")]);
-
-    redis.restart();
-    let started = std::time::Instant::now();
-    for node in [&a, &b] {
-        let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            watch.wait_for(|s| *s == ClusterState::Connected),
-        )
-        .await
-        .expect("reconnected within 2 s")
-        .unwrap();
-    }
-    eventually("both resubscribed", || {
-        redis
-            .cli(&["PUBSUB", "NUMSUB", "tether:/chat:user:alice"])
-            .ends_with('2')
-    })
-    .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    let d = b
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!("after")))
-        .await
-        .unwrap();
-    assert_eq!(d.nodes, 2);
-    assert_eq!(js.event("alice@a", "note").await, vec![json!("after")]);
-    assert_eq!(js.event("alice@b", "note").await, vec![json!("after")]);
-    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
-        .await;
-}
-
-#[tokio::test]
-async fn the_per_user_connection_cap_holds_across_nodes() {
-    let redis = RedisServer::start();
-    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
-    let mut js = JsClient::spawn().await;
-    let capped = |n: &Node| n.server.url("/capped");
-    let conns = "tether:/capped:conns:alice";
-    let counted = |n: &str| redis.cli(&["ZCARD", conns]) == n;
-
-    connect_url(&mut js, "s1", &capped(&a), "alice").await;
-    eventually("s1 counted", || counted("1")).await;
-    connect_url(&mut js, "s2", &capped(&b), "alice").await;
-    eventually("s2 counted", || counted("2")).await;
-    js.assert_no_event("s1", "/ops/disconnected", Duration::from_millis(200))
-        .await;
-
-    // Each new socket goes over the cap by one: the oldest goes, whichever node holds it.
-    for (new, node, oldest, held_by) in [
-        ("s3", &b, "s1", "a: b tells a through Redis"),
-        ("s4", &a, "s2", "b: a tells b through Redis"),
-        ("s5", &b, "s3", "b itself"),
-    ] {
-        connect_url(&mut js, new, &capped(node), "alice").await;
-        let kick = js.event(oldest, "/ops/disconnected").await;
-        assert!(
-            evicted(&kick),
-            "{oldest}, held by {held_by}, is told why: {kick:?}"
-        );
-        js.disconnected(oldest).await;
-        eventually("two sockets counted", || counted("2")).await;
-    }
-    for survivor in ["s4", "s5"] {
-        js.assert_no_event(survivor, "/ops/disconnected", Duration::from_millis(150))
-            .await;
-    }
-    eventually("one socket left on each node", || {
-        a.tether.clients::<Capped>().user_sockets("alice").len() == 1
-            && b.tether.clients::<Capped>().user_sockets("alice").len() == 1
-    })
     .await;
 }
 
@@ -618,8 +791,8 @@ async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up()
     connect(&mut js, "alice@a", &a, "alice").await;
     connect(&mut js, "bob@b", &b, "bob").await;
     let followed = |redis: &RedisServer| {
-        subscribers(redis, "tether:/chat:user:alice") == 1
-            && subscribers(redis, "tether:/chat:user:bob") == 1
+        redis.subscribers("tether:/chat:user:alice") == 1
+            && redis.subscribers("tether:/chat:user:bob") == 1
     };
     eventually("a follows alice, b follows bob", || followed(&redis)).await;
 
@@ -657,27 +830,25 @@ async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up()
     tokio::time::sleep(Duration::from_millis(100)).await; // let the emits in flight finish
     redis.stop();
     for node in [&a, &b] {
-        let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(
+        wait_for_state(
+            &node.tether,
             Duration::from_secs(5),
-            watch.wait_for(|s| *s != ClusterState::Connected),
+            "the nodes notice",
+            |s| *s != ClusterState::Connected,
         )
-        .await
-        .expect("the nodes notice")
-        .unwrap();
+        .await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     redis.restart();
     let restarted = std::time::Instant::now();
     for node in [&a, &b] {
-        let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(
+        wait_for_state(
+            &node.tether,
             Duration::from_secs(2),
-            watch.wait_for(|s| *s == ClusterState::Connected),
+            "reconnected within 2 s",
+            |s| *s == ClusterState::Connected,
         )
-        .await
-        .expect("reconnected within 2 s")
-        .unwrap();
+        .await;
     }
     eventually("resubscribed", || followed(&redis)).await;
     let resumed = restarted.elapsed();
@@ -765,7 +936,7 @@ async fn a_stalled_or_dead_node_never_blocks_the_others() {
         );
     }
     eventually("a and c follow the room", || {
-        subscribers(&redis, "tether:/chat:channel:room") == 2
+        redis.subscribers("tether:/chat:channel:room") == 2
     })
     .await;
 
@@ -858,7 +1029,7 @@ async fn an_emit_to_several_recipients_held_by_one_node_reaches_each_socket_once
             "channel:room",
         ]
         .iter()
-        .all(|c| subscribers(&redis, &format!("tether:/chat:{c}")) == 1)
+        .all(|c| redis.subscribers(&format!("tether:/chat:{c}")) == 1)
     })
     .await;
     let received = || a.tether.cluster_stats().unwrap().received;
@@ -939,7 +1110,7 @@ async fn login_and_logout_move_the_subscriptions_so_emits_follow_the_user() {
         .connect_ok("other", &a.url(), json!({"auth": {"token": "alice"}}))
         .await;
     js.event("other", "/ops/connection-success").await;
-    let follows = |user: &str| subscribers(&redis, &format!("tether:/chat:user:{user}"));
+    let follows = |user: &str| redis.subscribers(&format!("tether:/chat:user:{user}"));
     eventually("a follows alice", || follows("alice") == 1).await;
     let emitter = b.emitter();
 
@@ -991,314 +1162,6 @@ async fn login_and_logout_move_the_subscriptions_so_emits_follow_the_user() {
     assert_eq!(emitter.user_nodes("bob").await.len(), 1);
 }
 
-/// The README's example envelope (the "Envelope format v1" section), byte for byte.
-const README_ENVELOPE: &str = r#"{"v":1,"id":"cli-1","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":{"text":"hello from redis-cli"}}"#;
-
-#[tokio::test]
-async fn an_envelope_published_with_redis_cli_is_delivered() {
-    let redis = RedisServer::start();
-    let a = Node::start(&redis).await;
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice", &a, "alice").await;
-    connect(&mut js, "bob", &a, "bob").await;
-    eventually("a follows alice", || {
-        subscribers(&redis, "tether:/chat:user:alice") == 1
-    })
-    .await;
-
-    let alice = "tether:/chat:user:alice";
-    assert_eq!(
-        redis.cli(&["PUBLISH", alice, README_ENVELOPE]),
-        "1",
-        "one node received it"
-    );
-    assert_eq!(
-        js.event("alice", "note").await,
-        vec![json!({"text": "hello from redis-cli"})]
-    );
-
-    // Malformed envelopes and other versions are ignored (and logged); the node goes on.
-    redis.cli(&["PUBLISH", alice, "not json"]);
-    redis.cli(&[
-        "PUBLISH",
-        alice,
-        &README_ENVELOPE.replace(r#""v":1"#, r#""v":2"#),
-    ]);
-    // A broadcast, with an exclusion, on the namespace channel.
-    let all = r#"{"v":1,"id":"cli-2","ns":"/chat","targets":[{"kind":"all"}],"except":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":"to all but alice"}"#;
-    assert_eq!(redis.cli(&["PUBLISH", "tether:/chat:all", all]), "1");
-    assert_eq!(
-        js.event("bob", "note").await,
-        vec![json!("to all but alice")]
-    );
-    // `null` is a payload like any other.
-    let null = r#"{"v":1,"id":"cli-4","ns":"/chat","targets":[{"kind":"user","id":"bob"}],"kind":"emit","event":"note","data":null}"#;
-    assert_eq!(redis.cli(&["PUBLISH", "tether:/chat:user:bob", null]), "1");
-    assert_eq!(js.event("bob", "note").await, vec![Value::Null]);
-    // A kick.
-    let kick = r#"{"v":1,"id":"cli-3","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"kick","kick":{"code":"banned","message":"bye"}}"#;
-    assert_eq!(redis.cli(&["PUBLISH", alice, kick]), "1");
-    assert_eq!(
-        js.event("alice", "/ops/disconnected").await,
-        vec![json!({"code": "banned", "message": "bye"})]
-    );
-    js.disconnected("alice").await;
-    js.assert_no_event("alice", "note", Duration::from_millis(100))
-        .await;
-    js.assert_no_event("bob", "note", Duration::from_millis(1))
-        .await;
-}
-
-// Redis Cluster: the same code on three shards, through sharded pub/sub (SPUBLISH / SSUBSCRIBE).
-
-async fn cluster_nodes(rc: &RedisCluster, n: usize) -> Vec<Node> {
-    let mut nodes = Vec::new();
-    for _ in 0..n {
-        nodes.push(Node::start_with(ClusterConfig::new(rc.url())).await);
-    }
-    nodes
-}
-
-#[tokio::test]
-async fn on_a_redis_cluster_emits_reach_the_nodes_that_hold_the_recipient_exactly_once() {
-    let rc = RedisCluster::start(3);
-    let nodes = cluster_nodes(&rc, 3).await;
-    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let mut js = JsClient::spawn().await;
-    for (name, node, user) in [
-        ("alice@a", a, "alice"),
-        ("alice@b", b, "alice"),
-        ("bob@a", a, "bob"),
-        ("carol@c", c, "carol"),
-    ] {
-        connect(&mut js, name, node, user).await;
-    }
-    for name in ["bob@a", "alice@b"] {
-        assert_eq!(
-            js.emit_with_ack(name, "enter", json!(["room"])).await,
-            json!(true)
-        );
-    }
-    let channels = [
-        ("tether:/chat:user:alice", 2),
-        ("tether:/chat:user:bob", 1),
-        ("tether:/chat:user:carol", 1),
-        ("tether:/chat:channel:room", 2),
-        ("tether:/chat:all", 3),
-    ];
-    eventually("the nodes follow their recipients on the shards", || {
-        channels
-            .iter()
-            .all(|(ch, n)| rc.shard_subscribers(ch) == *n)
-    })
-    .await;
-    assert!(
-        rc.nodes_with_subscriptions() > 1,
-        "the channels live on several shards"
-    );
-
-    // A user on two nodes, emitted to from a third: once each.
-    let d = c
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!(1)))
-        .await
-        .unwrap();
-    assert_eq!((d.sockets, d.nodes), (0, 2));
-    for name in ["alice@a", "alice@b"] {
-        assert_eq!(js.event(name, "note").await, vec![json!(1)]);
-    }
-    // Targeted: only a holds bob; neither b nor c receives anything for him.
-    let received = |n: &Node| n.tether.cluster_stats().unwrap().received;
-    let before = (received(a), received(b), received(c));
-    let d = b.emitter().to_user("bob").emit(ev(json!(2))).await.unwrap();
-    assert_eq!(d.nodes, 1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        (
-            received(a) - before.0,
-            received(b) - before.1,
-            received(c) - before.2
-        ),
-        (1, 0, 0)
-    );
-    // A channel spread over nodes plus a user, with a recipient in both: once each.
-    c.emitter()
-        .to_channel("room")
-        .and_user("alice")
-        .and_user("carol")
-        .emit(ev(json!(3)))
-        .await
-        .unwrap();
-    // Offline.
-    let d = a
-        .emitter()
-        .to_user("nobody")
-        .emit(ev(json!(0)))
-        .await
-        .unwrap();
-    assert!(!d.delivered(), "{d:?}");
-    // A Redis-only emitter given the same seed URL.
-    let worker = Emitter::<Chat>::connect_redis(&rc.url()).await.unwrap();
-    let d = worker
-        .to_users(["alice", "bob"])
-        .emit(ev(json!(4)))
-        .await
-        .unwrap();
-    assert_eq!(d.nodes, 3, "alice's channel reached a and b, bob's a");
-    // The documented envelope, from redis-cli: SPUBLISH on a cluster.
-    assert_eq!(
-        rc.cli(&["SPUBLISH", "tether:/chat:user:alice", README_ENVELOPE]),
-        "2"
-    );
-
-    let text = json!({"text": "hello from redis-cli"});
-    let want: [(&str, Vec<Value>); 4] = [
-        ("alice@a", vec![json!(3), json!(4), text.clone()]),
-        ("alice@b", vec![json!(3), json!(4), text.clone()]),
-        ("bob@a", vec![json!(2), json!(3), json!(4)]),
-        ("carol@c", vec![json!(3)]),
-    ];
-    for (name, notes) in &want {
-        for note in notes {
-            assert_eq!(js.event(name, "note").await, vec![note.clone()], "{name}");
-        }
-    }
-    for (name, _) in &want {
-        js.assert_no_event(name, "note", Duration::from_millis(100))
-            .await;
-    }
-}
-
-#[tokio::test]
-async fn on_a_redis_cluster_presence_kicks_and_the_cap_work_across_nodes() {
-    let rc = RedisCluster::start(3);
-    let nodes = cluster_nodes(&rc, 2).await;
-    let (a, b) = (&nodes[0], &nodes[1]);
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice@a", a, "alice").await;
-    connect(&mut js, "alice@b", b, "alice").await;
-    eventually("presence written", || {
-        rc.cli(&["HLEN", "tether:/chat:presence:alice"]) == "2"
-    })
-    .await;
-    assert_eq!(a.emitter().user_nodes("alice").await.len(), 2);
-    assert!(b.emitter().is_online("alice").await);
-    assert!(!b.emitter().is_online("nobody").await);
-
-    let d = b
-        .emitter()
-        .kick_user("alice", &tether::Kick::new("banned", "bye"))
-        .await;
-    assert_eq!(d.sockets, 1);
-    for name in ["alice@a", "alice@b"] {
-        assert_eq!(
-            js.event(name, "/ops/disconnected").await,
-            vec![json!({"code": "banned", "message": "bye"})]
-        );
-        js.disconnected(name).await;
-    }
-    eventually("presence cleared", || {
-        rc.cli(&["HLEN", "tether:/chat:presence:alice"]) == "0"
-    })
-    .await;
-    assert!(!a.emitter().is_online("alice").await);
-
-    // The cap's script runs on the shard of the user's key.
-    let capped = |n: &Node| n.server.url("/capped");
-    connect_url(&mut js, "s1", &capped(a), "carol").await;
-    eventually("s1 counted", || {
-        rc.cli(&["ZCARD", "tether:/capped:conns:carol"]) == "1"
-    })
-    .await;
-    connect_url(&mut js, "s2", &capped(b), "carol").await;
-    eventually("s2 counted", || {
-        rc.cli(&["ZCARD", "tether:/capped:conns:carol"]) == "2"
-    })
-    .await;
-    connect_url(&mut js, "s3", &capped(b), "carol").await;
-    let kick = js.event("s1", "/ops/disconnected").await;
-    assert!(evicted(&kick), "{kick:?}");
-    js.disconnected("s1").await;
-    for survivor in ["s2", "s3"] {
-        js.assert_no_event(survivor, "/ops/disconnected", Duration::from_millis(150))
-            .await;
-    }
-}
-
-#[tokio::test]
-async fn on_a_redis_cluster_losing_a_shard_keeps_local_delivery_and_remote_delivery_resumes() {
-    let mut rc = RedisCluster::start(3);
-    let nodes = cluster_nodes(&rc, 2).await;
-    let (a, b) = (&nodes[0], &nodes[1]);
-    let mut js = JsClient::spawn().await;
-    connect(&mut js, "alice@a", a, "alice").await;
-    connect(&mut js, "alice@b", b, "alice").await;
-    let alice = "tether:/chat:user:alice";
-    eventually("both follow alice", || rc.shard_subscribers(alice) == 2).await;
-
-    // The shard of alice's channel crashes.
-    let shard = rc.owner_of(alice);
-    rc.stop_node(shard);
-    for node in [a, b] {
-        let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            watch.wait_for(|s| *s != ClusterState::Connected),
-        )
-        .await
-        .expect("the nodes notice")
-        .unwrap();
-    }
-    let d = b
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!("during")))
-        .await
-        .unwrap();
-    assert_eq!(d.sockets, 1, "local delivery goes on");
-    assert!(d.cluster_unavailable);
-    assert_eq!(js.event("alice@b", "note").await, vec![json!("during")]);
-    // The other shards answer, but alice's channel cannot be followed: the nodes keep trying.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for node in [a, b] {
-        assert!(matches!(
-            node.tether.cluster_state(),
-            ClusterState::Reconnecting { .. }
-        ));
-    }
-
-    rc.restart_node(shard);
-    let restarted = std::time::Instant::now();
-    for node in [a, b] {
-        let mut watch = node.tether.watch_cluster().unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            watch.wait_for(|s| *s == ClusterState::Connected),
-        )
-        .await
-        .expect("reconnected")
-        .unwrap();
-    }
-    eventually("both resubscribed", || rc.shard_subscribers(alice) == 2).await;
-    let resumed = restarted.elapsed();
-    assert!(resumed < Duration::from_secs(2), "{resumed:?}");
-    let d = b
-        .emitter()
-        .to_user("alice")
-        .emit(ev(json!("after")))
-        .await
-        .unwrap();
-    assert_eq!(d.nodes, 2);
-    assert_eq!(js.event("alice@a", "note").await, vec![json!("after")]);
-    assert_eq!(js.event("alice@b", "note").await, vec![json!("after")]);
-    js.assert_no_event("alice@a", "note", Duration::from_millis(200))
-        .await;
-    js.assert_no_event("alice@b", "note", Duration::from_millis(1))
-        .await;
-    println!("remote delivery resumed {resumed:?} after the shard restarted");
-}
-
 #[tokio::test]
 async fn presence_is_rewritten_when_redis_comes_back_empty() {
     let mut redis = RedisServer::start();
@@ -1313,14 +1176,10 @@ async fn presence_is_rewritten_when_redis_comes_back_empty() {
 
     // Redis restarts with nothing; meanwhile bob leaves and carol arrives.
     redis.stop();
-    let mut watch = a.tether.watch_cluster().unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        watch.wait_for(|s| *s != ClusterState::Connected),
-    )
-    .await
-    .expect("a notices")
-    .unwrap();
+    wait_for_state(&a.tether, Duration::from_secs(5), "a notices", |s| {
+        *s != ClusterState::Connected
+    })
+    .await;
     js.disconnect("bob@a").await;
     connect(&mut js, "carol@a", &a, "carol").await;
     redis.restart();
@@ -1347,7 +1206,7 @@ async fn presence_is_rewritten_when_redis_comes_back_empty() {
     assert_eq!(emitter.user_nodes("carol").await.len(), 1);
     // And its subscriptions: an emit from b reaches carol, who connected during the outage.
     eventually("a follows carol", || {
-        subscribers(&redis, "tether:/chat:user:carol") == 1
+        redis.subscribers("tether:/chat:user:carol") == 1
     })
     .await;
     let d = emitter

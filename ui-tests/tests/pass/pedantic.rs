@@ -1,12 +1,13 @@
-//! The expansion adds no warning, even pedantic ones (trybuild runs rustc only; the
-//! `clippy_pedantic` test of this crate has clippy check the same code).
+//! The expansion adds no warning, even pedantic ones. trybuild builds this file with rustc only;
+//! `tests/clippy_pedantic.rs` makes it a module of that test, so `cargo clippy --all-targets`
+//! checks it too (hence `pub(crate) fn main`, which that test calls).
 
 #![deny(warnings, clippy::pedantic)]
 
 use serde::{Deserialize, Serialize};
 use tether::{
-    Client, DisconnectReason, Events, Handshake, Relay, SocketError, SocketNok, SocketOk,
-    socket_namespace,
+    Client, DisconnectReason, Events, Handshake, Namespace, Relay, SocketError, SocketNok,
+    SocketOk, socket_namespace,
 };
 
 #[derive(Serialize)]
@@ -81,7 +82,7 @@ impl Users {
 
     #[on("note")]
     async fn note(&self, msg: SayStuff) {
-        drop(msg);
+        let _ = msg.text;
     }
 
     #[authorize_channel]
@@ -109,7 +110,9 @@ struct Empty;
 #[socket_namespace(path = "/empty", events = NoEvents)]
 impl Empty {}
 
-fn main() {
+pub(crate) fn main() {
+    assert_eq!(<Users as Namespace>::PATH, "/users");
+    assert_eq!(<Empty as Namespace>::PATH, "/empty");
     let ping = UserEvents::UsersPing(Ping {
         hello: "world".to_owned(),
     });
