@@ -2,7 +2,8 @@
 //! `#[on_connect]`, `#[on_disconnect]`, `#[on_user_change]`, `#[authorize_channel]` and
 //! `#[authorize_relay]`.
 
-use syn::{Attribute, ImplItem, ItemImpl, LitStr, Meta};
+use syn::parse::ParseStream;
+use syn::{Attribute, Ident, ImplItem, ItemImpl, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
 
@@ -11,7 +12,7 @@ pub(crate) enum Role {
     /// `#[middleware]`: accepts or refuses a connection and produces its metadata.
     Middleware,
     /// `#[on("event")]`: listens to one event.
-    On(LitStr),
+    On(Listen),
     /// `#[on_connect]`: runs once a client is connected.
     OnConnect,
     /// `#[on_disconnect]`: runs once a client is gone.
@@ -38,6 +39,17 @@ impl Role {
         }
     }
 }
+
+/// What `#[on("event", options…)]` says.
+pub(crate) struct Listen {
+    /// The event name.
+    pub(crate) event: LitStr,
+    /// `concurrent`: the listener's events run as they arrive, not in the socket's order.
+    pub(crate) concurrent: bool,
+}
+
+/// The options `#[on("event", …)]` accepts after the name.
+const LISTEN_OPTIONS: &str = "`concurrent`";
 
 /// A method's role and the attribute that gave it, for spans.
 pub(crate) struct Marker<'a> {
@@ -105,8 +117,8 @@ fn role(cx: &Ctxt, attr: &Attribute) -> Option<Role> {
     }
 }
 
-/// The event name of `#[on("event")]`.
-fn event(cx: &Ctxt, attr: &Attribute) -> Option<LitStr> {
+/// The event name and options of `#[on("event", …)]`.
+fn event(cx: &Ctxt, attr: &Attribute) -> Option<Listen> {
     const EXAMPLE: &str = "e.g. `#[on(\"sayStuff\")]`";
     match &attr.meta {
         Meta::Path(path) => {
@@ -124,14 +136,20 @@ fn event(cx: &Ctxt, attr: &Attribute) -> Option<LitStr> {
             None
         }
         Meta::List(list) => {
-            let event = list.parse_args::<LitStr>().ok();
-            if event.is_none() {
-                cx.error_spanned_by(
-                    &list.tokens,
-                    format_args!("expected the event name as one string literal, {EXAMPLE}"),
-                );
+            match list.parse_args_with(|input: ParseStream<'_>| listen(cx, input)) {
+                Ok(listen) => Some(listen),
+                Err(err) if err.to_string() == NOT_A_NAME => {
+                    cx.error_spanned_by(
+                        &list.tokens,
+                        format_args!("expected the event name as one string literal, {EXAMPLE}"),
+                    );
+                    None
+                }
+                Err(err) => {
+                    cx.syn_error(err);
+                    None
+                }
             }
-            event
         }
         Meta::NameValue(value) => {
             cx.error_spanned_by(
@@ -141,6 +159,43 @@ fn event(cx: &Ctxt, attr: &Attribute) -> Option<LitStr> {
             None
         }
     }
+}
+
+const NOT_A_NAME: &str = "not an event name";
+
+/// `"event"` then `, option` for each option.
+fn listen(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Listen> {
+    let event: LitStr = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), NOT_A_NAME))?;
+    let mut concurrent: Option<Ident> = None;
+    while !input.is_empty() {
+        input.parse::<Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        let option: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected a listener option: {LISTEN_OPTIONS}"),
+            )
+        })?;
+        if option == "concurrent" {
+            if concurrent.is_some() {
+                cx.error_spanned_by(&option, "`concurrent` is given twice");
+            }
+            concurrent = Some(option);
+        } else {
+            cx.error_spanned_by(
+                &option,
+                format_args!("unknown listener option `{option}`; expected {LISTEN_OPTIONS}"),
+            );
+        }
+    }
+    Ok(Listen {
+        event,
+        concurrent: concurrent.is_some(),
+    })
 }
 
 /// Removes the helper attributes from every item of `item`: they mean nothing to rustc.

@@ -160,13 +160,14 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
         }
     };
     // For `#[on]`: the payload check before the registration, the payload type, the event name.
-    let (mut check, mut turbofish, mut event) = Default::default();
+    let (mut check, mut turbofish, mut event, mut options) = Default::default();
     let (register, body) = match &method.marker.role {
         Role::Middleware => {
             param(quote!(hs), true, quote!(&hs));
             ("middleware", quote!(Self::#ident(#(#args),*).await))
         }
-        Role::On(name) => {
+        Role::On(listen) => {
+            let name = &listen.event;
             param(
                 quote!(client),
                 method.takes(ParamKind::Client),
@@ -189,6 +190,9 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
             };
             turbofish = quote!(::<#payload_ty, _, _>);
             event = quote!(#name,);
+            if listen.concurrent {
+                options = quote!(.concurrent());
+            }
             ("on", reply)
         }
         Role::OnConnect => {
@@ -249,6 +253,6 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
     let register = Ident::new(register, span);
     quote_spanned! {span=>
         #check
-        def.#register #turbofish(#event |this, #(#params),*| async move { #body });
+        def.#register #turbofish(#event |this, #(#params),*| async move { #body }) #options;
     }
 }

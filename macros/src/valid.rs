@@ -137,9 +137,10 @@ fn check_at_most_one(cx: &Ctxt, ns: &Namespace<'_>) {
 fn check_events(cx: &Ctxt, ns: &Namespace<'_>) {
     let mut seen = HashMap::new();
     for method in &ns.methods {
-        let Role::On(lit) = &method.marker.role else {
+        let Role::On(listen) = &method.marker.role else {
             continue;
         };
+        let lit = &listen.event;
         let event = lit.value();
         if let Some(problem) = event_name_problem(&event) {
             cx.error_spanned_by(lit, problem);

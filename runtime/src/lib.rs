@@ -15,7 +15,7 @@
 //!
 //! The modules form layers; each uses only the ones listed before it:
 //! 1. `error`, `protocol` (the wire contract), `delivery`, `handshake`, `login`, `events`,
-//!    `testing`, [`auth`];
+//!    `testing`, `serial` (a socket's work in order), [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
 //! 3. `clients`: the connected-clients map, which reaches other nodes only through `remote`;
 //! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
@@ -38,6 +38,7 @@ mod login;
 mod namespace;
 mod protocol;
 mod remote;
+mod serial;
 pub mod testing;
 mod tether;
 
@@ -53,14 +54,17 @@ pub use events::{AnyEvent, Events};
 pub use handshake::{Handshake, HandshakeBuilder, SocketNok, SocketOk};
 pub use listener::{NoPayload, Reply};
 pub use login::{Login, LoginFuture, LoginVerifier};
-pub use namespace::{Namespace, NamespaceDef};
+pub use namespace::{ListenerDef, Namespace, NamespaceDef};
 pub use protocol::{
     CHANNEL_QUERY, CONNECTION_INFO_EVENT, ConnectionInfo, DEFAULT_TOKEN_GRACE, DISCONNECTED_EVENT,
     Kick, MAX_CHANNEL_LEN, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired, channel_room,
     client_room, user_room,
 };
 pub use socketioxide::socket::{DisconnectReason, Sid};
-pub use tether::{BuildError, DEFAULT_MAX_MESSAGE_SIZE, Tether, TetherBuilder};
+pub use tether::{
+    BuildError, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE, Tether,
+    TetherBuilder,
+};
 pub use tether_macros::{Events, socket_namespace};
 
 /// Re-exported so applications use the exact socketioxide version tether is built on.

@@ -14,6 +14,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 
 use crate::clients::{Client, ClientData, ConnectedClients};
 use crate::error::SocketError;
+use crate::serial::Job;
 
 /// What a listener answers to the client's ack callback.
 ///
@@ -93,11 +94,50 @@ impl<'de> Deserialize<'de> for NoPayload {
     }
 }
 
+/// How a listener's events run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Concurrency {
+    /// One at a time with the socket's other events and `/ops/*` requests, in arrival order.
+    #[default]
+    InOrder,
+    /// As they arrive, each in its own task (`#[on("event", concurrent)]`).
+    Concurrent,
+}
+
+/// Hands one incoming event to its socket's queue, or runs it at once for a concurrent
+/// listener; returns what socketioxide spawns. `work` builds the job from the ack sender; when
+/// the queue is full the event is answered with `overloaded` instead and not run.
+pub(crate) fn schedule<M: Send + Sync + 'static>(
+    client: &Client<M>,
+    mode: Concurrency,
+    ack: AckSender,
+    asked: bool,
+    event: &str,
+    work: impl FnOnce(AckSender) -> Job,
+) -> Job {
+    if mode == Concurrency::Concurrent {
+        return work(ack);
+    }
+    match client.data().serial.reserve() {
+        Some(slot) => slot.run(work(ack)),
+        None => {
+            let err = SocketError::new(
+                "overloaded",
+                "too many events of this socket are waiting; wait for their acks before sending more",
+            );
+            send_reply(client.socket(), ack, asked, Reply::error(&err), event);
+        }
+    }
+    Box::pin(std::future::ready(()))
+}
+
 /// Registers one listener on a socket: reads the payload (an `invalid_payload` error ack when
-/// it does not match `P`), runs the listener with a panic guard, and sends its reply.
+/// it does not match `P`), runs the listener in the socket's order (or concurrently) with a
+/// panic guard, and sends its reply.
 pub(crate) fn register<S, M, P, F, Fut>(
     socket: &SocketRef,
     event: &'static str,
+    mode: Concurrency,
     state: Arc<S>,
     clients: ConnectedClients<M>,
     listener: Arc<F>,
@@ -110,29 +150,29 @@ pub(crate) fn register<S, M, P, F, Fut>(
 {
     socket.on(
         event,
-        move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| {
-            let client = client_of(&s, &clients);
+        move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| -> Job {
+            let Some(client) = client_of(&s, &clients) else {
+                return Box::pin(std::future::ready(()));
+            };
             let (state, listener) = (state.clone(), listener.clone());
-            async move {
-                let Some(client) = client else { return };
-                // A listener without payload accepts an event sent with no arguments.
-                let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
-                let reply = match payload {
-                    Ok(payload) => {
-                        // Boxed: the user's future would otherwise be inlined into this one,
-                        // which tokio then copies when it spawns it (8% of server CPU under
-                        // unicast load in the profile).
-                        let fut = Box::pin(listener(state, client, payload));
-                        run_guarded(fut, event, &s).await
-                    }
-                    Err(e) => {
-                        let message = format!("the `{event}` payload is invalid: {e}");
-                        tracing::warn!(sid = %s.id, event, error = %e, "invalid payload");
-                        Reply::error(&SocketError::invalid_payload(message))
-                    }
-                };
-                send_reply(&s, ack, asked.0, reply, event);
-            }
+            schedule(&client.clone(), mode, ack, asked.0, event, move |ack| {
+                Box::pin(async move {
+                    // A listener without payload accepts an event sent with no arguments.
+                    let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
+                    let reply = match payload {
+                        // Boxed: the user's future would otherwise be inlined into this one.
+                        Ok(payload) => {
+                            run_guarded(Box::pin(listener(state, client, payload)), event, &s).await
+                        }
+                        Err(e) => {
+                            let message = format!("the `{event}` payload is invalid: {e}");
+                            tracing::warn!(sid = %s.id, event, error = %e, "invalid payload");
+                            Reply::error(&SocketError::invalid_payload(message))
+                        }
+                    };
+                    send_reply(&s, ack, asked.0, reply, event);
+                })
+            })
         },
     );
 }

@@ -14,7 +14,7 @@ use crate::clients::{Client, ConnectedClients};
 use crate::error::SocketError;
 use crate::events::Events;
 use crate::handshake::{Handshake, SocketNok, SocketOk};
-use crate::listener::{self, Reply};
+use crate::listener::{self, Concurrency, Reply};
 use crate::protocol::Relay;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -24,7 +24,8 @@ type MiddlewareFn<T, M> =
 type ConnectFn<T, M> = Arc<dyn Fn(Arc<T>, Client<M>) -> BoxFuture<()> + Send + Sync>;
 type DisconnectFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
-type Registrar<T, M> = Arc<dyn Fn(&SocketRef, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
+type Registrar<T, M> =
+    Arc<dyn Fn(&SocketRef, Concurrency, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
 type UserChangeFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
@@ -83,7 +84,7 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) anonymous: Option<bool>,
     pub(crate) max_connections_per_user: Option<usize>,
     pub(crate) middleware: Option<MiddlewareFn<T, T::Metadata>>,
-    pub(crate) listeners: Vec<(&'static str, Registrar<T, T::Metadata>)>,
+    pub(crate) listeners: Vec<ListenerDef<T>>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
     pub(crate) on_disconnect: Option<DisconnectFn<T, T::Metadata>>,
     pub(crate) on_user_change: Option<UserChangeFn<T, T::Metadata>>,
@@ -99,7 +100,7 @@ impl<T: Namespace> fmt::Debug for NamespaceDef<T> {
             .field("middleware", &self.middleware.is_some())
             .field(
                 "listeners",
-                &self.listeners.iter().map(|(e, _)| e).collect::<Vec<_>>(),
+                &self.listeners.iter().map(|l| l.event).collect::<Vec<_>>(),
             )
             .field("users", &self.user.is_some())
             .field("anonymous", &self.anonymous_allowed())
@@ -192,26 +193,29 @@ impl<T: Namespace> NamespaceDef<T> {
         self.middleware = Some(Arc::new(move |this, hs| Box::pin(middleware(this, hs))));
     }
 
-    /// Adds a listener for `event` whose payload deserialises into `P`.
+    /// Adds a listener for `event` whose payload deserialises into `P`. By default a socket's
+    /// events run one at a time in the order they arrived (acks too); see
+    /// [`ListenerDef::concurrent`].
     ///
     /// Call it as `def.on::<Payload, _, _>("event", |this, client, payload| async move { .. })`.
-    pub fn on<P, F, Fut>(&mut self, event: &'static str, listener: F)
+    pub fn on<P, F, Fut>(&mut self, event: &'static str, listener: F) -> &mut ListenerDef<T>
     where
         P: DeserializeOwned + Send + Sync + 'static,
         F: Fn(Arc<T>, Client<T::Metadata>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
         let listener = Arc::new(listener);
-        let registrar: Registrar<T, T::Metadata> = Arc::new(move |socket, this, clients| {
-            listener::register(
-                socket,
-                event,
-                this.clone(),
-                clients.clone(),
-                listener.clone(),
-            );
+        let registrar: Registrar<T, T::Metadata> = Arc::new(move |socket, mode, this, clients| {
+            let (this, clients) = (this.clone(), clients.clone());
+            listener::register(socket, event, mode, this, clients, listener.clone());
         });
-        self.listeners.push((event, registrar));
+        self.listeners.push(ListenerDef {
+            event,
+            mode: Concurrency::InOrder,
+            registrar,
+        });
+        let last = self.listeners.len() - 1;
+        &mut self.listeners[last]
     }
 
     /// Sets the hook run once a client is connected and registered.
@@ -248,6 +252,48 @@ impl<T: Namespace> NamespaceDef<T> {
 
     /// The declared event names.
     pub fn events(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.listeners.iter().map(|(e, _)| *e)
+        self.listeners.iter().map(|l| l.event)
+    }
+}
+
+/// One listener of a namespace, as [`NamespaceDef::on`] declared it.
+pub struct ListenerDef<T: Namespace> {
+    event: &'static str,
+    mode: Concurrency,
+    registrar: Registrar<T, T::Metadata>,
+}
+
+impl<T: Namespace> fmt::Debug for ListenerDef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenerDef")
+            .field("event", &self.event)
+            .field("concurrent", &(self.mode == Concurrency::Concurrent))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Namespace> ListenerDef<T> {
+    /// Runs this listener's events as they arrive, each in its own task, instead of one at a
+    /// time in order with the socket's other events (`#[on("event", concurrent)]`). For
+    /// listeners whose order does not matter and that may take long (a slow lookup that should
+    /// not hold up the socket's other events).
+    pub fn concurrent(&mut self) -> &mut Self {
+        self.mode = Concurrency::Concurrent;
+        self
+    }
+
+    /// The event name.
+    pub fn event(&self) -> &'static str {
+        self.event
+    }
+
+    /// Registers the listener on a socket that has just been admitted.
+    pub(crate) fn register(
+        &self,
+        socket: &SocketRef,
+        state: &Arc<T>,
+        clients: &ConnectedClients<T::Metadata>,
+    ) {
+        (self.registrar)(socket, self.mode, state, clients);
     }
 }

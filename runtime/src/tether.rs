@@ -11,7 +11,7 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::clients::ConnectedClients;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, ClusterState, ClusterStats};
-use crate::connection;
+use crate::connection::{self, Settings};
 use crate::emitter::Emitter;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
@@ -22,8 +22,7 @@ use crate::testing::EmitLog;
 type Mount = Box<
     dyn FnOnce(
             &SocketIo,
-            Option<Arc<Verifier>>,
-            Duration,
+            Arc<Settings>,
             Option<Arc<dyn Remote>>,
         ) -> (TypeId, Arc<dyn Any + Send + Sync>)
         + Send,
@@ -52,8 +51,9 @@ type Mount = Box<
 pub struct TetherBuilder {
     mounts: Vec<(&'static str, Mount)>,
     socketio: SocketIoBuilder,
-    login: Option<Arc<Verifier>>,
+    login: Option<Verifier>,
     token_grace: Duration,
+    max_pending_events: usize,
     cluster: Option<ClusterConfig>,
 }
 
@@ -97,6 +97,18 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+/// How many events of one socket may wait while an earlier one is handled, by default (see
+/// [`TetherBuilder::max_pending_events`]).
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128;
+
+/// How many packets may wait to be written to one socket, by default (socketioxide's default is
+/// 128). The queue's memory is taken as it fills, not up front. See
+/// [`TetherBuilder::send_queue`].
+pub const DEFAULT_SEND_QUEUE: usize = 1024;
+
+/// How long a socket's first events wait for its connect handler (and `on_connect`) at most.
+const CONNECT_GATE: Duration = Duration::from_secs(10);
+
 /// Largest websocket message / polling payload accepted by default: 1 MiB (socketioxide's
 /// default, 64 MiB, lets one client make the server allocate far too much).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
@@ -104,6 +116,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 impl TetherBuilder {
     fn new() -> Self {
         let socketio = SocketIo::builder()
+            .max_buffer_size(DEFAULT_SEND_QUEUE)
             .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
             .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64);
@@ -112,6 +125,7 @@ impl TetherBuilder {
             socketio,
             login: None,
             token_grace: DEFAULT_TOKEN_GRACE,
+            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             cluster: None,
         }
     }
@@ -123,8 +137,8 @@ impl TetherBuilder {
         let state = Arc::new(state);
         self.mounts.push((
             T::PATH,
-            Box::new(move |io, login, token_grace, remote| {
-                let clients = connection::mount::<T>(io, state.clone(), login, token_grace, remote);
+            Box::new(move |io, settings, remote| {
+                let clients = connection::mount::<T>(io, state.clone(), settings, remote);
                 (
                     TypeId::of::<T>(),
                     Arc::new(Mounted { clients, state }) as Arc<dyn Any + Send + Sync>,
@@ -152,7 +166,7 @@ impl TetherBuilder {
     /// a user (see [`LoginVerifier`]).
     #[must_use]
     pub fn login_verifier(mut self, verifier: impl LoginVerifier) -> Self {
-        self.login = Some(Arc::new(Verifier(Box::new(verifier))));
+        self.login = Some(Verifier(Box::new(verifier)));
         self
     }
 
@@ -169,6 +183,33 @@ impl TetherBuilder {
     #[must_use]
     pub fn token_grace(mut self, grace: Duration) -> Self {
         self.token_grace = grace;
+        self
+    }
+
+    /// How many events of one socket may wait while an earlier one is handled (default
+    /// [`DEFAULT_MAX_PENDING_EVENTS`]). A socket's events run one at a time, in the order they
+    /// arrived (a listener marked `concurrent` excepted); an event beyond this many waiting is
+    /// answered at once with the error ack `overloaded` and not run.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_pending_events(16);
+    /// ```
+    #[must_use]
+    pub fn max_pending_events(mut self, events: usize) -> Self {
+        self.max_pending_events = events.max(1);
+        self
+    }
+
+    /// How many packets (events, acks) may wait to be written to one socket (default
+    /// [`DEFAULT_SEND_QUEUE`]). A socket whose queue is full misses what is sent to it meanwhile;
+    /// [`Delivery::failed`](crate::Delivery::failed) counts it.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().send_queue(256);
+    /// ```
+    #[must_use]
+    pub fn send_queue(mut self, packets: usize) -> Self {
+        self.socketio = self.socketio.max_buffer_size(packets.max(1));
         self
     }
 
@@ -235,12 +276,17 @@ impl TetherBuilder {
             None => None,
         };
         let (layer, io) = self.socketio.build_layer();
-        let (login, token_grace) = (self.login, self.token_grace);
+        let settings = Arc::new(Settings {
+            login: self.login,
+            token_grace: self.token_grace,
+            max_pending_events: self.max_pending_events,
+            connect_gate: CONNECT_GATE,
+        });
         let remote = cluster.clone().map(|c| c as Arc<dyn Remote>);
         let namespaces = self
             .mounts
             .into_iter()
-            .map(|(_, mount)| mount(&io, login.clone(), token_grace, remote.clone()))
+            .map(|(_, mount)| mount(&io, settings.clone(), remote.clone()))
             .collect();
         Ok(Tether {
             inner: Arc::new(Inner {

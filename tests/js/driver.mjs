@@ -4,6 +4,9 @@
 //                    {"id": 2, "op": "emit", "name": "a", "event": "ev", "args": [..]}
 //                    {"id": 3, "op": "emitWithAck", "name": "a", "event": "ev", "args": [..], "timeout": 2000}
 //                    {"id": 4, "op": "disconnect", "name": "a"}
+//                    {"id": 5, "op": "burst", "name": "a", "emits": [{"event": "ev", "args": [..]}, ..], "timeout": 5000}
+//                      emits every event at once (each with an ack), then replies with the acks in the
+//                      order the emits were made and `arrival`: the emit indices in the order acks came back
 // Replies (stdout):  {"type": "reply", "id": 1, "ok": true, ...} or {"type": "reply", "id": 1, "ok": false, "error": ..}
 // Events (stdout):   {"type": "event", "name": "a", "event": "ev", "args": [..]}
 //                    {"type": "disconnect", "name": "a", "reason": ".."}
@@ -54,6 +57,21 @@ function handle(cmd) {
         .then((ack) => out({ type: "reply", id: cmd.id, ok: true, ack: ack ?? null }))
         .catch((err) => out({ type: "reply", id: cmd.id, ok: false, error: { message: err.message } }));
       return;
+    case "burst": {
+      const arrival = [];
+      const pending = cmd.emits.map(({ event, args }, i) =>
+        socket
+          .timeout(cmd.timeout ?? 5000)
+          .emitWithAck(event, ...(args ?? []))
+          .then((ack) => {
+            arrival.push(i);
+            return ack ?? null;
+          })
+          .catch((err) => ({ driverError: err.message })),
+      );
+      Promise.all(pending).then((acks) => out({ type: "reply", id: cmd.id, ok: true, acks, arrival }));
+      return;
+    }
     case "disconnect":
       socket.disconnect();
       return out({ type: "reply", id: cmd.id, ok: true });

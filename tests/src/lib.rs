@@ -222,6 +222,31 @@ impl JsClient {
         reply["ack"].clone()
     }
 
+    /// Emits every `(event, args)` at once, each with an ack, without waiting in between; returns
+    /// the acks in emit order and the emit indices in the order their acks arrived.
+    pub async fn burst(
+        &mut self,
+        name: &str,
+        emits: &[(String, Value)],
+    ) -> (Vec<Value>, Vec<usize>) {
+        let emits: Vec<Value> = emits
+            .iter()
+            .map(|(event, args)| json!({"event": event, "args": args}))
+            .collect();
+        let reply = self
+            .call(json!({"op": "burst", "name": name, "emits": emits, "timeout": TIMEOUT.as_millis() as u64}))
+            .await;
+        assert_eq!(reply["ok"], true, "burst failed: {reply}");
+        let acks = reply["acks"].as_array().cloned().unwrap_or_default();
+        let arrival = reply["arrival"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_u64().and_then(|i| usize::try_from(i).ok()))
+            .collect();
+        (acks, arrival)
+    }
+
     /// Disconnects a socket.
     pub async fn disconnect(&mut self, name: &str) {
         self.call(json!({"op": "disconnect", "name": name})).await;

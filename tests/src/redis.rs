@@ -26,8 +26,16 @@ impl RedisServer {
             port: free_port(),
             child: None,
         };
-        server.restart();
-        server
+        // A port picked free can be taken (by another test's server, or as the source port of
+        // an outgoing connection) before redis-server binds it: then it exits, and another
+        // port is tried.
+        for _ in 0..START_ATTEMPTS {
+            if server.try_start() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!("redis-server did not start on {START_ATTEMPTS} free ports");
     }
 
     /// The server's URL.
@@ -45,6 +53,16 @@ impl RedisServer {
 
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "redis-server did not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port; `false` when it exited (the port was taken) or did not
+    /// answer within 10 s.
+    fn try_start(&mut self) -> bool {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
@@ -53,26 +71,10 @@ impl RedisServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start `redis-server` (run scripts/setup.sh to install it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let mut buf = [0u8; 7];
-                if conn.write_all(b"PING\r\n").is_ok()
-                    && conn.read_exact(&mut buf).is_ok()
-                    && &buf == b"+PONG\r\n"
-                {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let up = wait_until_up(child, self.port);
+        let started = up.is_some();
+        self.child = up;
+        started
     }
 
     /// Runs a `redis-cli` command against this server and returns its output.
@@ -119,11 +121,20 @@ impl RedisCluster {
             dir,
         };
         for node in 0..masters {
-            cluster.restart_node(node);
+            // As for a single server: a port taken before redis-server binds it means new ports.
+            let started = (0..START_ATTEMPTS).any(|attempt| {
+                if attempt > 0 {
+                    cluster.ports[node] = free_port();
+                    cluster.bus_ports[node] = free_port();
+                }
+                cluster.try_start_node(node)
+            });
+            assert!(
+                started,
+                "cluster node {node} did not start on {START_ATTEMPTS} free ports"
+            );
         }
-        for &port in &ports {
-            wait_for(|| cli(port, &["PING"]) == "PONG", "a cluster node to start");
-        }
+        let ports = cluster.ports.clone();
         let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
@@ -160,6 +171,11 @@ impl RedisCluster {
 
     /// Starts node `i` again on its port, from its `nodes.conf`: it rejoins with its slots.
     pub fn restart_node(&mut self, i: usize) {
+        assert!(self.try_start_node(i), "cluster node {i} did not start");
+    }
+
+    /// Starts node `i` on its ports; `false` when it exited (a port was taken) or did not answer.
+    fn try_start_node(&mut self, i: usize) -> bool {
         self.stop_node(i);
         let port = self.ports[i];
         let dir = self.dir.join(port.to_string());
@@ -181,8 +197,8 @@ impl RedisCluster {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start `redis-server` (run scripts/setup.sh to install it)");
-        self.children[i] = Some(child);
-        wait_for(|| cli(port, &["PING"]) == "PONG", "a cluster node to start");
+        self.children[i] = wait_until_up(child, port);
+        self.children[i].is_some()
     }
 
     /// The index of the node that owns `key`'s slot (a channel name works too).
@@ -348,6 +364,34 @@ fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("run redis-cli");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// How many free ports a server is tried on before a test gives up.
+const START_ATTEMPTS: usize = 5;
+
+/// Waits until the redis-server `child` answers PING on `port`; `None` (the child killed) when
+/// it exited first or did not answer within 10 s.
+fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 7];
+            if conn.write_all(b"PING\r\n").is_ok()
+                && conn.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
+                && matches!(child.try_wait(), Ok(None))
+            {
+                return Some(child);
+            }
+        }
+        if !matches!(child.try_wait(), Ok(None)) || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {

@@ -63,6 +63,20 @@ fn full_namespace_registers_every_marked_method() {
 }
 
 #[test]
+fn a_concurrent_listener_is_registered_as_one() {
+    let out = expansion(
+        r#"path = "/chat""#,
+        r#"impl Chat { #[on("search", concurrent)] async fn search(&self, q: Query) -> Hits { todo!() } }"#,
+    );
+    assert_contains(
+        &out,
+        &quote!(def.on::<Query, _, _>("search", |this, _, payload| async move {
+            ::tether::Reply::value(&Self::search(&this, payload).await)
+        }).concurrent();),
+    );
+}
+
+#[test]
 fn helper_attributes_are_stripped() {
     let out = expansion(ARGS, FULL);
     for helper in [

@@ -7,7 +7,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
+
+use crate::serial::Serial;
 
 /// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
 /// reference, so a socket and its handlers never keep each other alive).
@@ -20,6 +23,11 @@ pub(crate) struct ClientData<M> {
     expiry: Mutex<Deadline>,
     /// Set when the disconnect handler ran (which can happen before the connect handler).
     pub(crate) closed: AtomicBool,
+    /// The socket's events and `/ops/*` requests, one at a time in arrival order.
+    pub(crate) serial: Serial,
+    /// Opened once the connect handler (and `on_connect`) ran: the socket's queue starts with a
+    /// job waiting for it, so no event is handled before the socket is registered.
+    gate: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// What changes during a connection: the signed-in user and the joined channels.
@@ -30,7 +38,22 @@ pub(crate) struct Session {
 }
 
 impl<M> ClientData<M> {
-    pub(crate) fn new(key: String, metadata: M, user: Option<String>) -> Self {
+    /// The data of a socket whose work runs through `serial`; the socket's first job waits for
+    /// [`open_gate`](Self::open_gate) (or `gate_timeout`).
+    pub(crate) fn new(
+        key: String,
+        metadata: M,
+        user: Option<String>,
+        serial: Serial,
+        gate_timeout: std::time::Duration,
+    ) -> Self {
+        let (open, gate) = oneshot::channel::<()>();
+        if let Some(slot) = serial.reserve() {
+            slot.run(Box::pin(async move {
+                // An error (the sender dropped) opens the gate too.
+                let _ = tokio::time::timeout(gate_timeout, gate).await;
+            }));
+        }
         Self {
             key,
             metadata,
@@ -41,6 +64,20 @@ impl<M> ClientData<M> {
             }),
             expiry: Mutex::default(),
             closed: AtomicBool::new(false),
+            serial,
+            gate: Mutex::new(Some(open)),
+        }
+    }
+
+    /// Lets the socket's queued events run (after the connect handler, or on disconnect).
+    pub(crate) fn open_gate(&self) {
+        let open = self
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(open) = open {
+            let _ = open.send(());
         }
     }
 

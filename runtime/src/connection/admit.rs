@@ -13,9 +13,10 @@ use super::expiry;
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
-use crate::listener::{AckAsked, guarded};
+use crate::listener::{AckAsked, Concurrency, client_of, guarded, schedule};
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
+use crate::serial::{Job, Serial};
 
 impl<T: Namespace> Runtime<T> {
     /// Runs the middleware and, when it accepts, prepares the socket before the CONNECT packet
@@ -63,7 +64,9 @@ impl<T: Namespace> Runtime<T> {
             Some(key) => key(&metadata),
             None => s.id.to_string(),
         };
-        let data = Arc::new(ClientData::new(key, metadata, user));
+        let serial = Serial::start(self.settings.max_pending_events);
+        let gate = self.settings.connect_gate;
+        let data = Arc::new(ClientData::new(key, metadata, user, serial, gate));
         // The timer starts once the socket is connected (`connected`).
         data.expiry().at = expires_at;
         s.extensions.insert(data.clone());
@@ -74,18 +77,35 @@ impl<T: Namespace> Runtime<T> {
                 data.session().channels.insert(channel);
             }
         }
-        for (_, register) in &self.def.listeners {
-            register(s, &self.state, &self.clients);
+        for listener in &self.def.listeners {
+            listener.register(s, &self.state, &self.clients);
         }
         let rt = self.clone();
         s.on_fallback(
             move |s: SocketRef,
-                  event: Event,
+                  Event(event): Event,
                   TryData(payload): TryData<Value>,
                   ack: AckSender,
-                  asked: AckAsked| {
+                  asked: AckAsked|
+                  -> Job {
+                let Some(client) = client_of(&s, &rt.clients) else {
+                    return Box::pin(std::future::ready(()));
+                };
                 let rt = rt.clone();
-                async move { rt.on_other_event(s, event.0, payload, ack, asked.0).await }
+                let mode = Concurrency::InOrder;
+                schedule(
+                    &client.clone(),
+                    mode,
+                    ack,
+                    asked.0,
+                    &event.clone(),
+                    move |ack| {
+                        Box::pin(async move {
+                            rt.on_other_event(client, event, payload, ack, asked.0)
+                                .await
+                        })
+                    },
+                )
             },
         );
         let rt = self.clone();
@@ -114,16 +134,22 @@ impl<T: Namespace> Runtime<T> {
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
         self.enforce_cap(&client);
         send_connection_info(&client);
-        expiry::watch(&client, client.token_expires_at(), self.token_grace);
+        expiry::watch(
+            &client,
+            client.token_expires_at(),
+            self.settings.token_grace,
+        );
         if let Some(hook) = &self.def.on_connect {
             guarded(hook(self.state.clone(), client), "on_connect", &s).await;
         }
+        data.open_gate();
     }
 
     pub(super) async fn disconnected(&self, s: SocketRef, reason: DisconnectReason) {
         if let Some(data) = s.extensions.get::<Arc<ClientData<T::Metadata>>>() {
             data.closed.store(true, Ordering::SeqCst);
             expiry::stop(&data);
+            data.open_gate();
         }
         let Some(client) = self.clients.remove(s.id) else {
             return;

@@ -16,3 +16,4 @@ mod ops;
 mod runtime;
 
 pub(crate) use mount::mount;
+pub(crate) use runtime::Settings;

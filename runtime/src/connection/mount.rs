@@ -2,16 +2,14 @@
 //! cluster mode) the sink through which other nodes' messages reach its sockets.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
-use super::runtime::Runtime;
+use super::runtime::{Runtime, Settings};
 use crate::clients::ConnectedClients;
-use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::remote::Remote;
 
@@ -19,8 +17,7 @@ use crate::remote::Remote;
 pub(crate) fn mount<T: Namespace>(
     io: &SocketIo,
     state: Arc<T>,
-    login: Option<Arc<Verifier>>,
-    token_grace: Duration,
+    settings: Arc<Settings>,
     remote: Option<Arc<dyn Remote>>,
 ) -> ConnectedClients<T::Metadata> {
     let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone());
@@ -45,8 +42,7 @@ pub(crate) fn mount<T: Namespace>(
         def: NamespaceDef::<T>::collect(),
         state,
         clients: clients.clone(),
-        login,
-        token_grace,
+        settings,
     });
     let middleware = {
         let rt = rt.clone();

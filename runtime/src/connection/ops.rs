@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::extract::AckSender;
 
 use super::expiry;
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::Client;
 use crate::error::SocketError;
-use crate::listener::{Reply, client_of, guarded, send_reply};
+use crate::listener::{Reply, guarded, send_reply};
 use crate::namespace::Namespace;
 use crate::protocol::{OPS_PREFIX, Relay, Target, request, validate_channel};
 
@@ -46,15 +46,13 @@ impl<T: Namespace> Runtime<T> {
     /// Every event without a user listener: tether's `/ops/*`, or an `unknown_event` error.
     pub(super) async fn on_other_event(
         self: Arc<Self>,
-        s: SocketRef,
+        client: Client<T::Metadata>,
         event: String,
         payload: Result<Value, socketioxide::ParserError>,
         ack: AckSender,
         asked: bool,
     ) {
-        let Some(client) = client_of(&s, &self.clients) else {
-            return;
-        };
+        let s = client.socket().clone();
         // Ops payloads are single objects; a payload that is not JSON is the same as none.
         let payload = payload.ok();
         let fut = self.dispatch(&client, &event, payload);
@@ -80,7 +78,7 @@ impl<T: Namespace> Runtime<T> {
             }
             request::LOGOUT => {
                 let previous = self.clients.set_user(client.id(), None);
-                expiry::watch(client, None, self.token_grace);
+                expiry::watch(client, None, self.settings.token_grace);
                 self.user_changed(client, previous).await;
                 Ok(send_connection_info(client))
             }
@@ -134,7 +132,7 @@ impl<T: Namespace> Runtime<T> {
         client: &Client<T::Metadata>,
         token: String,
     ) -> Result<Value, SocketError> {
-        let Some(verifier) = &self.login else {
+        let Some(verifier) = &self.settings.login else {
             return Err(SocketError::new(
                 "login_unavailable",
                 "this server accepts no login on a live socket (no login verifier is configured)",
@@ -142,7 +140,7 @@ impl<T: Namespace> Runtime<T> {
         };
         let login = verifier.0.verify(token).await?;
         // The fresh token's expiry replaces the old one (an expired socket is saved by this).
-        expiry::watch(client, login.expires_at, self.token_grace);
+        expiry::watch(client, login.expires_at, self.settings.token_grace);
         let previous = self.clients.set_user(client.id(), Some(login.user_id));
         self.enforce_cap(client);
         self.user_changed(client, previous).await;

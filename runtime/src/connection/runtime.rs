@@ -12,14 +12,25 @@ use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::CONNECTION_INFO_EVENT;
 
+/// The settings every namespace of a tether shares (from the [`TetherBuilder`](crate::TetherBuilder)).
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// Turns the token of `/ops/login` into a user; `None`: no login on a live socket.
+    pub(crate) login: Option<Verifier>,
+    /// How long a socket whose token expired may take to log in again.
+    pub(crate) token_grace: Duration,
+    /// How many events of one socket may wait for the ones before them.
+    pub(crate) max_pending_events: usize,
+    /// How long a socket's first events wait for its connect handler, at most.
+    pub(crate) connect_gate: Duration,
+}
+
 /// Everything a namespace's connections share.
 pub(super) struct Runtime<T: Namespace> {
     pub(super) def: NamespaceDef<T>,
     pub(super) state: Arc<T>,
     pub(super) clients: ConnectedClients<T::Metadata>,
-    pub(super) login: Option<Arc<Verifier>>,
-    /// How long a socket whose token expired may take to log in again.
-    pub(super) token_grace: Duration,
+    pub(super) settings: Arc<Settings>,
 }
 
 impl<T: Namespace> Runtime<T> {

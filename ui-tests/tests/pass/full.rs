@@ -63,7 +63,7 @@ impl DevUserSocket {
         Ok(Sent { id: self.next_id() })
     }
 
-    #[on("ping")]
+    #[on("ping", concurrent)]
     async fn ping(&self) -> Pong {
         Pong
     }
