@@ -69,6 +69,21 @@ impl<M> ClientData<M> {
         }
     }
 
+    /// The same socket under a new identity (after `/ops/login` or `/ops/logout`): the new key
+    /// and metadata; the session, the token deadline (its timer moves over) and the queue kept.
+    pub(crate) fn with_identity(&self, key: String, metadata: M) -> Self {
+        Self {
+            key,
+            metadata,
+            connected_at: self.connected_at,
+            session: Mutex::new(self.session().clone()),
+            expiry: Mutex::new(std::mem::take(&mut *self.expiry())),
+            closed: AtomicBool::new(self.closed.load(std::sync::atomic::Ordering::SeqCst)),
+            serial: self.serial.clone(),
+            gate: Mutex::new(None),
+        }
+    }
+
     /// Lets the socket's queued events run (after the connect handler, or on disconnect).
     pub(crate) fn open_gate(&self) {
         let open = self

@@ -205,6 +205,23 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         Some(self.client(&entry))
     }
 
+    /// Replaces a socket's data (a new identity: its key and metadata may differ), re-indexing
+    /// it under its new key; the new [`Client`], or `None` when the socket is not here.
+    pub(crate) fn replace_data(&self, sid: Sid, data: Arc<ClientData<M>>) -> Option<Client<M>> {
+        let mut indexes = self.write();
+        let entry = indexes.by_sid.get(&sid)?;
+        let socket = entry.socket.clone();
+        let (old, new) = (entry.data.key.clone(), data.key.clone());
+        if old != new {
+            self.index_remove(&mut indexes, &Target::Client(old), &socket);
+            self.index_add(&mut indexes, &Target::Client(new), &socket);
+        }
+        let entry = Entry { data, socket };
+        let client = self.client(&entry);
+        indexes.by_sid.insert(sid, entry);
+        Some(client)
+    }
+
     /// `(user, socket id)` of every signed-in socket here, to rewrite the cluster's presence.
     pub(crate) fn presence_entries(&self) -> Vec<(String, String)> {
         self.read()

@@ -1,7 +1,6 @@
 //! The life of one connection: handshake → middleware → register → connection info →
 //! `on_connect`; disconnect → unregister → `on_disconnect`.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,6 +9,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
 
 use super::expiry;
+use super::identity::Identity;
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
@@ -36,34 +36,13 @@ impl<T: Namespace> Runtime<T> {
             parts.headers.clone(),
         );
         let channels = requested_channels(&hs)?;
-        let mut expires_at = None;
-        let metadata = match &self.def.middleware {
-            Some(middleware) => {
-                match guarded(middleware(self.state.clone(), hs), "middleware", s).await {
-                    Some(Ok(ok)) => {
-                        expires_at = ok.expiry();
-                        ok.into_metadata()
-                    }
-                    Some(Err(nok)) => {
-                        tracing::debug!(sid = %s.id, ns = T::PATH, code = nok.code(), "connection refused");
-                        return Err(nok);
-                    }
-                    None => return Err(SocketNok::internal()),
-                }
-            }
-            None => unit_metadata::<T>()?,
-        };
-        let user = self.def.user.as_ref().and_then(|user| user(&metadata));
-        if user.is_none() && !self.def.anonymous_allowed() {
-            return Err(SocketNok::with_code(
-                "unauthenticated",
-                format!("namespace `{}` requires a signed-in user", T::PATH),
-            ));
-        }
-        let key = match &self.def.key {
-            Some(key) => key(&metadata),
-            None => s.id.to_string(),
-        };
+        let Identity {
+            metadata,
+            user,
+            key,
+            expires_at,
+        } = self.decide(s, hs).await?;
+        let key = key.unwrap_or_else(|| s.id.to_string());
         let serial = Serial::start(self.settings.max_pending_events);
         let gate = self.settings.connect_gate;
         let data = Arc::new(ClientData::new(key, metadata, user, serial, gate));
@@ -180,20 +159,4 @@ fn requested_channels(hs: &Handshake) -> Result<Vec<String>, SocketNok> {
                 .map_err(SocketNok::from)
         })
         .collect()
-}
-
-/// A namespace without a middleware has `()` metadata; anything else is a hand-written
-/// `Namespace` impl that forgot its middleware.
-fn unit_metadata<T: Namespace>() -> Result<T::Metadata, SocketNok> {
-    let unit: Box<dyn Any> = Box::new(());
-    match unit.downcast::<T::Metadata>() {
-        Ok(m) => Ok(*m),
-        Err(_) => {
-            tracing::error!(
-                ns = T::PATH,
-                "namespace has a metadata type but no middleware to produce it"
-            );
-            Err(SocketNok::internal())
-        }
-    }
 }

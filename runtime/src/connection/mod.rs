@@ -3,6 +3,7 @@
 //! - `runtime`: what every connection of a namespace shares, and the checks they all make;
 //! - `expiry`: the token deadline of a live socket;
 //! - `cap`: the per-user connection cap;
+//! - `identity`: who a socket is, decided at the handshake and again at each login and logout;
 //! - `ops`: the `/ops/*` requests (connection info, login/logout, join/leave, relays);
 //! - `admit`: handshake → middleware → register → connection info → `on_connect`; disconnect
 //!   → unregister → `on_disconnect`;
@@ -11,6 +12,7 @@
 mod admit;
 mod cap;
 mod expiry;
+mod identity;
 mod mount;
 mod ops;
 mod runtime;

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::AckSender;
 
-use super::expiry;
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::Client;
 use crate::error::SocketError;
@@ -74,14 +73,9 @@ impl<T: Namespace> Runtime<T> {
             request::CONNECTION => Ok(send_connection_info(client)),
             request::LOGIN => {
                 let TokenPayload { token } = parse(event, payload)?;
-                self.login(client, token).await
+                self.relogin(client, Some(token)).await
             }
-            request::LOGOUT => {
-                let previous = self.clients.set_user(client.id(), None);
-                expiry::watch(client, None, self.settings.token_grace);
-                self.user_changed(client, previous).await;
-                Ok(send_connection_info(client))
-            }
+            request::LOGOUT => self.relogin(client, None).await,
             request::JOIN => {
                 let ChannelPayload { channel } = parse(event, payload)?;
                 validate_channel(&channel)?;
@@ -124,37 +118,6 @@ impl<T: Namespace> Runtime<T> {
                 "unknown_event",
                 format!("no listener for event `{event}`"),
             )),
-        }
-    }
-
-    async fn login(
-        &self,
-        client: &Client<T::Metadata>,
-        token: String,
-    ) -> Result<Value, SocketError> {
-        let Some(verifier) = &self.settings.login else {
-            return Err(SocketError::new(
-                "login_unavailable",
-                "this server accepts no login on a live socket (no login verifier is configured)",
-            ));
-        };
-        let login = verifier.0.verify(token).await?;
-        // The fresh token's expiry replaces the old one (an expired socket is saved by this).
-        expiry::watch(client, login.expires_at, self.settings.token_grace);
-        let previous = self.clients.set_user(client.id(), Some(login.user_id));
-        self.enforce_cap(client);
-        self.user_changed(client, previous).await;
-        Ok(send_connection_info(client))
-    }
-
-    /// Runs the `on_user_change` hook when the socket's user really changed.
-    async fn user_changed(&self, client: &Client<T::Metadata>, previous: Option<Option<String>>) {
-        let (Some(previous), Some(hook)) = (previous, &self.def.on_user_change) else {
-            return;
-        };
-        if previous != client.user_id() {
-            let fut = hook(self.state.clone(), client.clone(), previous);
-            guarded(fut, "on_user_change", client.socket()).await;
         }
     }
 

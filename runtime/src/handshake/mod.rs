@@ -81,6 +81,27 @@ impl Handshake {
         }
     }
 
+    /// The handshake of a live socket that changes who it is (`/ops/login`, `/ops/logout`): the
+    /// one it connected with, its credentials replaced by `token` (in `auth.token`; none for a
+    /// logout). The `Cookie` and `Authorization` headers and a `token` query field are left out,
+    /// so that the middleware sees the new credentials and only those.
+    pub(crate) fn for_relogin(&self, token: Option<String>) -> Self {
+        let mut headers = self.headers.clone();
+        headers.remove(http::header::COOKIE);
+        headers.remove(http::header::AUTHORIZATION);
+        let mut query = self.query.clone();
+        query.remove("token");
+        Self {
+            socket_id: self.socket_id.clone(),
+            namespace: self.namespace.clone(),
+            auth: token.map_or(Value::Null, |token| serde_json::json!({ "token": token })),
+            query,
+            headers,
+            cookies: HashMap::new(),
+            metadata: self.metadata.clone(),
+        }
+    }
+
     /// The id socket.io gave the connecting socket.
     pub fn socket_id(&self) -> &str {
         &self.socket_id
