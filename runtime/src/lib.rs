@@ -21,10 +21,11 @@
 //! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
 //! 5. [`cluster`]: Redis, behind the `remote` port;
 //! 6. `connection`: the life of a connection (admission, `/ops/*`, expiry, the cap);
-//! 7. `emitter`, then `tether`: the public entry points.
+//! 7. `emitter`, `tether`, then `builder`: the public entry points.
 #![warn(missing_docs, clippy::unwrap_used)]
 
 pub mod auth;
+mod builder;
 mod clients;
 pub mod cluster;
 mod connection;
@@ -46,6 +47,10 @@ mod tether;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use builder::{
+    BuildError, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
+    TetherBuilder,
+};
 pub use clients::{Client, ConnectedClients};
 pub use delivery::{Delivery, EmitError};
 pub use emitter::{Emit, Emitter};
@@ -61,10 +66,7 @@ pub use protocol::{
     client_room, user_room,
 };
 pub use socketioxide::socket::{DisconnectReason, Sid};
-pub use tether::{
-    BuildError, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE, Tether,
-    TetherBuilder,
-};
+pub use tether::Tether;
 pub use tether_macros::{Events, socket_namespace};
 
 /// Re-exported so applications use the exact socketioxide version tether is built on.

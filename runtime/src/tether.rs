@@ -1,307 +1,30 @@
-//! Mounting namespaces on axum: the [`TetherBuilder`] and the [`Tether`] handle.
+//! A running [`Tether`]: the tower layer to mount on axum, and every namespace's clients,
+//! state and emitter.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
+use socketioxide::SocketIo;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::clients::ConnectedClients;
-use crate::cluster::{Cluster, ClusterConfig, ClusterError, ClusterState, ClusterStats};
-use crate::connection::{self, Settings};
+use crate::cluster::{Cluster, ClusterState, ClusterStats};
 use crate::emitter::Emitter;
-use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
-use crate::protocol::DEFAULT_TOKEN_GRACE;
-use crate::remote::Remote;
 use crate::testing::EmitLog;
 
-type Mount = Box<
-    dyn FnOnce(
-            &SocketIo,
-            Arc<Settings>,
-            Option<Arc<dyn Remote>>,
-        ) -> (TypeId, Arc<dyn Any + Send + Sync>)
-        + Send,
->;
-
-/// Configures and builds a [`Tether`]: which namespaces it serves and how.
-///
-/// ```
-/// # use tether::{socket_namespace, Tether};
-/// struct Lobby;
-///
-/// #[socket_namespace(path = "/lobby")]
-/// impl Lobby {
-///     #[on("ping")]
-///     async fn ping(&self) -> &'static str {
-///         "pong"
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::BuildError> {
-/// let tether = Tether::builder().namespace(Lobby).build().await?;
-/// let app: axum::Router = axum::Router::new().layer(tether.layer());
-/// assert_eq!(tether.clients::<Lobby>().len(), 0);
-/// # Ok(()) }
-/// ```
-pub struct TetherBuilder {
-    mounts: Vec<(&'static str, Mount)>,
-    socketio: SocketIoBuilder,
-    login: Option<Verifier>,
-    token_grace: Duration,
-    max_pending_events: usize,
-    cluster: Option<ClusterConfig>,
-}
-
-impl fmt::Debug for TetherBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TetherBuilder")
-            .field(
-                "namespaces",
-                &self.mounts.iter().map(|(p, _)| p).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why a [`Tether`] could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// Two namespaces share a path.
-    DuplicatePath(&'static str),
-    /// A namespace path is not a valid socket.io namespace path.
-    InvalidPath(&'static str),
-    /// Redis could not be reached (cluster mode).
-    Cluster(ClusterError),
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::DuplicatePath(p) => write!(f, "two namespaces are mounted at `{p}`"),
-            Self::Cluster(e) => write!(f, "cluster: {e}"),
-            Self::InvalidPath(p) => {
-                write!(
-                    f,
-                    "namespace path `{p}` must start with `/` and contain no spaces"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
-
-/// How many events of one socket may wait while an earlier one is handled, by default (see
-/// [`TetherBuilder::max_pending_events`]).
-pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128;
-
-/// How many packets may wait to be written to one socket, by default (socketioxide's default is
-/// 128). The queue's memory is taken as it fills, not up front. See
-/// [`TetherBuilder::send_queue`].
-pub const DEFAULT_SEND_QUEUE: usize = 1024;
-
-/// How long a socket's first events wait for its connect handler (and `on_connect`) at most.
-const CONNECT_GATE: Duration = Duration::from_secs(10);
-
-/// Largest websocket message / polling payload accepted by default: 1 MiB (socketioxide's
-/// default, 64 MiB, lets one client make the server allocate far too much).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
-
-impl TetherBuilder {
-    fn new() -> Self {
-        let socketio = SocketIo::builder()
-            .max_buffer_size(DEFAULT_SEND_QUEUE)
-            .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
-            .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
-            .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64);
-        Self {
-            mounts: Vec::new(),
-            socketio,
-            login: None,
-            token_grace: DEFAULT_TOKEN_GRACE,
-            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
-            cluster: None,
-        }
-    }
-
-    /// Serves a namespace. `state` is the struct whose `impl` carries `#[socket_namespace]`;
-    /// it is shared by every connection (`&self` in its methods).
-    #[must_use]
-    pub fn namespace<T: Namespace>(mut self, state: T) -> Self {
-        let state = Arc::new(state);
-        self.mounts.push((
-            T::PATH,
-            Box::new(move |io, settings, remote| {
-                let clients = connection::mount::<T>(io, state.clone(), settings, remote);
-                (
-                    TypeId::of::<T>(),
-                    Arc::new(Mounted { clients, state }) as Arc<dyn Any + Send + Sync>,
-                )
-            }),
-        ));
-        self
-    }
-
-    /// Cluster mode: this node joins the others through Redis at `url`, so every emit reaches the
-    /// matching sockets on every node. Without it, tether runs embedded on one node.
-    #[must_use]
-    pub fn redis(self, url: impl Into<String>) -> Self {
-        self.cluster(ClusterConfig::new(url))
-    }
-
-    /// Cluster mode with every setting (prefix, degraded start, heartbeat).
-    #[must_use]
-    pub fn cluster(mut self, config: ClusterConfig) -> Self {
-        self.cluster = Some(config);
-        self
-    }
-
-    /// Enables `/ops/login` on live sockets in every namespace: `verifier` turns the token into
-    /// a user (see [`LoginVerifier`]).
-    #[must_use]
-    pub fn login_verifier(mut self, verifier: impl LoginVerifier) -> Self {
-        self.login = Some(Verifier(Box::new(verifier)));
-        self
-    }
-
-    /// How long a socket whose token expired may take to log in again (`/ops/login` with a
-    /// fresh token) before it is disconnected with reason `expired_token` (default
-    /// [`DEFAULT_TOKEN_GRACE`], 30 s). The socket is told when its token expires
-    /// ([`TOKEN_EXPIRED_EVENT`](crate::TOKEN_EXPIRED_EVENT)); the expiry comes from the
-    /// middleware's [`SocketOk::expires_at`](crate::SocketOk::expires_at) and from each login.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let builder = tether::Tether::builder().token_grace(Duration::from_secs(10));
-    /// ```
-    #[must_use]
-    pub fn token_grace(mut self, grace: Duration) -> Self {
-        self.token_grace = grace;
-        self
-    }
-
-    /// How many events of one socket may wait while an earlier one is handled (default
-    /// [`DEFAULT_MAX_PENDING_EVENTS`]). A socket's events run one at a time, in the order they
-    /// arrived (a listener marked `concurrent` excepted); an event beyond this many waiting is
-    /// answered at once with the error ack `overloaded` and not run.
-    ///
-    /// ```
-    /// let builder = tether::Tether::builder().max_pending_events(16);
-    /// ```
-    #[must_use]
-    pub fn max_pending_events(mut self, events: usize) -> Self {
-        self.max_pending_events = events.max(1);
-        self
-    }
-
-    /// How many packets (events, acks) may wait to be written to one socket (default
-    /// [`DEFAULT_SEND_QUEUE`]). A socket whose queue is full misses what is sent to it meanwhile;
-    /// [`Delivery::failed`](crate::Delivery::failed) counts it.
-    ///
-    /// ```
-    /// let builder = tether::Tether::builder().send_queue(256);
-    /// ```
-    #[must_use]
-    pub fn send_queue(mut self, packets: usize) -> Self {
-        self.socketio = self.socketio.max_buffer_size(packets.max(1));
-        self
-    }
-
-    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
-    #[must_use]
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.socketio = self
-            .socketio
-            .ws_max_message_size(bytes)
-            .ws_max_frame_size(bytes)
-            .max_payload(bytes as u64);
-        self
-    }
-
-    /// How often the server pings clients (default 25 s, as socket.io).
-    #[must_use]
-    pub fn ping_interval(mut self, interval: Duration) -> Self {
-        self.socketio = self.socketio.ping_interval(interval);
-        self
-    }
-
-    /// How long the server waits for a pong before it drops a client (default 20 s).
-    #[must_use]
-    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
-        self.socketio = self.socketio.ping_timeout(timeout);
-        self
-    }
-
-    /// Any other socketioxide setting, e.g. `|b| b.req_path("/ws")`.
-    #[must_use]
-    pub fn configure_socketio(
-        mut self,
-        f: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder,
-    ) -> Self {
-        self.socketio = f(self.socketio);
-        self
-    }
-
-    /// Builds the socket.io server, joins the cluster (with [`redis`](Self::redis)) and mounts
-    /// the namespaces.
-    ///
-    /// # Errors
-    /// When two namespaces share a path, a path is invalid, or Redis cannot be reached (unless
-    /// [`ClusterConfig::start_degraded`] is set).
-    pub async fn build(self) -> Result<Tether, BuildError> {
-        let mut paths = std::collections::HashSet::new();
-        for (path, _) in &self.mounts {
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                return Err(BuildError::InvalidPath(path));
-            }
-            if !paths.insert(*path) {
-                return Err(BuildError::DuplicatePath(path));
-            }
-        }
-        let cluster = match &self.cluster {
-            Some(config) => {
-                let paths: Vec<&'static str> = paths.into_iter().collect();
-                Some(
-                    Cluster::join(config, &paths)
-                        .await
-                        .map_err(BuildError::Cluster)?,
-                )
-            }
-            None => None,
-        };
-        let (layer, io) = self.socketio.build_layer();
-        let settings = Arc::new(Settings {
-            login: self.login,
-            token_grace: self.token_grace,
-            max_pending_events: self.max_pending_events,
-            connect_gate: CONNECT_GATE,
-        });
-        let remote = cluster.clone().map(|c| c as Arc<dyn Remote>);
-        let namespaces = self
-            .mounts
-            .into_iter()
-            .map(|(_, mount)| mount(&io, settings.clone(), remote.clone()))
-            .collect();
-        Ok(Tether {
-            inner: Arc::new(Inner {
-                io,
-                layer,
-                namespaces,
-                cluster,
-            }),
-        })
-    }
-}
-
-struct Mounted<T: Namespace> {
+/// One mounted namespace: its connected clients and its state.
+pub(crate) struct Mounted<T: Namespace> {
     clients: ConnectedClients<T::Metadata>,
     state: Arc<T>,
+}
+
+impl<T: Namespace> Mounted<T> {
+    pub(crate) fn new(clients: ConnectedClients<T::Metadata>, state: Arc<T>) -> Self {
+        Self { clients, state }
+    }
 }
 
 struct Inner {
@@ -328,9 +51,20 @@ impl fmt::Debug for Tether {
 }
 
 impl Tether {
-    /// Starts configuring a tether.
-    pub fn builder() -> TetherBuilder {
-        TetherBuilder::new()
+    pub(crate) fn new(
+        io: SocketIo,
+        layer: SocketIoLayer,
+        namespaces: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                io,
+                layer,
+                namespaces,
+                cluster,
+            }),
+        }
     }
 
     /// The tower layer that serves socket.io; add it to an axum `Router` with `.layer(..)`.
@@ -359,7 +93,7 @@ impl Tether {
             .and_then(|any| any.downcast_ref::<Mounted<T>>())
     }
 
-    /// The state of namespace `T`: the struct given to [`TetherBuilder::namespace`].
+    /// The state of namespace `T`: the struct given to [`TetherBuilder::namespace`](crate::TetherBuilder::namespace).
     ///
     /// # Panics
     /// When `T` was not mounted on this tether.
@@ -386,7 +120,7 @@ impl Tether {
         self.clients::<T>().start_recording()
     }
 
-    /// The node's link to Redis ([`ClusterState::Embedded`] without [`TetherBuilder::redis`]).
+    /// The node's link to Redis ([`ClusterState::Embedded`] without [`TetherBuilder::redis`](crate::TetherBuilder::redis)).
     pub fn cluster_state(&self) -> ClusterState {
         self.inner
             .cluster
