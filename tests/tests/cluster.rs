@@ -115,6 +115,19 @@ async fn wait_for_state(
         .expect("watch");
 }
 
+/// Waits until every node is connected to Redis again, 2 s at most each.
+async fn reconnected_within_2s(nodes: &[&Node]) {
+    for node in nodes {
+        wait_for_state(
+            &node.tether,
+            Duration::from_secs(2),
+            "reconnected within 2 s",
+            |s| *s == ClusterState::Connected,
+        )
+        .await;
+    }
+}
+
 fn ev(payload: Value) -> AnyEvent {
     AnyEvent::new("note", payload)
 }
@@ -632,15 +645,7 @@ mod scenario {
 
         redis.restart_shard(shard);
         let restarted = std::time::Instant::now();
-        for node in [&a, &b] {
-            wait_for_state(
-                &node.tether,
-                Duration::from_secs(2),
-                "reconnected within 2 s",
-                |s| *s == ClusterState::Connected,
-            )
-            .await;
-        }
+        reconnected_within_2s(&[&a, &b]).await;
         eventually("both resubscribed", || redis.subscribers(alice) == 2).await;
         let resumed = restarted.elapsed();
         assert!(resumed < Duration::from_secs(2), "{resumed:?}");
@@ -835,15 +840,7 @@ async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up()
     tokio::time::sleep(Duration::from_millis(300)).await;
     redis.restart();
     let restarted = std::time::Instant::now();
-    for node in [&a, &b] {
-        wait_for_state(
-            &node.tether,
-            Duration::from_secs(2),
-            "reconnected within 2 s",
-            |s| *s == ClusterState::Connected,
-        )
-        .await;
-    }
+    reconnected_within_2s(&[&a, &b]).await;
     eventually("resubscribed", || followed(&redis)).await;
     let resumed = restarted.elapsed();
     phase.store(UP_AGAIN, Ordering::SeqCst);
