@@ -11,7 +11,7 @@ use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::expiry;
-use super::runtime::{Runtime, send_connection_info};
+use super::runtime::{Runtime, connection_info_ack};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::handshake::{Handshake, SocketNok};
@@ -127,7 +127,7 @@ impl<T: Namespace> Runtime<T> {
         self.recheck_channels(&client).await;
         self.enforce_cap(&client);
         self.user_changed(&client, previous).await;
-        Ok(send_connection_info(&client))
+        Ok(connection_info_ack(&client))
     }
 
     /// A logout, or a login without a middleware: the login verifier names the user of a

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::AckSender;
 
-use super::runtime::{Runtime, send_connection_info};
+use super::runtime::{Runtime, connection_info_ack};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::listener::{Reply, guarded, send_reply};
@@ -70,7 +70,7 @@ impl<T: Namespace> Runtime<T> {
         payload: Option<Value>,
     ) -> Result<Value, SocketError> {
         match event {
-            request::CONNECTION => Ok(send_connection_info(client)),
+            request::CONNECTION => Ok(connection_info_ack(client)),
             request::LOGIN => {
                 let TokenPayload { token } = parse(event, payload)?;
                 self.relogin(client, Some(token)).await
@@ -81,7 +81,7 @@ impl<T: Namespace> Runtime<T> {
                 validate_channel(&channel)?;
                 self.authorize_join(client, &channel).await?;
                 self.clients.join_channel(client, &channel);
-                Ok(send_connection_info(client))
+                Ok(connection_info_ack(client))
             }
             request::LEAVE => {
                 let ChannelPayload { channel } = parse(event, payload)?;
@@ -91,7 +91,7 @@ impl<T: Namespace> Runtime<T> {
                         "this socket is not in channel `{channel}`"
                     )));
                 }
-                Ok(send_connection_info(client))
+                Ok(connection_info_ack(client))
             }
             request::RELAY_USER | request::RELAY_CHANNEL | request::RELAY_CLIENT => {
                 let RelayPayload {

@@ -10,7 +10,7 @@ use crate::error::SocketError;
 use crate::listener::guarded;
 use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
-use crate::protocol::CONNECTION_INFO_EVENT;
+use crate::protocol::{CONNECTION_INFO_EVENT, ConnectionInfo};
 
 /// The settings every namespace of a tether shares (from the [`TetherBuilder`](crate::TetherBuilder)).
 #[derive(Debug)]
@@ -53,12 +53,16 @@ impl<T: Namespace> Runtime<T> {
     }
 }
 
-/// Emits the connection info to this socket (`/ops/connection-success`) and returns it, for an
-/// ack.
-pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>) -> Value {
+/// Emits the connection info to this socket (`/ops/connection-success`).
+pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>) -> ConnectionInfo {
     let info = client.connection_info();
     if let Err(e) = client.emit(CONNECTION_INFO_EVENT, &info) {
         tracing::debug!(sid = %client.id(), error = %e, "connection info not sent");
     }
-    serde_json::to_value(info).unwrap_or(Value::Null)
+    info
+}
+
+/// Emits the connection info to this socket and returns it for an `/ops/*` ack.
+pub(super) fn connection_info_ack<M: Send + Sync + 'static>(client: &Client<M>) -> Value {
+    serde_json::to_value(send_connection_info(client)).unwrap_or(Value::Null)
 }
