@@ -36,6 +36,7 @@ mod events;
 mod handshake;
 mod listener;
 mod login;
+pub mod metrics;
 mod namespace;
 mod protocol;
 mod remote;

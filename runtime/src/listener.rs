@@ -14,6 +14,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 
 use crate::clients::{Client, ClientData, ConnectedClients};
 use crate::error::SocketError;
+use crate::metrics::{Dropped, dropped};
 use crate::serial::Job;
 
 /// What a listener answers to the client's ack callback.
@@ -166,7 +167,8 @@ pub(crate) fn register<S, M, P, F, Fut>(
                         }
                         Err(e) => {
                             let message = format!("the `{event}` payload is invalid: {e}");
-                            tracing::warn!(sid = %s.id, event, error = %e, "invalid payload");
+                            // Client-caused: at debug, without the error (it may quote the value).
+                            tracing::debug!(sid = %s.id, event, "invalid payload");
                             Reply::error(&SocketError::invalid_payload(message))
                         }
                     };
@@ -202,11 +204,15 @@ pub(crate) fn client_of<M: Send + Sync + 'static>(
     s: &SocketRef,
     clients: &ConnectedClients<M>,
 ) -> Option<Client<M>> {
-    let data = s.extensions.get::<Arc<ClientData<M>>>();
-    if data.is_none() {
+    let Some(data) = s.extensions.get::<Arc<ClientData<M>>>() else {
         tracing::error!(sid = %s.id, "an event reached a socket that tether did not register");
+        return None;
+    };
+    if data.is_closed() {
+        tracing::debug!(sid = %s.id, "event of a disconnecting socket ignored");
+        return None;
     }
-    data.map(|data| Client::new(data, s.clone(), clients.clone()))
+    Some(Client::new(data, s.clone(), clients.clone()))
 }
 
 /// Runs user code, turning a panic into `None` (logged) so one bad call never takes more down.
@@ -242,11 +248,17 @@ pub(crate) fn send_reply(s: &SocketRef, ack: AckSender, asked: bool, reply: Repl
     match reply.0 {
         Some(value) if asked => {
             if let Err(e) = ack.send(&value) {
+                dropped(s.ns(), Dropped::Ack, 1);
                 tracing::debug!(sid = %s.id, event, error = %e, "ack not sent");
             }
         }
         Some(Value::Object(map)) if map.contains_key("error") => {
-            tracing::info!(sid = %s.id, event, error = %serde_json::Value::Object(map), "error for an event sent without ack");
+            // Client-caused: at debug, and only the code (the message may quote the client).
+            let code = map["error"]
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            tracing::debug!(sid = %s.id, event, code, "error for an event sent without ack");
         }
         Some(_) | None => {}
     }

@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
@@ -20,6 +22,8 @@ pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 #[derive(Debug, Clone)]
 pub(crate) struct Serial {
     tx: mpsc::Sender<Job>,
+    /// Set when the socket disconnects: the jobs still queued are dropped, not run.
+    closed: Arc<AtomicBool>,
 }
 
 /// A place in the queue, reserved before the job is built.
@@ -29,8 +33,13 @@ impl Serial {
     /// Starts the worker of a queue that holds at most `capacity` waiting jobs.
     pub(crate) fn start(capacity: usize) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(capacity.max(1));
+        let closed = Arc::new(AtomicBool::new(false));
+        let stop = closed.clone();
         tokio::spawn(async move {
             while let Some(job) = rx.recv().await {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 // Listeners are guarded where they run; this keeps the worker alive whatever a
                 // job does.
                 if AssertUnwindSafe(job).catch_unwind().await.is_err() {
@@ -38,7 +47,17 @@ impl Serial {
                 }
             }
         });
-        Self { tx }
+        Self { tx, closed }
+    }
+
+    /// Stops running jobs (the ones queued are dropped); returns whether it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        self.closed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Reserves a place for a job; `None` when `capacity` jobs are already waiting (or the

@@ -2,6 +2,7 @@
 //! JS `socket.io-client` driven over stdin/stdout (`tests/js/driver.mjs`).
 
 pub mod auth;
+pub mod raw;
 pub mod redis;
 
 use std::collections::{HashMap, VecDeque};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -11,7 +12,11 @@ use socketioxide::socket::Sid;
 use super::data::ClientData;
 use super::map::ConnectedClients;
 use crate::delivery::EmitError;
+use crate::metrics::{Dropped, dropped, forced_disconnect};
 use crate::protocol::{ConnectionInfo, DISCONNECTED_EVENT, Kick};
+
+/// How often a socket whose send queue was full is asked again to disconnect.
+const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// A connected client: one socket, its key in the connected-clients map and its typed metadata.
 ///
@@ -133,7 +138,11 @@ impl<M: Send + Sync + 'static> Client<M> {
     /// # Errors
     /// When the payload cannot be serialised, the socket is closed, or its send buffer is full.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.socket.emit(event, data).map_err(EmitError::from)
+        let sent = self.socket.emit(event, data).map_err(EmitError::from);
+        if let Err(EmitError::BufferFull | EmitError::Closed) = sent {
+            dropped(self.namespace(), Dropped::Emit, 1);
+        }
+        sent
     }
 
     /// Joins a socket.io room (this socket only, this node).
@@ -157,15 +166,53 @@ impl<M: Send + Sync + 'static> Client<M> {
 
     /// Disconnects this socket (its `#[on_disconnect]` hook runs with
     /// `ServerNSDisconnect`).
+    ///
+    /// This always works, even when the socket has stopped reading and its send queue is full
+    /// (so the disconnect packet cannot be queued): tether then unregisters the socket at once
+    /// (it leaves every index and room, receives nothing more, its queued and future events
+    /// are not handled, and the hook runs), counts it in
+    /// [`FORCED_DISCONNECTS`](crate::metrics::FORCED_DISCONNECTS), and retries the
+    /// socket.io disconnect every 100 ms. The transport itself closes on the first retry that
+    /// finds room, or at engine.io's next ping, which fails on a full queue
+    /// ([`TetherBuilder::ping_interval`](crate::TetherBuilder::ping_interval), 25 s by default):
+    /// socketioxide offers no way to close a transport whose queue is full sooner.
     pub fn disconnect(&self) {
-        if let Err(e) = self.socket.clone().disconnect() {
-            tracing::debug!(sid = %self.socket.id, error = %e, "disconnect of a closed socket");
+        match self.socket.clone().disconnect() {
+            Ok(()) => {}
+            Err(socketioxide::SocketError::Closed) => {
+                tracing::debug!(sid = %self.socket.id, "disconnect of a closed socket");
+            }
+            Err(socketioxide::SocketError::InternalChannelFull) => self.force_disconnect(),
         }
+    }
+
+    /// Unregisters a socket whose send queue is full, then keeps trying to close it.
+    fn force_disconnect(&self) {
+        if self.data.close() {
+            return; // Already unregistered (or disconnecting).
+        }
+        tracing::info!(sid = %self.id(), ns = self.namespace(), "send queue full: socket unregistered, transport closes when it can");
+        forced_disconnect(self.namespace());
+        self.socket.leave_all();
+        self.clients.evict(self.socket.clone());
+        let socket = self.socket.clone();
+        tokio::spawn(async move {
+            let mut retry = tokio::time::interval(DISCONNECT_RETRY);
+            retry.tick().await;
+            loop {
+                retry.tick().await;
+                match socket.clone().disconnect() {
+                    Err(socketioxide::SocketError::InternalChannelFull) => {}
+                    Ok(()) | Err(socketioxide::SocketError::Closed) => break,
+                }
+            }
+        });
     }
 
     /// Tells this socket why ([`DISCONNECTED_EVENT`]), then disconnects it.
     pub(crate) fn kick(&self, kick: &Kick) {
-        if let Err(e) = self.emit(DISCONNECTED_EVENT, kick) {
+        if let Err(e) = self.socket.emit(DISCONNECTED_EVENT, kick) {
+            dropped(self.namespace(), Dropped::Notice, 1);
             tracing::debug!(sid = %self.id(), error = %e, "could not tell a kicked socket why");
         }
         tracing::info!(sid = %self.id(), code = kick.code, "disconnecting socket");

@@ -3,7 +3,6 @@
 //! handlers never keep each other alive.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -21,8 +20,6 @@ pub(crate) struct ClientData<M> {
     session: Mutex<Session>,
     /// When the socket's token expires, and the timer enforcing it.
     expiry: Mutex<Deadline>,
-    /// Set when the disconnect handler ran (which can happen before the connect handler).
-    pub(crate) closed: AtomicBool,
     /// The socket's events and `/ops/*` requests, one at a time in arrival order.
     pub(crate) serial: Serial,
     /// Opened once the connect handler (and `on_connect`) ran: the socket's queue starts with a
@@ -63,7 +60,6 @@ impl<M> ClientData<M> {
                 channels: BTreeSet::new(),
             }),
             expiry: Mutex::default(),
-            closed: AtomicBool::new(false),
             serial,
             gate: Mutex::new(Some(open)),
         }
@@ -78,10 +74,21 @@ impl<M> ClientData<M> {
             connected_at: self.connected_at,
             session: Mutex::new(self.session().clone()),
             expiry: Mutex::new(std::mem::take(&mut *self.expiry())),
-            closed: AtomicBool::new(self.closed.load(std::sync::atomic::Ordering::SeqCst)),
             serial: self.serial.clone(),
             gate: Mutex::new(None),
         }
+    }
+
+    /// Marks the socket as disconnecting: its disconnect handler ran (which can happen before
+    /// the connect handler), or tether unregistered it because its send queue was full. Its
+    /// events are no longer handled. Returns whether it already was.
+    pub(crate) fn close(&self) -> bool {
+        self.serial.close()
+    }
+
+    /// Whether [`close`](Self::close) was called (under this identity or an earlier one).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.serial.is_closed()
     }
 
     /// Lets the socket's queued events run (after the connect handler, or on disconnect).

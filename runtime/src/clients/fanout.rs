@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
+use crate::metrics::{Dropped, dropped};
 use crate::protocol::Target;
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
@@ -53,6 +54,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                     ops = ops.except(except.iter().filter_map(Target::room).collect::<Vec<_>>());
                 }
                 let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
+                dropped(self.namespace(), Dropped::Emit, delivery.failed);
                 delivery.nodes = 1;
                 Ok(delivery)
             }
@@ -146,6 +148,8 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         };
         let ops = ops.to(room.to_owned());
         let targeted = ops.clone().sockets().len();
-        delivery(targeted, ops.emit(event, data).await)
+        let delivery = delivery(targeted, ops.emit(event, data).await)?;
+        dropped(self.namespace(), Dropped::Emit, delivery.failed);
+        Ok(delivery)
     }
 }

@@ -2,7 +2,7 @@
 //! a socket enters or leaves an index (and the node follows or unfollows a recipient).
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -24,7 +24,13 @@ struct Inner<M> {
     indexes: RwLock<Indexes<M>>,
     recorder: RwLock<Option<EmitLog>>,
     remote: Option<Arc<dyn Remote>>,
+    /// What unregisters a socket that cannot be told to disconnect (set by the connection
+    /// layer, which runs the namespace's disconnect hook).
+    evict: OnceLock<EvictFn>,
 }
+
+/// Unregisters a socket as if it had disconnected.
+pub(crate) type EvictFn = Box<dyn Fn(SocketRef) + Send + Sync>;
 
 /// The clients connected to one namespace on this node, keyed by their client connection key.
 ///
@@ -94,6 +100,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 indexes: RwLock::new(Indexes::default()),
                 recorder: RwLock::new(None),
                 remote,
+                evict: OnceLock::new(),
             }),
         }
     }
@@ -125,6 +132,21 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     }
 
     /// The other nodes, in cluster mode.
+    /// Sets what [`evict`](Self::evict) runs (once, when the namespace is mounted).
+    pub(crate) fn on_evict(&self, evict: EvictFn) {
+        if self.inner.evict.set(evict).is_err() {
+            tracing::error!(ns = self.inner.path, "eviction handler set twice");
+        }
+    }
+
+    /// Unregisters a socket now, as its disconnect would (see [`Client::disconnect`]).
+    pub(crate) fn evict(&self, socket: SocketRef) {
+        match self.inner.evict.get() {
+            Some(evict) => evict(socket),
+            None => drop(self.remove(socket.id)),
+        }
+    }
+
     pub(crate) fn remote(&self) -> Option<&Arc<dyn Remote>> {
         self.inner.remote.as_ref()
     }

@@ -2,7 +2,6 @@
 //! `on_connect`; disconnect → unregister → `on_disconnect`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
@@ -101,7 +100,7 @@ impl<T: Namespace> Runtime<T> {
             return;
         };
         let client = self.clients.insert(data.clone(), s.clone());
-        if data.closed.load(Ordering::SeqCst) || !s.connected() {
+        if data.is_closed() || !s.connected() {
             // socketioxide spawns this handler, and a socket can close before it runs (even
             // before socketioxide marks it connected): its disconnect handler then found nothing
             // to unregister. `closed` is set before that handler unregisters, and checked here
@@ -126,7 +125,7 @@ impl<T: Namespace> Runtime<T> {
 
     pub(super) async fn disconnected(&self, s: SocketRef, reason: DisconnectReason) {
         if let Some(data) = s.extensions.get::<Arc<ClientData<T::Metadata>>>() {
-            data.closed.store(true, Ordering::SeqCst);
+            data.close();
             expiry::stop(&data);
             data.open_gate();
         }

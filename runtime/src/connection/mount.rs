@@ -7,6 +7,7 @@ use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 
 use super::runtime::{Runtime, Settings};
 use crate::clients::ConnectedClients;
@@ -44,6 +45,15 @@ pub(crate) fn mount<T: Namespace>(
         clients: clients.clone(),
         settings,
     });
+    let evicting = Arc::downgrade(&rt);
+    clients.on_evict(Box::new(move |s: SocketRef| {
+        if let Some(rt) = evicting.upgrade() {
+            tokio::spawn(async move {
+                rt.disconnected(s, DisconnectReason::ServerNSDisconnect)
+                    .await;
+            });
+        }
+    }));
     let middleware = {
         let rt = rt.clone();
         move |s: SocketRef, TryData(auth): TryData<Value>| {

@@ -57,6 +57,7 @@ impl<T: Namespace> Runtime<T> {
 pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>) -> ConnectionInfo {
     let info = client.connection_info();
     if let Err(e) = client.emit(CONNECTION_INFO_EVENT, &info) {
+        // Counted as a dropped emit by `Client::emit`.
         tracing::debug!(sid = %client.id(), error = %e, "connection info not sent");
     }
     info

@@ -1,0 +1,58 @@
+//! The metrics tether records, through the [`metrics`](https://docs.rs/metrics) facade.
+//!
+//! tether only records; the application chooses where the numbers go by installing a recorder
+//! (for example `metrics-exporter-prometheus`). Without a recorder, recording costs an atomic
+//! load. Every metric carries a `namespace` label.
+//!
+//! | Name | Kind | Labels | What it counts |
+//! |---|---|---|---|
+//! | `tether_messages_dropped_total` | counter | `namespace`, `kind` | messages, acks and notices a socket did not take because its send queue was full or it had just closed (`kind`: `emit`, `ack`, `notice`); an emit's drops are also in [`Delivery::failed`](crate::Delivery::failed) |
+//! | `tether_forced_disconnects_total` | counter | `namespace` | disconnects of sockets whose send queue was full (see [`Client::disconnect`](crate::Client::disconnect)) |
+//!
+//! ```
+//! // The names are constants, so a dashboard query and the code cannot drift apart.
+//! assert_eq!(tether::metrics::MESSAGES_DROPPED, "tether_messages_dropped_total");
+//! ```
+
+/// Counter: messages, acks and notices a socket did not take (its send queue was full, or it
+/// had just closed).
+pub const MESSAGES_DROPPED: &str = "tether_messages_dropped_total";
+
+/// Counter: disconnects of sockets whose send queue was full.
+pub const FORCED_DISCONNECTS: &str = "tether_forced_disconnects_total";
+
+/// What a dropped message was, for the `kind` label of [`MESSAGES_DROPPED`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dropped {
+    /// An event emitted to the socket.
+    Emit,
+    /// The ack of one of the socket's events.
+    Ack,
+    /// One of tether's own notices (`/ops/*`).
+    Notice,
+}
+
+impl Dropped {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Emit => "emit",
+            Self::Ack => "ack",
+            Self::Notice => "notice",
+        }
+    }
+}
+
+/// Counts `n` messages a full send queue refused.
+pub(crate) fn dropped(namespace: &str, kind: Dropped, n: usize) {
+    if n > 0 {
+        let namespace = namespace.to_owned();
+        ::metrics::counter!(MESSAGES_DROPPED, "namespace" => namespace, "kind" => kind.label())
+            .increment(n as u64);
+    }
+}
+
+/// Counts one disconnect of a socket whose send queue was full.
+pub(crate) fn forced_disconnect(namespace: &str) {
+    let namespace = namespace.to_owned();
+    ::metrics::counter!(FORCED_DISCONNECTS, "namespace" => namespace).increment(1);
+}
