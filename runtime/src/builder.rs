@@ -9,6 +9,7 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::connection::{self, Settings};
+use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
 use crate::protocol::DEFAULT_TOKEN_GRACE;
@@ -51,6 +52,7 @@ pub struct TetherBuilder {
     token_grace: Duration,
     max_pending_events: usize,
     cluster: Option<ClusterConfig>,
+    allowed_origins: Option<Result<AllowedOrigins, String>>,
 }
 
 impl fmt::Debug for TetherBuilder {
@@ -74,6 +76,8 @@ pub enum BuildError {
     InvalidPath(&'static str),
     /// Redis could not be reached (cluster mode).
     Cluster(ClusterError),
+    /// An entry of [`TetherBuilder::allowed_origins`] is not an origin.
+    InvalidOrigin(String),
 }
 
 impl fmt::Display for BuildError {
@@ -81,6 +85,7 @@ impl fmt::Display for BuildError {
         match self {
             Self::DuplicatePath(p) => write!(f, "two namespaces are mounted at `{p}`"),
             Self::Cluster(e) => write!(f, "cluster: {e}"),
+            Self::InvalidOrigin(e) => write!(f, "allowed_origins: {e}"),
             Self::InvalidPath(p) => {
                 write!(
                     f,
@@ -123,6 +128,7 @@ impl TetherBuilder {
             token_grace: DEFAULT_TOKEN_GRACE,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             cluster: None,
+            allowed_origins: None,
         }
     }
 
@@ -193,6 +199,36 @@ impl TetherBuilder {
     #[must_use]
     pub fn max_pending_events(mut self, events: usize) -> Self {
         self.max_pending_events = events.max(1);
+        self
+    }
+
+    /// The origins (`https://app.example.com`, `http://localhost:3000`) whose pages may
+    /// connect with a token in a cookie or in the URL's query.
+    ///
+    /// A browser attaches cookies to a connection any page opens, so without this check a page
+    /// on another site could connect as the signed-in user (cross-site WebSocket hijacking).
+    /// Until origins are listed, tether reads no cookie token at all; once listed, a cookie or
+    /// query token on a connection whose `Origin` is not in the list is refused with
+    /// `forbidden_origin`. Tokens in `auth.token` or an `Authorization` header (which a page
+    /// can only send if it holds the token) are not affected, nor are clients that send no
+    /// `Origin` (non-browser clients; browsers always send it on WebSocket upgrades and
+    /// cross-origin requests). See [`Handshake::origin_allowed`](crate::Handshake::origin_allowed)
+    /// for a middleware that reads cookies itself.
+    ///
+    /// [`build`](Self::build) fails with [`BuildError::InvalidOrigin`] for an entry that is not
+    /// an origin (a path, a wildcard, `null`).
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder()
+    ///     .allowed_origins(["https://chat.example.com", "http://localhost:3000"]);
+    /// ```
+    #[must_use]
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allowed_origins = Some(AllowedOrigins::new(origins));
         self
     }
 
@@ -271,12 +307,17 @@ impl TetherBuilder {
             }
             None => None,
         };
+        let allowed_origins = self
+            .allowed_origins
+            .transpose()
+            .map_err(BuildError::InvalidOrigin)?;
         let (layer, io) = self.socketio.build_layer();
         let settings = Arc::new(Settings {
             login: self.login,
             token_grace: self.token_grace,
             max_pending_events: self.max_pending_events,
             connect_gate: CONNECT_GATE,
+            allowed_origins,
         });
         let remote = cluster.clone().map(|c| c as Arc<dyn Remote>);
         let namespaces = self

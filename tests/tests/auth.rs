@@ -66,6 +66,7 @@ impl Harness {
             .namespace(Lobby)
             .login_verifier(verifier)
             .token_grace(grace)
+            .allowed_origins(["http://app.test"])
             .build()
             .await
             .expect("build");

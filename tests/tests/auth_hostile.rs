@@ -311,6 +311,7 @@ async fn serve(keys: &KeySet) -> (Tether, TestServer) {
         .namespace(Hostile {
             verifier: JweVerifier::new(keys.clone()),
         })
+        .allowed_origins(["http://app.test"])
         .build()
         .await
         .expect("build");

@@ -29,6 +29,10 @@ pub enum TokenErrorKind {
     Expired,
     /// `not_yet_valid`: its `nbf` is still in the future (beyond the leeway).
     NotYetValid,
+    /// `forbidden_origin`: a cookie or query token on a connection opened by a page whose
+    /// origin is not among [`TetherBuilder::allowed_origins`](crate::TetherBuilder::allowed_origins)
+    /// (cross-site WebSocket hijacking).
+    ForbiddenOrigin,
 }
 
 impl TokenErrorKind {
@@ -40,6 +44,7 @@ impl TokenErrorKind {
             Self::Invalid => "invalid_token",
             Self::Expired => "expired_token",
             Self::NotYetValid => "not_yet_valid",
+            Self::ForbiddenOrigin => "forbidden_origin",
         }
     }
 }
@@ -47,7 +52,7 @@ impl TokenErrorKind {
 /// A token was missing or refused.
 ///
 /// [`code`](Self::code) is one of the stable codes `missing_token`, `malformed_token`,
-/// `invalid_token`, `expired_token`, `not_yet_valid`; [`message`](Self::message) tells a developer
+/// `invalid_token`, `expired_token`, `not_yet_valid`, `forbidden_origin`; [`message`](Self::message) tells a developer
 /// what was wrong. Neither ever contains the token, its claims or key material.
 ///
 /// It converts into a refused connection ([`SocketNok`]) or an error ack ([`SocketError`]) that
@@ -116,6 +121,9 @@ pub(crate) enum Reason {
         wait: Duration,
         not_before: u64,
     },
+    ForbiddenOrigin {
+        source: String,
+    },
 }
 
 impl TokenError {
@@ -169,6 +177,7 @@ impl TokenError {
             | Reason::ClaimsShape { .. } => TokenErrorKind::Invalid,
             Reason::Expired { .. } => TokenErrorKind::Expired,
             Reason::NotYetValid { .. } => TokenErrorKind::NotYetValid,
+            Reason::ForbiddenOrigin { .. } => TokenErrorKind::ForbiddenOrigin,
         }
     }
 
@@ -252,6 +261,10 @@ impl TokenError {
             Reason::NotYetValid { wait, .. } => {
                 format!("the token is not valid for another {} s", wait.as_secs())
             }
+            Reason::ForbiddenOrigin { source } => format!(
+                "a token in {source} is accepted only from the pages the server allows, and this \
+                 connection's `Origin` is not one of them; send it in `auth.token` instead"
+            ),
         }
     }
 }

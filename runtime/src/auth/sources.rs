@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::error::{Reason, TokenError, json_type_name};
-use crate::handshake::Handshake;
+use crate::handshake::{Handshake, OriginCheck};
 
 /// One place a client can put its token.
 ///
@@ -73,11 +73,30 @@ impl TokenSource {
                 }
             },
             Self::BearerHeader => hs.bearer_token(),
-            Self::Cookie(name) => hs.cookie(name),
-            Self::Query(name) => hs.query(name),
+            Self::Cookie(name) => match hs.origin_check() {
+                // Ambient credentials: off until the application lists the pages allowed to
+                // use them.
+                OriginCheck::NotConfigured => None,
+                OriginCheck::Allowed => hs.cookie(name),
+                OriginCheck::Forbidden => self.refuse_cross_site(hs.cookie(name))?,
+            },
+            Self::Query(name) => match hs.origin_check() {
+                OriginCheck::Forbidden => self.refuse_cross_site(hs.query(name))?,
+                OriginCheck::NotConfigured | OriginCheck::Allowed => hs.query(name),
+            },
             Self::Header(name) => hs.header(name),
         };
         Ok(found.map(str::trim).filter(|t| !t.is_empty()))
+    }
+
+    /// A token this source found on a connection from a forbidden origin is refused.
+    fn refuse_cross_site<'h>(&self, found: Option<&'h str>) -> Result<Option<&'h str>, TokenError> {
+        match found.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(_) => Err(TokenError::new(Reason::ForbiddenOrigin {
+                source: self.to_string(),
+            })),
+            None => Ok(None),
+        }
     }
 }
 
@@ -107,7 +126,14 @@ impl fmt::Display for TokenSource {
 ///     .header("cookie", "token=from-cookie")
 ///     .query("token=from-query")
 ///     .build();
-/// assert_eq!(TokenSources::default().find(&hs), Ok("from-cookie"));
+/// // Cookie tokens are read only once the application lists its pages' origins
+/// // (`TetherBuilder::allowed_origins`):
+/// assert_eq!(TokenSources::default().find(&hs), Ok("from-query"));
+/// let listed = Handshake::builder()
+///     .header("cookie", "token=from-cookie")
+///     .allowed_origins(["https://app.example"])
+///     .build();
+/// assert_eq!(TokenSources::default().find(&listed), Ok("from-cookie"));
 ///
 /// let query_first = TokenSources::new([TokenSource::query("token"), TokenSource::cookie("token")]);
 /// assert_eq!(query_first.find(&hs), Ok("from-query"));
@@ -157,9 +183,15 @@ impl TokenSources {
         let looked_in = if self.sources.is_empty() {
             "nowhere: no token source is configured".to_owned()
         } else {
+            let cookies_off = hs.origin_check() == OriginCheck::NotConfigured;
             self.sources
                 .iter()
-                .map(ToString::to_string)
+                .map(|source| match source {
+                    TokenSource::Cookie(_) if cookies_off => {
+                        format!("{source} (off: the server lists no allowed origins)")
+                    }
+                    _ => source.to_string(),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -204,6 +236,7 @@ mod tests {
             .header("cookie", "token=from-cookie")
             .header("x-auth-token", "from-header")
             .query("token=from-query&commId=from-comm-id")
+            .allowed_origins(["https://app.example"])
             .build()
     }
 
@@ -257,12 +290,14 @@ mod tests {
             .header("authorization", "Bearer    ")
             .header("cookie", "token=")
             .query("token=%20&x=1")
+            .allowed_origins(["https://app.example"])
             .build();
         let err = TokenSources::default().find(&hs).unwrap_err();
         assert_eq!(err.code(), "missing_token");
         let hs = Handshake::builder()
             .auth(json!({ "token": "" }))
             .header("cookie", "token=c")
+            .allowed_origins(["https://app.example"])
             .build();
         assert_eq!(TokenSources::default().find(&hs), Ok("c"));
     }
@@ -302,9 +337,74 @@ mod tests {
         assert_eq!(
             err.message(),
             "no token found in the handshake (looked in: auth.token, Authorization: Bearer header, \
+             cookie `token` (off: the server lists no allowed origins), query `token`)"
+        );
+        let hs = Handshake::builder()
+            .allowed_origins(["https://app.example"])
+            .build();
+        let err = TokenSources::default().find(&hs).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "no token found in the handshake (looked in: auth.token, Authorization: Bearer header, \
              cookie `token`, query `token`)"
         );
         let err = TokenSources::new([]).find(&hs).unwrap_err();
         assert!(err.message().contains("no token source is configured"));
+    }
+
+    #[test]
+    fn cookie_tokens_are_off_until_origins_are_listed_and_then_only_for_them() {
+        let cookie = |origin: Option<&str>, allowed: Option<&[&str]>| {
+            let mut hs = Handshake::builder().header("cookie", "token=ambient");
+            if let Some(origin) = origin {
+                hs = hs.header("origin", origin);
+            }
+            if let Some(allowed) = allowed {
+                hs = hs.allowed_origins(allowed.iter().copied());
+            }
+            let hs = hs.build();
+            TokenSources::default()
+                .find(&hs)
+                .map(str::to_owned)
+                .map_err(|e| e.code())
+        };
+        let app: &[&str] = &["https://app.example"];
+        assert_eq!(
+            cookie(Some("https://app.example"), None),
+            Err("missing_token")
+        );
+        assert_eq!(
+            cookie(Some("https://app.example"), Some(app)).as_deref(),
+            Ok("ambient")
+        );
+        assert_eq!(cookie(None, Some(app)).as_deref(), Ok("ambient"));
+        assert_eq!(
+            cookie(Some("https://evil.example"), Some(app)),
+            Err("forbidden_origin")
+        );
+    }
+
+    #[test]
+    fn query_tokens_from_a_forbidden_origin_are_refused_and_auth_tokens_are_not() {
+        let hs = |auth: serde_json::Value| {
+            Handshake::builder()
+                .auth(auth)
+                .query("token=in-the-url")
+                .header("origin", "https://evil.example")
+                .allowed_origins(["https://app.example"])
+                .build()
+        };
+        let err = TokenSources::default().find(&hs(Value::Null)).unwrap_err();
+        assert_eq!(err.code(), "forbidden_origin");
+        assert!(err.message().contains("query `token`"), "{}", err.message());
+        assert!(
+            !err.message().contains("evil"),
+            "the message echoes no client value"
+        );
+        let with_auth = hs(json!({"token": "held-by-the-page"}));
+        assert_eq!(
+            TokenSources::default().find(&with_auth),
+            Ok("held-by-the-page")
+        );
     }
 }

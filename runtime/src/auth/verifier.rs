@@ -522,6 +522,7 @@ mod tests {
         let token = v.issue(&in_an_hour()).unwrap();
         let hs = Handshake::builder()
             .header("cookie", &format!("token={token}"))
+            .allowed_origins(["https://app.example"])
             .build();
         assert_eq!(v.authenticate::<Claims>(&hs).unwrap().claims().sub, "42");
         let only_auth = v

@@ -33,7 +33,8 @@ impl<T: Namespace> Runtime<T> {
             auth,
             parts.uri.query(),
             parts.headers.clone(),
-        );
+        )
+        .with_origins(self.settings.allowed_origins.as_ref());
         let channels = requested_channels(&hs)?;
         let Identity {
             metadata,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::clients::{Client, ConnectedClients};
 use crate::error::SocketError;
+use crate::handshake::AllowedOrigins;
 use crate::listener::guarded;
 use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
@@ -23,6 +24,8 @@ pub(crate) struct Settings {
     pub(crate) max_pending_events: usize,
     /// How long a socket's first events wait for its connect handler, at most.
     pub(crate) connect_gate: Duration,
+    /// Whose pages may connect with a cookie or query token (`None`: cookie tokens off).
+    pub(crate) allowed_origins: Option<AllowedOrigins>,
 }
 
 /// Everything a namespace's connections share.

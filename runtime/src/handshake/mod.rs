@@ -1,7 +1,10 @@
 //! What a connection middleware sees (the socket.io `auth` payload, the query string, headers
 //! and cookies) and what it returns ([`SocketOk`] / [`SocketNok`]).
 
+mod origin;
 mod outcome;
+
+pub(crate) use origin::{AllowedOrigins, OriginCheck};
 
 pub use outcome::{SocketNok, SocketOk};
 
@@ -41,6 +44,7 @@ pub struct Handshake {
     headers: HeaderMap,
     cookies: HashMap<String, String>,
     metadata: Result<Option<Value>, String>,
+    origin: OriginCheck,
 }
 
 impl Handshake {
@@ -78,7 +82,19 @@ impl Handshake {
             headers,
             cookies,
             metadata,
+            origin: OriginCheck::NotConfigured,
         }
+    }
+
+    /// The same handshake, its `Origin` checked against the application's allowed origins.
+    pub(crate) fn with_origins(mut self, allowed: Option<&AllowedOrigins>) -> Self {
+        self.origin = allowed.map_or(OriginCheck::NotConfigured, |a| a.check(&self.headers));
+        self
+    }
+
+    /// What the `Origin` check decided (see [`origin_allowed`](Self::origin_allowed)).
+    pub(crate) fn origin_check(&self) -> OriginCheck {
+        self.origin
     }
 
     /// The handshake of a live socket that changes who it is (`/ops/login`, `/ops/logout`): the
@@ -99,6 +115,7 @@ impl Handshake {
             headers,
             cookies: HashMap::new(),
             metadata: self.metadata.clone(),
+            origin: self.origin,
         }
     }
 
@@ -168,7 +185,33 @@ impl Handshake {
             .filter(|t| !t.is_empty())
     }
 
-    /// A cookie sent with the handshake request.
+    /// Whether the page that opened this connection may use ambient credentials: `Some(true)`
+    /// for an allowed origin (or a request without `Origin`, which no cross-site page makes),
+    /// `Some(false)` for a page on another origin, `None` when the application configured no
+    /// [`allowed_origins`](crate::TetherBuilder::allowed_origins). tether's token sources
+    /// apply it to cookie and query tokens; a middleware that reads [`cookie`](Self::cookie)
+    /// itself should check it too.
+    ///
+    /// ```
+    /// use tether::Handshake;
+    ///
+    /// let hs = Handshake::builder()
+    ///     .header("origin", "https://evil.example")
+    ///     .allowed_origins(["https://app.example"])
+    ///     .build();
+    /// assert_eq!(hs.origin_allowed(), Some(false));
+    /// assert_eq!(Handshake::builder().build().origin_allowed(), None);
+    /// ```
+    pub fn origin_allowed(&self) -> Option<bool> {
+        match self.origin {
+            OriginCheck::NotConfigured => None,
+            OriginCheck::Allowed => Some(true),
+            OriginCheck::Forbidden => Some(false),
+        }
+    }
+
+    /// A cookie sent with the handshake request, whatever its origin (see
+    /// [`origin_allowed`](Self::origin_allowed)).
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
@@ -225,6 +268,7 @@ pub struct HandshakeBuilder {
     auth: Option<Value>,
     query: Option<String>,
     headers: HeaderMap,
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl HandshakeBuilder {
@@ -262,8 +306,29 @@ impl HandshakeBuilder {
         self
     }
 
+    /// Checks the `Origin` header against these origins, as
+    /// [`TetherBuilder::allowed_origins`](crate::TetherBuilder::allowed_origins) does.
+    ///
+    /// # Panics
+    /// When an entry is not an origin (`https://host[:port]`).
+    #[must_use]
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Finishes the handshake.
+    ///
+    /// # Panics
+    /// When an entry of [`allowed_origins`](Self::allowed_origins) is not an origin.
     pub fn build(self) -> Handshake {
+        let allowed = self.allowed_origins.map(|list| {
+            AllowedOrigins::new(list).unwrap_or_else(|e| panic!("allowed_origins: {e}"))
+        });
         Handshake::new(
             self.socket_id.unwrap_or_else(|| "test-socket".to_owned()),
             self.namespace.unwrap_or_else(|| "/".to_owned()),
@@ -271,6 +336,7 @@ impl HandshakeBuilder {
             self.query.as_deref(),
             self.headers,
         )
+        .with_origins(allowed.as_ref())
     }
 }
 
