@@ -4,9 +4,10 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::parse::{ParseStream, Parser as _};
-use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Member, Token, Type};
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Member, Token, Type};
 
 use crate::ctxt::Ctxt;
+use crate::rate::{RATE_FORMAT, Rate, parse_burst, parse_rate};
 
 /// What `#[socket_namespace(path = "/chat", ...)]` says, with the literals kept for their spans.
 pub(crate) struct Args {
@@ -23,6 +24,10 @@ pub(crate) struct Args {
     pub(crate) max_connections: Option<Literal>,
     /// `events = ChatEvents`: the namespace's server→client events.
     pub(crate) events: Option<Type>,
+    /// `rate = "50/s"`: every socket's rate limit in this namespace.
+    pub(crate) rate: Option<Rate>,
+    /// `burst = 100`: the burst of `rate`.
+    pub(crate) burst: Option<Literal>,
     /// How the generated code names the runtime crate: `::tether` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: syn::Path,
@@ -36,13 +41,15 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 9] = [
     "path",
     "client_connection_key",
     "user_key",
     "anonymous",
     "max_connections_per_user",
     "events",
+    "rate",
+    "burst",
     "crate",
 ];
 
@@ -71,6 +78,8 @@ struct RawArgs {
     anonymous: Option<LitBool>,
     max_connections: Option<Literal>,
     events: Option<Type>,
+    rate: Option<Rate>,
+    burst: Option<(Literal, LitInt)>,
     krate: Option<syn::Path>,
 }
 
@@ -142,6 +151,8 @@ impl RawArgs {
             ("user_key", Lit::Str(lit)) => self.user_key = field(cx, &name, lit),
             ("crate", Lit::Str(lit)) => self.krate = krate(cx, &lit),
             ("anonymous", Lit::Bool(lit)) => self.anonymous = Some(lit),
+            ("rate", Lit::Str(lit)) => self.rate = parse_rate(cx, &lit),
+            ("burst", Lit::Int(lit)) => self.burst = parse_burst(cx, &lit).map(|b| (b, lit)),
             ("max_connections_per_user", Lit::Int(lit)) => match lit.base10_parse::<usize>() {
                 Ok(0) => cx.error_spanned_by(
                     &lit,
@@ -168,6 +179,14 @@ impl RawArgs {
                 "missing argument `path`: write `#[socket_namespace(path = \"/chat\")]`",
             );
         }
+        if let (Some((_, lit)), None) = (&self.burst, &self.rate)
+            && !self.seen.iter().any(|name| name == "rate")
+        {
+            cx.error_spanned_by(
+                lit,
+                "`burst` needs a `rate`, e.g. `rate = \"50/s\", burst = 100`",
+            );
+        }
         // Only a placeholder when an error was recorded above or while parsing.
         let path = self
             .path
@@ -179,6 +198,8 @@ impl RawArgs {
             anonymous: self.anonymous,
             max_connections: self.max_connections,
             events: self.events,
+            rate: self.rate,
+            burst: self.burst.map(|(b, _)| b),
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
         }
     }
@@ -227,7 +248,8 @@ fn literal(cx: &Ctxt, name: &str, value: Expr) -> Option<Lit> {
 fn kind(name: &str) -> &'static str {
     match name {
         "anonymous" => "`true` or `false`",
-        "max_connections_per_user" => "an integer",
+        "max_connections_per_user" | "burst" => "an integer",
+        "rate" => RATE_FORMAT,
         "events" => "a type",
         _ => "a string literal",
     }
@@ -242,6 +264,8 @@ fn example(name: &str) -> &'static str {
         "anonymous" => "anonymous = false",
         "max_connections_per_user" => "max_connections_per_user = 3",
         "events" => "events = ChatEvents",
+        "rate" => "rate = \"50/s\"",
+        "burst" => "burst = 100",
         _ => "crate = \"::tether\"",
     }
 }

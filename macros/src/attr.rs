@@ -2,10 +2,12 @@
 //! `#[on_connect]`, `#[on_disconnect]`, `#[on_user_change]`, `#[authorize_channel]` and
 //! `#[authorize_relay]`.
 
+use proc_macro2::Literal;
 use syn::parse::ParseStream;
-use syn::{Attribute, Ident, ImplItem, ItemImpl, LitStr, Meta, Token};
+use syn::{Attribute, Ident, ImplItem, ItemImpl, LitInt, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
+use crate::rate::{RATE_FORMAT, Rate, parse_burst, parse_rate};
 
 /// What a marked method does for the namespace.
 pub(crate) enum Role {
@@ -46,10 +48,14 @@ pub(crate) struct Listen {
     pub(crate) event: LitStr,
     /// `concurrent`: the listener's events run as they arrive, not in the socket's order.
     pub(crate) concurrent: bool,
+    /// `rate = "5/s"`: how often one user may send the event.
+    pub(crate) rate: Option<Rate>,
+    /// `burst = 10`: the burst of `rate`.
+    pub(crate) burst: Option<Literal>,
 }
 
 /// The options `#[on("event", …)]` accepts after the name.
-const LISTEN_OPTIONS: &str = "`concurrent`";
+const LISTEN_OPTIONS: &str = "`concurrent`, `rate = \"5/s\"`, `burst = 10`";
 
 /// A method's role and the attribute that gave it, for spans.
 pub(crate) struct Marker<'a> {
@@ -169,6 +175,9 @@ fn listen(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Listen> {
         .parse()
         .map_err(|e| syn::Error::new(e.span(), NOT_A_NAME))?;
     let mut concurrent: Option<Ident> = None;
+    // Each option with the name it was given by, for errors about it.
+    let mut rate: Option<(Ident, Option<Rate>)> = None;
+    let mut burst: Option<(Ident, Option<Literal>)> = None;
     while !input.is_empty() {
         input.parse::<Token![,]>()?;
         if input.is_empty() {
@@ -180,11 +189,26 @@ fn listen(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Listen> {
                 format!("expected a listener option: {LISTEN_OPTIONS}"),
             )
         })?;
-        if option == "concurrent" {
-            if concurrent.is_some() {
-                cx.error_spanned_by(&option, "`concurrent` is given twice");
+        let given_twice = |seen: bool| {
+            if seen {
+                cx.error_spanned_by(&option, format_args!("`{option}` is given twice"));
             }
+        };
+        if option == "concurrent" {
+            given_twice(concurrent.is_some());
             concurrent = Some(option);
+        } else if option == "rate" {
+            given_twice(rate.is_some());
+            input.parse::<Token![=]>()?;
+            let lit = input
+                .parse::<LitStr>()
+                .map_err(|e| syn::Error::new(e.span(), format!("expected {RATE_FORMAT}")))?;
+            rate = Some((option, parse_rate(cx, &lit)));
+        } else if option == "burst" {
+            given_twice(burst.is_some());
+            input.parse::<Token![=]>()?;
+            let lit: LitInt = input.parse()?;
+            burst = Some((option, parse_burst(cx, &lit)));
         } else {
             cx.error_spanned_by(
                 &option,
@@ -192,9 +216,17 @@ fn listen(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Listen> {
             );
         }
     }
+    if let (Some((option, _)), None) = (&burst, &rate) {
+        cx.error_spanned_by(
+            option,
+            "`burst` needs a `rate`, e.g. `rate = \"5/s\", burst = 10`",
+        );
+    }
     Ok(Listen {
         event,
         concurrent: concurrent.is_some(),
+        rate: rate.and_then(|(_, rate)| rate),
+        burst: burst.and_then(|(_, burst)| burst),
     })
 }
 

@@ -9,6 +9,7 @@ use crate::args::{Args, FieldArg};
 use crate::ast::{Method, Namespace, Output, ParamKind};
 use crate::attr::{self, Role};
 use crate::ctxt::Ctxt;
+use crate::rate::rate_limit;
 use crate::{fallback, valid};
 
 /// The whole attribute: parse, validate, expand; on error, [`fallback`].
@@ -62,6 +63,10 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         .max_connections
         .as_ref()
         .map(|cap| quote!(def.max_connections_per_user(#cap);));
+    let rate = args.rate.as_ref().map(|rate| {
+        let limit = rate_limit(krate, rate, args.burst.as_ref());
+        quote!(def.rate_limit(#limit);)
+    });
     let middleware = ns.middleware().map(|method| register(krate, method));
     let others = ns
         .methods
@@ -73,6 +78,7 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         #user_key
         #anonymous
         #max_connections
+        #rate
         #middleware
         #(#others)*
     };
@@ -192,6 +198,10 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
             event = quote!(#name,);
             if listen.concurrent {
                 options = quote!(.concurrent());
+            }
+            if let Some(rate) = &listen.rate {
+                let limit = rate_limit(krate, rate, listen.burst.as_ref());
+                options = quote!(#options .rate_limit(#limit));
             }
             ("on", reply)
         }

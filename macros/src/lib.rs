@@ -16,6 +16,7 @@ mod ctxt;
 mod events;
 mod expand;
 mod fallback;
+mod rate;
 mod valid;
 
 #[cfg(test)]
@@ -68,6 +69,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///   accepted without `user_key`, refused with it). `false` needs a `user_key`.
 /// - `max_connections_per_user = 3`: caps one user's sockets in this namespace (at least 1); a
 ///   new connection over the cap disconnects the user's oldest socket.
+/// - `rate = "50/s"` (unit `s`, `min` or `h`) and optionally `burst = 100`: how many events one
+///   socket may send in this namespace, all events together, instead of the builder's default
+///   (`TetherBuilder::rate_limit`, 100/s with bursts of 200). Over it, an event is answered with
+///   the error ack `rate_limited` (with `retry_after_ms`) and not run.
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving
 ///   `tether::Events` (a type, not a string). Default: `tether::AnyEvent`, checked at run time.
 /// - `crate = "::tether"`: how the generated code names the runtime crate, for a renamed
@@ -91,7 +96,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///   `Result<T, E>` (`E: Into<SocketError>`) either the value or
 ///   `{"error": {"code", "message"}}`. The names socket.io reserves (`connect`,
 ///   `connect_error`, `disconnect`, `disconnecting`, `newListener`, `removeListener`) and the
-///   names starting with `/ops/` (tether's own events) cannot be listened to.
+///   names starting with `/ops/` (tether's own events) cannot be listened to. Options after
+///   the name: `concurrent` (the listener's events run as they arrive instead of one at a time
+///   in the socket's order), `rate = "5/s"` and `burst = 10` (how often one user, across its
+///   sockets, or one anonymous socket may send this event; over it, `rate_limited`).
 /// - `#[on_connect]` (at most one): `(&self)` or `(&self, client: &Client<M>)`, returns nothing.
 /// - `#[on_disconnect]` (at most one): `(&self)`, `(&self, client: &Client<M>)` or
 ///   `(&self, client: &Client<M>, reason: DisconnectReason)`, returns nothing.

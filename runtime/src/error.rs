@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 pub struct SocketError {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
+    retry_after: Option<Duration>,
 }
 
 impl SocketError {
@@ -28,7 +30,35 @@ impl SocketError {
         Self {
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// `rate_limited`: the client sent more events than its rate limit allows; it may send
+    /// again after `retry_after` (the ack carries it as `retry_after_ms`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = tether::SocketError::rate_limited(Duration::from_millis(250));
+    /// assert_eq!(
+    ///     serde_json::to_value(&err).unwrap()["error"]["retry_after_ms"],
+    ///     250
+    /// );
+    /// ```
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        let ms = retry_after.as_millis().max(1);
+        Self {
+            retry_after: Some(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))),
+            ..Self::new(
+                "rate_limited",
+                format!("too many events; send again in {ms} ms"),
+            )
+        }
+    }
+
+    /// When the client may try again (set for `rate_limited`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// `invalid_payload`: the event's payload did not match the listener's type.
@@ -82,6 +112,8 @@ impl Serialize for SocketError {
         struct Inner<'a> {
             code: &'a str,
             message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retry_after_ms: Option<u128>,
         }
         #[derive(Serialize)]
         struct Outer<'a> {
@@ -91,6 +123,7 @@ impl Serialize for SocketError {
             error: Inner {
                 code: &self.code,
                 message: &self.message,
+                retry_after_ms: self.retry_after.map(|d| d.as_millis()),
             },
         }
         .serialize(serializer)

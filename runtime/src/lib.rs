@@ -39,6 +39,7 @@ mod login;
 pub mod metrics;
 mod namespace;
 mod protocol;
+mod rate;
 mod remote;
 mod serial;
 pub mod testing;
@@ -49,8 +50,8 @@ mod tether;
 pub mod __private;
 
 pub use builder::{
-    BuildError, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
-    TetherBuilder,
+    BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CHANNELS_PER_SOCKET, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE, TetherBuilder,
 };
 pub use clients::{Client, ConnectedClients};
 pub use delivery::{Delivery, EmitError};
@@ -66,6 +67,7 @@ pub use protocol::{
     Kick, MAX_CHANNEL_LEN, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired, channel_room,
     client_room, user_room,
 };
+pub use rate::RateLimit;
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::Tether;
 pub use tether_macros::{Events, socket_namespace};

@@ -14,7 +14,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 
 use crate::clients::{Client, ClientData, ConnectedClients};
 use crate::error::SocketError;
-use crate::metrics::{Dropped, dropped};
+use crate::metrics::{Dropped, dropped, rate_limit_disconnect};
+use crate::protocol::Kick;
+use crate::rate::Buckets;
 use crate::serial::Job;
 
 /// What a listener answers to the client's ack callback.
@@ -105,18 +107,32 @@ pub(crate) enum Concurrency {
     Concurrent,
 }
 
+/// How one listener's events are let in and run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub(crate) mode: Concurrency,
+    /// The listener's own rate limit, per user (per socket for an anonymous one).
+    pub(crate) limit: Option<Arc<Buckets>>,
+}
+
 /// Hands one incoming event to its socket's queue, or runs it at once for a concurrent
-/// listener; returns what socketioxide spawns. `work` builds the job from the ack sender; when
-/// the queue is full the event is answered with `overloaded` instead and not run.
+/// listener; returns what socketioxide spawns. `work` builds the job from the ack sender. An
+/// event over a rate limit is answered with `rate_limited` (and a client that keeps going far
+/// over it is disconnected); when the queue is full the event is answered with `overloaded`.
+/// Neither runs.
 pub(crate) fn schedule<M: Send + Sync + 'static>(
     client: &Client<M>,
-    mode: Concurrency,
+    policy: &Policy,
     ack: AckSender,
     asked: bool,
     event: &str,
     work: impl FnOnce(AckSender) -> Job,
 ) -> Job {
-    if mode == Concurrency::Concurrent {
+    if let Err(err) = admit_rate(client, policy.limit.as_deref()) {
+        send_reply(client.socket(), ack, asked, Reply::error(&err), event);
+        return Box::pin(std::future::ready(()));
+    }
+    if policy.mode == Concurrency::Concurrent {
         return work(ack);
     }
     match client.data().serial.reserve() {
@@ -132,13 +148,42 @@ pub(crate) fn schedule<M: Send + Sync + 'static>(
     Box::pin(std::future::ready(()))
 }
 
+/// Takes the event from the socket's bucket, then from the listener's (the user's, or the
+/// socket's when it has none). Over a limit: `rate_limited` with the wait, and a client that
+/// keeps sending far over it is disconnected.
+fn admit_rate<M: Send + Sync + 'static>(
+    client: &Client<M>,
+    listener: Option<&Buckets>,
+) -> Result<(), SocketError> {
+    let throttle = &client.data().throttle;
+    let refused = match (throttle.take(), throttle.limit()) {
+        (Err(wait), Some(limit)) => Some((wait, limit)),
+        _ => listener.and_then(|buckets| {
+            let key = client.user_id().unwrap_or_else(|| client.id().to_string());
+            buckets.take(&key).err().map(|wait| (wait, buckets.limit()))
+        }),
+    };
+    let Some((wait, limit)) = refused else {
+        return Ok(());
+    };
+    if throttle.refused(limit) {
+        // Counted, not logged above debug: the client chose this, and must not fill the log.
+        rate_limit_disconnect(client.namespace());
+        client.kick_quietly(&Kick::new(
+            "rate_limited",
+            "this socket kept sending events far over its rate limit",
+        ));
+    }
+    Err(SocketError::rate_limited(wait))
+}
+
 /// Registers one listener on a socket: reads the payload (an `invalid_payload` error ack when
 /// it does not match `P`), runs the listener in the socket's order (or concurrently) with a
 /// panic guard, and sends its reply.
 pub(crate) fn register<S, M, P, F, Fut>(
     socket: &SocketRef,
     event: &'static str,
-    mode: Concurrency,
+    policy: Policy,
     state: Arc<S>,
     clients: ConnectedClients<M>,
     listener: Arc<F>,
@@ -156,7 +201,7 @@ pub(crate) fn register<S, M, P, F, Fut>(
                 return Box::pin(std::future::ready(()));
             };
             let (state, listener) = (state.clone(), listener.clone());
-            schedule(&client.clone(), mode, ack, asked.0, event, move |ack| {
+            schedule(&client.clone(), &policy, ack, asked.0, event, move |ack| {
                 Box::pin(async move {
                     // A listener without payload accepts an event sent with no arguments.
                     let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));

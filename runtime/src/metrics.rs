@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | `tether_messages_dropped_total` | counter | `namespace`, `kind` | messages, acks and notices a socket did not take because its send queue was full or it had just closed (`kind`: `emit`, `ack`, `notice`); an emit's drops are also in [`Delivery::failed`](crate::Delivery::failed) |
 //! | `tether_forced_disconnects_total` | counter | `namespace` | disconnects of sockets whose send queue was full (see [`Client::disconnect`](crate::Client::disconnect)) |
+//! | `tether_rate_limit_disconnects_total` | counter | `namespace` | sockets disconnected for sending far over their rate limit (see [`RateLimit`](crate::RateLimit)) |
 //!
 //! ```
 //! // The names are constants, so a dashboard query and the code cannot drift apart.
@@ -20,6 +21,9 @@ pub const MESSAGES_DROPPED: &str = "tether_messages_dropped_total";
 
 /// Counter: disconnects of sockets whose send queue was full.
 pub const FORCED_DISCONNECTS: &str = "tether_forced_disconnects_total";
+
+/// Counter: sockets disconnected for sending far over their rate limit.
+pub const RATE_LIMIT_DISCONNECTS: &str = "tether_rate_limit_disconnects_total";
 
 /// What a dropped message was, for the `kind` label of [`MESSAGES_DROPPED`].
 #[derive(Debug, Clone, Copy)]
@@ -55,4 +59,10 @@ pub(crate) fn dropped(namespace: &str, kind: Dropped, n: usize) {
 pub(crate) fn forced_disconnect(namespace: &str) {
     let namespace = namespace.to_owned();
     ::metrics::counter!(FORCED_DISCONNECTS, "namespace" => namespace).increment(1);
+}
+
+/// Counts one socket disconnected for sending far over its rate limit.
+pub(crate) fn rate_limit_disconnect(namespace: &str) {
+    let namespace = namespace.to_owned();
+    ::metrics::counter!(RATE_LIMIT_DISCONNECTS, "namespace" => namespace).increment(1);
 }

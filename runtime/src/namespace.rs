@@ -14,8 +14,9 @@ use crate::clients::{Client, ConnectedClients};
 use crate::error::SocketError;
 use crate::events::Events;
 use crate::handshake::{Handshake, SocketNok, SocketOk};
-use crate::listener::{self, Concurrency, Reply};
+use crate::listener::{self, Concurrency, Policy, Reply};
 use crate::protocol::Relay;
+use crate::rate::{Buckets, RateLimit};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type KeyFn<M> = Arc<dyn Fn(&M) -> String + Send + Sync>;
@@ -25,7 +26,7 @@ type ConnectFn<T, M> = Arc<dyn Fn(Arc<T>, Client<M>) -> BoxFuture<()> + Send + S
 type DisconnectFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 type Registrar<T, M> =
-    Arc<dyn Fn(&SocketRef, Concurrency, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
+    Arc<dyn Fn(&SocketRef, &Policy, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
 type UserChangeFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
@@ -83,6 +84,7 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) user: Option<UserFn<T::Metadata>>,
     pub(crate) anonymous: Option<bool>,
     pub(crate) max_connections_per_user: Option<usize>,
+    pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) middleware: Option<MiddlewareFn<T, T::Metadata>>,
     pub(crate) listeners: Vec<ListenerDef<T>>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
@@ -117,6 +119,7 @@ impl<T: Namespace> NamespaceDef<T> {
             user: None,
             anonymous: None,
             max_connections_per_user: None,
+            rate_limit: None,
             authorize_channel: None,
             authorize_relay: None,
             middleware: None,
@@ -152,6 +155,15 @@ impl<T: Namespace> NamespaceDef<T> {
 
     pub(crate) fn anonymous_allowed(&self) -> bool {
         self.anonymous.unwrap_or(self.user.is_none())
+    }
+
+    /// Limits how many events one socket may send in this namespace, all events together
+    /// (`#[socket_namespace(rate = "50/s", burst = 100)]`), instead of the builder's
+    /// [`rate_limit`](crate::TetherBuilder::rate_limit). An event over it is answered with the
+    /// error ack `rate_limited` carrying `retry_after_ms`, and not run; a socket that keeps
+    /// sending far over it is disconnected (`/ops/disconnected {code: "rate_limited"}`).
+    pub fn rate_limit(&mut self, limit: RateLimit) {
+        self.rate_limit = Some(limit);
     }
 
     /// Caps the sockets one user may hold in this namespace; a connection over the cap
@@ -205,13 +217,21 @@ impl<T: Namespace> NamespaceDef<T> {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         let listener = Arc::new(listener);
-        let registrar: Registrar<T, T::Metadata> = Arc::new(move |socket, mode, this, clients| {
-            let (this, clients) = (this.clone(), clients.clone());
-            listener::register(socket, event, mode, this, clients, listener.clone());
-        });
+        let registrar: Registrar<T, T::Metadata> =
+            Arc::new(move |socket, policy, this, clients| {
+                let (this, clients) = (this.clone(), clients.clone());
+                listener::register(
+                    socket,
+                    event,
+                    policy.clone(),
+                    this,
+                    clients,
+                    listener.clone(),
+                );
+            });
         self.listeners.push(ListenerDef {
             event,
-            mode: Concurrency::InOrder,
+            policy: Policy::default(),
             registrar,
         });
         let last = self.listeners.len() - 1;
@@ -259,7 +279,7 @@ impl<T: Namespace> NamespaceDef<T> {
 /// One listener of a namespace, as [`NamespaceDef::on`] declared it.
 pub struct ListenerDef<T: Namespace> {
     event: &'static str,
-    mode: Concurrency,
+    policy: Policy,
     registrar: Registrar<T, T::Metadata>,
 }
 
@@ -267,7 +287,8 @@ impl<T: Namespace> fmt::Debug for ListenerDef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ListenerDef")
             .field("event", &self.event)
-            .field("concurrent", &(self.mode == Concurrency::Concurrent))
+            .field("concurrent", &(self.policy.mode == Concurrency::Concurrent))
+            .field("rate_limit", &self.policy.limit.as_ref().map(|b| b.limit()))
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +299,16 @@ impl<T: Namespace> ListenerDef<T> {
     /// listeners whose order does not matter and that may take long (a slow lookup that should
     /// not hold up the socket's other events).
     pub fn concurrent(&mut self) -> &mut Self {
-        self.mode = Concurrency::Concurrent;
+        self.policy.mode = Concurrency::Concurrent;
+        self
+    }
+
+    /// Limits how often one user (or, for an anonymous socket, one socket) may send this event,
+    /// across all its sockets on this node (`#[on("say", rate = "5/s", burst = 10)]`); on top
+    /// of the namespace's per-socket limit. An event over it is answered with the error ack
+    /// `rate_limited` carrying `retry_after_ms`, and not run.
+    pub fn rate_limit(&mut self, limit: RateLimit) -> &mut Self {
+        self.policy.limit = Some(Arc::new(Buckets::new(limit)));
         self
     }
 
@@ -294,6 +324,6 @@ impl<T: Namespace> ListenerDef<T> {
         state: &Arc<T>,
         clients: &ConnectedClients<T::Metadata>,
     ) {
-        (self.registrar)(socket, self.mode, state, clients);
+        (self.registrar)(socket, &self.policy, state, clients);
     }
 }

@@ -71,25 +71,55 @@ impl RawSocket {
                 HeaderValue::from_str(value).map_err(|e| Refused::Transport(e.to_string()))?;
             request.headers_mut().append(*name, value);
         }
+        let mut socket = Self::open_with(request).await?;
+        socket.join(ns, auth).await?;
+        Ok(socket)
+    }
+
+    /// Opens an engine.io connection and sends nothing more: a handshake that never comes.
+    ///
+    /// # Panics
+    /// When the connection cannot be opened.
+    pub async fn open(addr: SocketAddr) -> Self {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let request = url.into_client_request().expect("a valid URL");
+        Self::open_with(request)
+            .await
+            .expect("an engine.io connection")
+    }
+
+    async fn open_with(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<Self, Refused> {
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| Refused::Transport(format!("upgrade failed: {e}")))?;
         let mut socket = Self {
             ws,
-            ns: ns.to_owned(),
+            ns: String::new(),
             next_ack: 0,
         };
         match socket.next_packet().await {
-            Some(open) if open.starts_with('0') => {}
-            other => return Err(Refused::Transport(format!("no open packet: {other:?}"))),
+            Some(open) if open.starts_with('0') => Ok(socket),
+            other => Err(Refused::Transport(format!("no open packet: {other:?}"))),
         }
-        socket.send_text(format!("40{ns},{auth}")).await;
+    }
+
+    /// Sends the CONNECT packet of namespace `ns` with `auth` and waits for the answer; on
+    /// success the socket's events go to `ns`. A refusal leaves the connection open (as the
+    /// official clients do).
+    ///
+    /// # Errors
+    /// When the namespace refuses or the connection closes.
+    pub async fn join(&mut self, ns: &str, auth: &Value) -> Result<(), Refused> {
+        self.send_text(format!("40{ns},{auth}")).await;
         loop {
-            let Some(packet) = socket.next_packet().await else {
+            let Some(packet) = self.next_packet().await else {
                 return Err(Refused::Transport("closed by the server".into()));
             };
             if packet.starts_with(&format!("40{ns},")) {
-                return Ok(socket);
+                self.ns = ns.to_owned();
+                return Ok(());
             }
             if let Some(data) = packet.strip_prefix(&format!("44{ns},")) {
                 let message = serde_json::from_str::<Value>(data)

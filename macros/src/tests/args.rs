@@ -4,7 +4,7 @@ use super::assert_errors;
 
 const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
      `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
-     `crate`";
+     `rate`, `burst`, `crate`";
 
 #[test]
 fn argument_errors() {

@@ -209,13 +209,23 @@ impl<M: Send + Sync + 'static> Client<M> {
         });
     }
 
-    /// Tells this socket why ([`DISCONNECTED_EVENT`]), then disconnects it.
+    /// Tells this socket why ([`DISCONNECTED_EVENT`]), then disconnects it (logged at info).
     pub(crate) fn kick(&self, kick: &Kick) {
+        tracing::info!(sid = %self.id(), code = kick.code, "disconnecting socket");
+        self.kick_quietly(kick);
+    }
+
+    /// [`kick`](Self::kick) logged at debug only: for disconnects a client caused (abuse),
+    /// which must not let it fill the log.
+    pub(crate) fn kick_quietly(&self, kick: &Kick) {
+        if self.data.is_closed() {
+            return; // Already on its way out.
+        }
+        tracing::debug!(sid = %self.id(), code = kick.code, "disconnecting socket");
         if let Err(e) = self.socket.emit(DISCONNECTED_EVENT, kick) {
             dropped(self.namespace(), Dropped::Notice, 1);
             tracing::debug!(sid = %self.id(), error = %e, "could not tell a kicked socket why");
         }
-        tracing::info!(sid = %self.id(), code = kick.code, "disconnecting socket");
         self.disconnect();
     }
 }

@@ -3,12 +3,13 @@
 //! handlers never keep each other alive.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use crate::rate::Throttle;
 use crate::serial::Serial;
 
 /// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
@@ -22,6 +23,8 @@ pub(crate) struct ClientData<M> {
     expiry: Mutex<Deadline>,
     /// The socket's events and `/ops/*` requests, one at a time in arrival order.
     pub(crate) serial: Serial,
+    /// The socket's rate limit state (shared by its identities).
+    pub(crate) throttle: Arc<Throttle>,
     /// Opened once the connect handler (and `on_connect`) ran: the socket's queue starts with a
     /// job waiting for it, so no event is handled before the socket is registered.
     gate: Mutex<Option<oneshot::Sender<()>>>,
@@ -42,6 +45,7 @@ impl<M> ClientData<M> {
         metadata: M,
         user: Option<String>,
         serial: Serial,
+        throttle: Throttle,
         gate_timeout: std::time::Duration,
     ) -> Self {
         let (open, gate) = oneshot::channel::<()>();
@@ -61,6 +65,7 @@ impl<M> ClientData<M> {
             }),
             expiry: Mutex::default(),
             serial,
+            throttle: Arc::new(throttle),
             gate: Mutex::new(Some(open)),
         }
     }
@@ -75,6 +80,7 @@ impl<M> ClientData<M> {
             session: Mutex::new(self.session().clone()),
             expiry: Mutex::new(std::mem::take(&mut *self.expiry())),
             serial: self.serial.clone(),
+            throttle: Arc::clone(&self.throttle),
             gate: Mutex::new(None),
         }
     }

@@ -12,9 +12,10 @@ use super::identity::Identity;
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
-use crate::listener::{AckAsked, Concurrency, client_of, guarded, schedule};
+use crate::listener::{AckAsked, Policy, client_of, guarded, schedule};
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
+use crate::rate::Throttle;
 use crate::serial::{Job, Serial};
 
 impl<T: Namespace> Runtime<T> {
@@ -45,7 +46,8 @@ impl<T: Namespace> Runtime<T> {
         let key = key.unwrap_or_else(|| s.id.to_string());
         let serial = Serial::start(self.settings.max_pending_events);
         let gate = self.settings.connect_gate;
-        let data = Arc::new(ClientData::new(key, metadata, user, serial, gate));
+        let throttle = Throttle::new(self.def.rate_limit.or(self.settings.rate_limit));
+        let data = Arc::new(ClientData::new(key, metadata, user, serial, throttle, gate));
         // The timer starts once the socket is connected (`connected`).
         data.expiry().at = expires_at;
         s.extensions.insert(data.clone());
@@ -71,10 +73,9 @@ impl<T: Namespace> Runtime<T> {
                     return Box::pin(std::future::ready(()));
                 };
                 let rt = rt.clone();
-                let mode = Concurrency::InOrder;
                 schedule(
                     &client.clone(),
-                    mode,
+                    &Policy::default(),
                     ack,
                     asked.0,
                     &event.clone(),

@@ -41,6 +41,16 @@ fn parse<P: serde::de::DeserializeOwned>(
         .map_err(|e| SocketError::invalid_payload(format!("the `{event}` payload is invalid: {e}")))
 }
 
+/// A client's event name as an error message may quote it: at most 64 characters, so that an
+/// answer never grows with what a client sends.
+fn shortened(event: &str) -> String {
+    const MAX: usize = 64;
+    match event.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &event[..cut]),
+        None => event.to_owned(),
+    }
+}
+
 impl<T: Namespace> Runtime<T> {
     /// Every event without a user listener: tether's `/ops/*`, or an `unknown_event` error.
     pub(super) async fn on_other_event(
@@ -116,7 +126,7 @@ impl<T: Namespace> Runtime<T> {
             }
             _ => Err(SocketError::new(
                 "unknown_event",
-                format!("no listener for event `{event}`"),
+                format!("no listener for event `{}`", shortened(event)),
             )),
         }
     }

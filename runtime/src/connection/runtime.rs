@@ -12,6 +12,7 @@ use crate::listener::guarded;
 use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::{CONNECTION_INFO_EVENT, ConnectionInfo};
+use crate::rate::RateLimit;
 
 /// The settings every namespace of a tether shares (from the [`TetherBuilder`](crate::TetherBuilder)).
 #[derive(Debug)]
@@ -22,6 +23,10 @@ pub(crate) struct Settings {
     pub(crate) token_grace: Duration,
     /// How many events of one socket may wait for the ones before them.
     pub(crate) max_pending_events: usize,
+    /// How many channels a client may join (server-side joins are not limited).
+    pub(crate) max_channels: usize,
+    /// Every socket's rate limit, unless its namespace sets its own.
+    pub(crate) rate_limit: Option<RateLimit>,
     /// How long a socket's first events wait for its connect handler, at most.
     pub(crate) connect_gate: Duration,
     /// Whose pages may connect with a cookie or query token (`None`: cookie tokens off).
@@ -37,12 +42,23 @@ pub(super) struct Runtime<T: Namespace> {
 }
 
 impl<T: Namespace> Runtime<T> {
-    /// Runs the channel authorization hook; without one, clients may not join channels.
+    /// Runs the channel authorization hook; without one, clients may not join channels. A
+    /// socket already in as many channels as allowed may join no other.
     pub(super) async fn authorize_join(
         &self,
         client: &Client<T::Metadata>,
         channel: &str,
     ) -> Result<(), SocketError> {
+        let joined = client.data().session().channels.len();
+        if joined >= self.settings.max_channels && !client.in_channel(channel) {
+            return Err(SocketError::new(
+                "too_many_channels",
+                format!(
+                    "a socket may be in at most {} channels; leave one first",
+                    self.settings.max_channels
+                ),
+            ));
+        }
         let Some(hook) = &self.def.authorize_channel else {
             return Err(SocketError::forbidden(format!(
                 "clients may not join channels in `{}` (the namespace has no channel authorization hook)",

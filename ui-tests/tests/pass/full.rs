@@ -31,7 +31,12 @@ struct DevUserSocket {
     sent: AtomicU64,
 }
 
-#[socket_namespace(path = "/devUser", client_connection_key = "user_id")]
+#[socket_namespace(
+    path = "/devUser",
+    client_connection_key = "user_id",
+    rate = "50/s",
+    burst = 100
+)]
 impl DevUserSocket {
     /// Doc comments and other attributes stay on the methods.
     #[middleware]
@@ -50,7 +55,7 @@ impl DevUserSocket {
         let _ = client.metadata().name.len();
     }
 
-    #[on("sayStuff")]
+    #[on("sayStuff", rate = "5/s", burst = 10)]
     async fn say_stuff(
         &self,
         client: &Client<DevUser>,
@@ -68,7 +73,7 @@ impl DevUserSocket {
         Pong
     }
 
-    #[on("note")]
+    #[on("note", rate = "30/min")]
     async fn note(&self, msg: SayStuff) {
         let _ = msg.text;
     }

@@ -7,12 +7,21 @@ use std::time::Duration;
 
 use socketioxide::{SocketIo, SocketIoBuilder};
 
+mod limits;
+
+use limits::default_rate_limit;
+pub use limits::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CHANNELS_PER_SOCKET, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
+};
+
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::connection::{self, Settings};
 use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
 use crate::protocol::DEFAULT_TOKEN_GRACE;
+use crate::rate::RateLimit;
 use crate::remote::Remote;
 use crate::tether::{Mounted, Tether};
 
@@ -51,6 +60,8 @@ pub struct TetherBuilder {
     login: Option<Verifier>,
     token_grace: Duration,
     max_pending_events: usize,
+    max_channels: usize,
+    rate_limit: Option<RateLimit>,
     cluster: Option<ClusterConfig>,
     allowed_origins: Option<Result<AllowedOrigins, String>>,
 }
@@ -98,21 +109,8 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// How many events of one socket may wait while an earlier one is handled, by default (see
-/// [`TetherBuilder::max_pending_events`]).
-pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128;
-
-/// How many packets may wait to be written to one socket, by default (socketioxide's default is
-/// 128). The queue's memory is taken as it fills, not up front. See
-/// [`TetherBuilder::send_queue`].
-pub const DEFAULT_SEND_QUEUE: usize = 1024;
-
 /// How long a socket's first events wait for its connect handler (and `on_connect`) at most.
 const CONNECT_GATE: Duration = Duration::from_secs(10);
-
-/// Largest websocket message / polling payload accepted by default: 1 MiB (socketioxide's
-/// default, 64 MiB, lets one client make the server allocate far too much).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
 impl TetherBuilder {
     fn new() -> Self {
@@ -120,13 +118,16 @@ impl TetherBuilder {
             .max_buffer_size(DEFAULT_SEND_QUEUE)
             .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
-            .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64);
+            .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64)
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         Self {
             mounts: Vec::new(),
             socketio,
             login: None,
             token_grace: DEFAULT_TOKEN_GRACE,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
+            max_channels: DEFAULT_MAX_CHANNELS_PER_SOCKET,
+            rate_limit: Some(default_rate_limit()),
             cluster: None,
             allowed_origins: None,
         }
@@ -188,20 +189,6 @@ impl TetherBuilder {
         self
     }
 
-    /// How many events of one socket may wait while an earlier one is handled (default
-    /// [`DEFAULT_MAX_PENDING_EVENTS`]). A socket's events run one at a time, in the order they
-    /// arrived (a listener marked `concurrent` excepted); an event beyond this many waiting is
-    /// answered at once with the error ack `overloaded` and not run.
-    ///
-    /// ```
-    /// let builder = tether::Tether::builder().max_pending_events(16);
-    /// ```
-    #[must_use]
-    pub fn max_pending_events(mut self, events: usize) -> Self {
-        self.max_pending_events = events.max(1);
-        self
-    }
-
     /// The origins (`https://app.example.com`, `http://localhost:3000`) whose pages may
     /// connect with a token in a cookie or in the URL's query.
     ///
@@ -229,44 +216,6 @@ impl TetherBuilder {
         S: AsRef<str>,
     {
         self.allowed_origins = Some(AllowedOrigins::new(origins));
-        self
-    }
-
-    /// How many packets (events, acks) may wait to be written to one socket (default
-    /// [`DEFAULT_SEND_QUEUE`]). A socket whose queue is full misses what is sent to it meanwhile;
-    /// [`Delivery::failed`](crate::Delivery::failed) counts it.
-    ///
-    /// ```
-    /// let builder = tether::Tether::builder().send_queue(256);
-    /// ```
-    #[must_use]
-    pub fn send_queue(mut self, packets: usize) -> Self {
-        self.socketio = self.socketio.max_buffer_size(packets.max(1));
-        self
-    }
-
-    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
-    #[must_use]
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.socketio = self
-            .socketio
-            .ws_max_message_size(bytes)
-            .ws_max_frame_size(bytes)
-            .max_payload(bytes as u64);
-        self
-    }
-
-    /// How often the server pings clients (default 25 s, as socket.io).
-    #[must_use]
-    pub fn ping_interval(mut self, interval: Duration) -> Self {
-        self.socketio = self.socketio.ping_interval(interval);
-        self
-    }
-
-    /// How long the server waits for a pong before it drops a client (default 20 s).
-    #[must_use]
-    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
-        self.socketio = self.socketio.ping_timeout(timeout);
         self
     }
 
@@ -316,6 +265,8 @@ impl TetherBuilder {
             login: self.login,
             token_grace: self.token_grace,
             max_pending_events: self.max_pending_events,
+            max_channels: self.max_channels,
+            rate_limit: self.rate_limit,
             connect_gate: CONNECT_GATE,
             allowed_origins,
         });

@@ -1,0 +1,136 @@
+//! The limits a [`TetherBuilder`] sets: what one socket may queue, send, join and hold, and
+//! how long a connection may take to join a namespace. Each has a default that holds against a
+//! hostile client and is documented with it.
+
+use std::time::Duration;
+
+use super::TetherBuilder;
+use crate::rate::RateLimit;
+
+/// How many events of one socket may wait while an earlier one is handled, by default (see
+/// [`TetherBuilder::max_pending_events`]).
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128;
+
+/// How many packets may wait to be written to one socket, by default (socketioxide's default is
+/// 128). The queue's memory is taken as it fills, not up front. See
+/// [`TetherBuilder::send_queue`].
+pub const DEFAULT_SEND_QUEUE: usize = 1024;
+
+/// Largest websocket message / polling payload accepted by default: 1 MiB (socketioxide's
+/// default, 64 MiB, lets one client make the server allocate far too much).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
+
+/// How many channels one socket may be in, by default (see
+/// [`TetherBuilder::max_channels_per_socket`]).
+pub const DEFAULT_MAX_CHANNELS_PER_SOCKET: usize = 128;
+
+/// How long a connection may take to join a namespace, by default (socket.io's is 45 s). A
+/// connection whose handshake was refused, or that never sends one, is closed after this and
+/// its memory freed. See [`TetherBuilder::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every socket's rate limit by default: 100 events a second on average, 200 at once (see
+/// [`TetherBuilder::rate_limit`]).
+pub(super) fn default_rate_limit() -> RateLimit {
+    RateLimit::per_second(100).burst(200)
+}
+
+impl TetherBuilder {
+    /// How many events one socket may send, all events together, in namespaces that set no
+    /// limit of their own (`#[socket_namespace(rate = ...)]`). Default: 100 a second on
+    /// average, bursts of 200; `None` for no limit. An event over it is answered with the
+    /// error ack `rate_limited` (with `retry_after_ms`) and not run; a socket that keeps
+    /// sending far over it (more refused events within 10 s than four bursts, at least 64) is
+    /// disconnected with `/ops/disconnected {code: "rate_limited"}`.
+    ///
+    /// ```
+    /// use tether::RateLimit;
+    /// let builder = tether::Tether::builder().rate_limit(RateLimit::per_second(20).burst(50));
+    /// let unlimited = tether::Tether::builder().rate_limit(None);
+    /// ```
+    #[must_use]
+    pub fn rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.rate_limit = limit.into();
+        self
+    }
+
+    /// How many channels one socket may be in (default [`DEFAULT_MAX_CHANNELS_PER_SOCKET`]).
+    /// A join beyond it (`/ops/join`, or the `channel_id` query at connect) is refused with
+    /// `too_many_channels`; joins made by server code
+    /// ([`ConnectedClients::join_channel`](crate::ConnectedClients::join_channel)) are not
+    /// limited.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_channels_per_socket(16);
+    /// ```
+    #[must_use]
+    pub fn max_channels_per_socket(mut self, channels: usize) -> Self {
+        self.max_channels = channels;
+        self
+    }
+
+    /// How long a connection may take to join a namespace (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]). A connection whose handshake was refused or never came is
+    /// closed after it, so refused or abandoned handshakes free their memory within seconds.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().connect_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.socketio = self.socketio.connect_timeout(timeout);
+        self
+    }
+
+    /// How many events of one socket may wait while an earlier one is handled (default
+    /// [`DEFAULT_MAX_PENDING_EVENTS`]). A socket's events run one at a time, in the order they
+    /// arrived (a listener marked `concurrent` excepted); an event beyond this many waiting is
+    /// answered at once with the error ack `overloaded` and not run.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_pending_events(16);
+    /// ```
+    #[must_use]
+    pub fn max_pending_events(mut self, events: usize) -> Self {
+        self.max_pending_events = events.max(1);
+        self
+    }
+
+    /// How many packets (events, acks) may wait to be written to one socket (default
+    /// [`DEFAULT_SEND_QUEUE`]). A socket whose queue is full misses what is sent to it meanwhile;
+    /// [`Delivery::failed`](crate::Delivery::failed) counts it.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().send_queue(256);
+    /// ```
+    #[must_use]
+    pub fn send_queue(mut self, packets: usize) -> Self {
+        self.socketio = self.socketio.max_buffer_size(packets.max(1));
+        self
+    }
+
+    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.socketio = self
+            .socketio
+            .ws_max_message_size(bytes)
+            .ws_max_frame_size(bytes)
+            .max_payload(bytes as u64);
+        self
+    }
+
+    /// How often the server pings clients (default 25 s, as socket.io).
+    #[must_use]
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.socketio = self.socketio.ping_interval(interval);
+        self
+    }
+
+    /// How long the server waits for a pong before it drops a client (default 20 s).
+    #[must_use]
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.socketio = self.socketio.ping_timeout(timeout);
+        self
+    }
+}

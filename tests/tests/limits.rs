@@ -1,0 +1,251 @@
+//! Issue 11, limits against abuse: channels per socket, rate limits (per socket for a namespace,
+//! per user for a listener) with `rate_limited` and a retry hint, disconnection of a client
+//! that keeps going, and refused handshakes that do not linger. Each attack is made by a raw
+//! socket.io client or the official JS client, with a well-behaved JS client beside it whose
+//! round trips are timed.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tether::{Client, Handshake, RateLimit, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::raw::{RawSocket, Refused};
+use tether_tests::{JsClient, TestServer};
+
+struct Room;
+
+#[derive(Debug, Clone)]
+struct Guest {
+    user_id: String,
+}
+
+#[socket_namespace(
+    path = "/room",
+    client_connection_key = "user_id",
+    user_key = "user_id"
+)]
+impl Room {
+    #[middleware]
+    async fn admit(&self, hs: &Handshake) -> Result<SocketOk<Guest>, SocketNok> {
+        match hs.auth_str("user") {
+            Some("banned") | None => Err(SocketNok::with_code("refused", "no entry")),
+            Some(user) => Ok(SocketOk::new(Guest {
+                user_id: user.to_owned(),
+            })),
+        }
+    }
+
+    #[authorize_channel]
+    async fn may_join(&self, _client: &Client<Guest>, _channel: &str) -> bool {
+        true
+    }
+
+    #[on("echo")]
+    async fn echo(&self, n: u64) -> u64 {
+        n
+    }
+
+    #[on("say", rate = "5/s", burst = 5)]
+    async fn say(&self, text: String) -> usize {
+        text.len()
+    }
+}
+
+async fn serve(
+    configure: impl FnOnce(tether::TetherBuilder) -> tether::TetherBuilder,
+) -> (Tether, TestServer) {
+    let tether = configure(Tether::builder().namespace(Room))
+        .build()
+        .await
+        .expect("build");
+    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    (tether, server)
+}
+
+/// The p50 and p99 of `n` sequential `echo` round trips of the well-behaved JS socket `name`.
+async fn round_trips(js: &mut JsClient, name: &str, n: u64) -> (Duration, Duration) {
+    let mut times = Vec::new();
+    for i in 0..n {
+        let started = Instant::now();
+        assert_eq!(js.emit_with_ack(name, "echo", json!([i])).await, json!(i));
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (times[times.len() / 2], times[times.len() * 99 / 100])
+}
+
+fn error_code(ack: &Value) -> Option<&str> {
+    ack[0]["error"]["code"].as_str()
+}
+
+#[tokio::test]
+async fn ten_thousand_joins_stop_at_the_channel_limit_and_the_side_client_stays_fast() {
+    let (tether, server) = serve(|b| b.max_channels_per_socket(64).rate_limit(None)).await;
+    let mut js = JsClient::spawn().await;
+    js.connect_ok(
+        "side",
+        &server.url("/room"),
+        json!({"auth": {"user": "side"}}),
+    )
+    .await;
+    let (quiet_p50, quiet_p99) = round_trips(&mut js, "side", 100).await;
+
+    let mut attacker = RawSocket::connect(server.addr, "/room", &json!({"user": "mallory"}), &[])
+        .await
+        .expect("the attacker connects");
+    let flood = tokio::spawn(async move {
+        let (mut joined, mut too_many) = (0, 0);
+        for batch in 0..100 {
+            let mut ids = Vec::new();
+            for i in 0..100 {
+                let channel = format!("c{}", batch * 100 + i);
+                ids.push(
+                    attacker
+                        .emit_with_ack("/ops/join", &[json!({"channel": channel})])
+                        .await,
+                );
+            }
+            for id in ids {
+                let ack = attacker
+                    .ack(id, Duration::from_secs(10))
+                    .await
+                    .expect("a join ack");
+                match error_code(&ack) {
+                    None => joined += 1,
+                    Some("too_many_channels") => too_many += 1,
+                    Some(other) => panic!("unexpected join error {other}: {ack}"),
+                }
+            }
+        }
+        (joined, too_many, attacker)
+    });
+    let (busy_p50, busy_p99) = round_trips(&mut js, "side", 200).await;
+    let (joined, too_many, _attacker) = flood.await.expect("the flood ran");
+    assert_eq!((joined, too_many), (64, 10_000 - 64));
+    let mallory = tether.clients::<Room>().user_sockets("mallory");
+    assert_eq!(mallory[0].channels().len(), 64);
+    println!(
+        "side client echo round trip: quiet p50 {quiet_p50:?} p99 {quiet_p99:?}; \
+         during 10,000 joins p50 {busy_p50:?} p99 {busy_p99:?}"
+    );
+    assert!(
+        busy_p99 < Duration::from_millis(250),
+        "side p99 {busy_p99:?}"
+    );
+    js.close().await;
+}
+
+#[tokio::test]
+async fn a_listeners_rate_limit_is_per_user_and_answers_with_a_retry_hint() {
+    let (_tether, server) = serve(|b| b).await;
+    let mut js = JsClient::spawn().await;
+    let url = server.url("/room");
+    js.connect_ok("ann-1", &url, json!({"auth": {"user": "ann"}}))
+        .await;
+    js.connect_ok("ann-2", &url, json!({"auth": {"user": "ann"}}))
+        .await;
+    js.connect_ok("bob", &url, json!({"auth": {"user": "bob"}}))
+        .await;
+
+    let burst: Vec<_> = (0..8).map(|_| ("say".to_owned(), json!(["hi"]))).collect();
+    let (acks, _) = js.burst("ann-1", &burst).await;
+    let ok = acks.iter().filter(|a| **a == json!(2)).count();
+    assert_eq!(
+        ok, 5,
+        "the burst of 5 passes, the rest is limited: {acks:?}"
+    );
+    let limited = acks.iter().find(|a| a["error"]["code"] == "rate_limited");
+    let limited = limited.expect("a rate_limited ack");
+    let retry = limited["error"]["retry_after_ms"]
+        .as_u64()
+        .expect("retry_after_ms");
+    assert!((1..=200).contains(&retry), "{limited}");
+
+    // The same user's other tab shares the bucket; another user does not.
+    let other_tab = js.emit_with_ack("ann-2", "say", json!(["hi"])).await;
+    assert_eq!(other_tab["error"]["code"], "rate_limited", "{other_tab}");
+    assert_eq!(
+        js.emit_with_ack("bob", "say", json!(["hi"])).await,
+        json!(2)
+    );
+    // Other events of the limited user are not limited by this listener's rate.
+    assert_eq!(
+        js.emit_with_ack("ann-1", "echo", json!([7])).await,
+        json!(7)
+    );
+
+    tokio::time::sleep(Duration::from_millis(retry + 10)).await;
+    assert_eq!(
+        js.emit_with_ack("ann-2", "say", json!(["hi"])).await,
+        json!(2)
+    );
+    js.close().await;
+}
+
+#[tokio::test]
+async fn a_socket_that_keeps_flooding_over_its_rate_is_disconnected_and_told_why() {
+    let (_tether, server) = serve(|b| b.rate_limit(RateLimit::per_second(20).burst(20))).await;
+    let mut js = JsClient::spawn().await;
+    js.connect_ok(
+        "side",
+        &server.url("/room"),
+        json!({"auth": {"user": "side"}}),
+    )
+    .await;
+    let mut flooder = RawSocket::connect(server.addr, "/room", &json!({"user": "flood"}), &[])
+        .await
+        .expect("the flooder connects");
+    // Batches of 10 as fast as the server reads them, until it says stop (a flooder that sent
+    // on after the server closed would lose what was in flight to the connection reset).
+    let mut told = None;
+    for batch in 0..50 {
+        for i in 0..10 {
+            flooder.emit("echo", &[json!(batch * 10 + i)]).await;
+        }
+        told = flooder
+            .event("/ops/disconnected", Duration::from_millis(20))
+            .await;
+        if told.is_some() {
+            break;
+        }
+    }
+    let told = told.expect("the flooder is told why");
+    assert_eq!(told[0]["code"], "rate_limited", "{told}");
+    assert!(flooder.closed_within(Duration::from_secs(5)).await);
+    // Within its own burst, the side client is served at once.
+    let (_, p99) = round_trips(&mut js, "side", 15).await;
+    assert!(p99 < Duration::from_millis(250), "side p99 {p99:?}");
+    js.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_handshake_is_closed_within_the_connect_timeout() {
+    let (_tether, server) = serve(|b| b.connect_timeout(Duration::from_secs(1))).await;
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let mut socket = RawSocket::open(server.addr).await;
+        let refused = socket.join("/room", &json!({"user": "banned"})).await;
+        assert_eq!(
+            refused,
+            Err(Refused::ConnectError("refused: no entry".into()))
+        );
+        sockets.push(socket);
+    }
+    // A connection that never sends its CONNECT packet is closed too.
+    for _ in 0..5 {
+        sockets.push(RawSocket::open(server.addr).await);
+    }
+    let started = Instant::now();
+    for socket in &mut sockets {
+        assert!(
+            socket.closed_within(Duration::from_secs(5)).await,
+            "an idle handshake lingered"
+        );
+    }
+    println!(
+        "refused and idle handshakes closed after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let ok = RawSocket::connect(server.addr, "/room", &json!({"user": "fine"}), &[]).await;
+    assert!(ok.is_ok(), "a good client is still admitted");
+}
