@@ -3,7 +3,9 @@
 # packages when missing, then the page's socket.io client pinned by examples/chat/web's lockfile)
 # and runs `cargo run --release --example chat`. Open http://127.0.0.1:3000 (or $HOST:$PORT).
 #
-# Settings pass through the environment: PORT, HOST, TETHER_KEY, REDIS_URL, RUST_LOG, e.g.
+# Settings pass through the environment: PORT, HOST, TETHER_KEY, NOTIFY_SECRET (what
+# POST /api/notify/{user} needs as `Authorization: Bearer ..`; printed once at start when unset),
+# TOKEN_TTL_SECS, TOKEN_GRACE_SECS, REDIS_URL, RUST_LOG (see the README's demo section), e.g.
 #   PORT=8080 TETHER_KEY=$(head -c32 /dev/urandom | basenc --base64url | tr -d =) scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

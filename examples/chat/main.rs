@@ -7,15 +7,22 @@
 //! cargo run --release --example chat          # then open http://127.0.0.1:3000
 //! ```
 //!
-//! Settings (environment): `PORT` (default 3000; `0` picks a free port, printed at start), `HOST`
-//! (default 127.0.0.1), `TETHER_KEY` (base64url, 32 bytes; a development key is generated without
-//! it), `REDIS_URL` (cluster mode: nodes
-//! sharing the Redis and the key deliver to each other's sockets).
+//! Settings (environment):
+//! - `PORT` (default 3000; `0` picks a free port, printed at start), `HOST` (default 127.0.0.1);
+//! - `TETHER_KEY` (base64url, 32 bytes; a development key is generated without it);
+//! - `NOTIFY_SECRET`: what `POST /api/notify/{user}` needs as `Authorization: Bearer ..`. Without
+//!   it a random one is generated and printed once at start, like a development server's
+//!   token (it never appears in a log again); set it wherever logs are kept or shared;
+//! - `TOKEN_TTL_SECS` (default 3600): how long a login token lasts; `TOKEN_GRACE_SECS` (default
+//!   30): how long a socket whose token expired has to send a fresh one;
+//! - `REDIS_URL` (cluster mode: nodes sharing the Redis and the key deliver to each other's
+//!   sockets).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tether::auth::Key;
-use tether_examples::chat;
+use tether_examples::chat::{self, ChatConfig, NotifySecret};
 
 fn key_from_env() -> Key {
     match Key::from_env("TETHER_KEY") {
@@ -32,6 +39,37 @@ fn key_from_env() -> Key {
             eprintln!("chat: invalid TETHER_KEY: {e}");
             std::process::exit(2);
         }
+    }
+}
+
+fn notify_secret_from_env() -> NotifySecret {
+    match std::env::var("NOTIFY_SECRET") {
+        Ok(secret) => NotifySecret::new(secret).unwrap_or_else(|e| {
+            eprintln!("chat: invalid NOTIFY_SECRET: {e}");
+            std::process::exit(2);
+        }),
+        Err(_) => {
+            let secret = NotifySecret::generate();
+            // Printed once, now, so that the demo is usable at once; set NOTIFY_SECRET to keep
+            // it out of the logs.
+            tracing::warn!(
+                "NOTIFY_SECRET is not set: generated one for this run; POST /api/notify/{{user}} \
+                 needs `Authorization: Bearer {}`",
+                secret.expose()
+            );
+            secret
+        }
+    }
+}
+
+/// A whole number of seconds from the environment, or `default`.
+fn secs_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Ok(s) => s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{name} must be a whole number of seconds, got `{s}`")),
+        Err(_) => Ok(default),
     }
 }
 
@@ -57,7 +95,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("embedded single-node mode (set REDIS_URL to run as a cluster node)")
         }
     }
-    let app = chat::app_on(key_from_env(), redis_url.as_deref()).await?;
+    let mut config = ChatConfig::new(key_from_env(), notify_secret_from_env())
+        .token_ttl(secs_from_env("TOKEN_TTL_SECS", chat::DEFAULT_TOKEN_TTL)?)
+        .token_grace(secs_from_env(
+            "TOKEN_GRACE_SECS",
+            tether::DEFAULT_TOKEN_GRACE,
+        )?);
+    if let Some(url) = redis_url {
+        config = config.redis(url);
+    }
+    let app = chat::app_with(config).await?;
 
     let host: std::net::IpAddr = match std::env::var("HOST") {
         Ok(h) => h

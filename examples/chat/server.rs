@@ -1,6 +1,6 @@
 //! The chat demo's server: `POST /api/login`, `POST /api/notify/{user}`, the page and its
 //! socket.io client bundle, and the `/chat` namespace. The `chat` example (`main.rs` beside this
-//! file) serves it; the integration tests build the same app in-process.
+//! file) serves it; the integration tests build the same app in-process ([`app_with`]).
 //!
 //! Namespace `/chat` (token in `auth.token`):
 //!
@@ -14,29 +14,45 @@
 //!
 //! The server also emits `notification` (the body of `POST /api/notify/{user}`) and `presence`
 //! `{user, online}`. Every error ack is `{"error": {"code", "message"}}`.
+//!
+//! # Tokens expire, on live sockets too
+//!
+//! `POST /api/login {"user"}` issues a token that expires after [`ChatConfig::token_ttl`]
+//! (default [`DEFAULT_TOKEN_TTL`]). The middleware hands its `exp` to tether
+//! ([`JweVerifier::accept`]), so when it passes the socket receives `/ops/token-expired`
+//! `{code, message, grace_seconds}`; it must send `/ops/login {token}` with a fresh token within
+//! the grace ([`ChatConfig::token_grace`]), or it receives `/ops/disconnected`
+//! `{code: "expired_token"}` and is disconnected. The page does this by itself: it asks
+//! `/api/login` again for the same user (a demo without passwords; a real app would use a
+//! refresh token or its session cookie here).
+//!
+//! # The notify credential
+//!
+//! `POST /api/notify/{user}` is for back-end services, not for browsers: it needs
+//! `Authorization: Bearer <NOTIFY_SECRET>`, a shared secret ([`NotifySecret`]) compared in
+//! constant time. Without the header (or with another scheme) the answer is 401
+//! `{"error": {"code": "unauthorized", ..}}` with `WWW-Authenticate: Bearer`; with a wrong secret
+//! it is 403 `{"error": {"code": "forbidden", ..}}`. Either way nothing is delivered and the body
+//! is not read. A user's chat token is not accepted here: it would let any user push
+//! notifications to any other.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tether::auth::{Claims, JweVerifier, Key, KeySet};
+use tether::auth::{Claims, JweVerifier, Verified};
 use tether::{
-    BuildError, Client, DisconnectReason, Emitter, Events, Handshake, SocketError, SocketNok,
-    SocketOk, Tether, socket_namespace,
+    Client, DisconnectReason, Events, Handshake, SocketError, SocketNok, SocketOk, socket_namespace,
 };
-use tower_http::services::{ServeDir, ServeFile};
+
+mod api;
+mod config;
+
+pub use api::NotifySecret;
+pub use config::{ChatConfig, DEFAULT_TOKEN_TTL, app, app_with, web_dir};
 
 /// Longest chat message, in characters.
 pub const MAX_TEXT: usize = 2000;
-/// How long a demo login lasts.
-const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// Who a `/chat` socket belongs to.
 #[derive(Debug, Clone, Serialize)]
@@ -110,13 +126,15 @@ struct Chat {
 impl Chat {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<ChatUser>, SocketNok> {
-        let verified = self
-            .verifier
-            .authenticate::<Claims>(hs)
-            .map_err(SocketNok::from)?;
-        Ok(SocketOk::new(ChatUser {
-            user_id: verified.into_claims().sub,
-        }))
+        // `accept` carries the token's `exp` into the socket: tether enforces it on the live
+        // socket. It decides `/ops/login` too (a fresh token moves the expiry).
+        self.verifier
+            .accept(hs, |token: Verified<Claims>| async move {
+                Ok::<_, SocketNok>(ChatUser {
+                    user_id: token.into_claims().sub,
+                })
+            })
+            .await
     }
 
     #[on_connect]
@@ -289,132 +307,4 @@ fn check_user(user: &str) -> Result<(), String> {
     } else {
         Err("user names are 1 to 32 letters, digits, `-` or `_`".to_owned())
     }
-}
-
-/// What the HTTP handlers share.
-#[derive(Clone)]
-struct AppState {
-    verifier: Arc<JweVerifier>,
-    emitter: Emitter<Chat>,
-}
-
-/// An HTTP error with the same `{"error": {code, message}}` shape as the socket acks.
-struct ApiError(StatusCode, SocketError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
-    }
-}
-
-#[derive(Deserialize)]
-struct LoginRequest {
-    user: String,
-}
-
-/// `POST /api/login {"user": "alice"}` → `{"token": ".."}`. A demo: no passwords.
-async fn login(
-    State(app): State<AppState>,
-    body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            SocketError::invalid_payload(format!("expected {{\"user\": \"name\"}}: {e}")),
-        )
-    })?;
-    check_user(&req.user)
-        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, SocketError::invalid_payload(m)))?;
-    let token = app
-        .verifier
-        .issue(&Claims::new(req.user).expires_in(TOKEN_TTL))
-        .map_err(|e| {
-            tracing::error!(error = %e, "token not issued");
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, SocketError::internal())
-        })?;
-    Ok(Json(json!({ "token": token })))
-}
-
-/// `POST /api/notify/{user}` with any JSON body → `notification` to every socket of the user.
-async fn notify(
-    State(app): State<AppState>,
-    Path(user): Path<String>,
-    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            SocketError::invalid_payload(format!("the body must be JSON: {e}")),
-        )
-    })?;
-    let delivery = app
-        .emitter
-        .to_user(&user)
-        .emit(ChatEvent::Notification(body))
-        .await
-        .map_err(|e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                SocketError::new("emit_failed", e.to_string()),
-            )
-        })?;
-    // `nodes`: the nodes that hold a socket of the user (this one alone in embedded mode).
-    Ok(Json(if delivery.delivered() {
-        json!({ "delivered": true, "sockets": delivery.sockets, "nodes": delivery.nodes })
-    } else if delivery.cluster_unavailable {
-        json!({ "delivered": false, "reason": "cluster_unavailable", "nodes": 0 })
-    } else {
-        json!({ "delivered": false, "reason": "offline", "nodes": 0 })
-    }))
-}
-
-/// The folder of the page: `public/` (served at `/`) and `node_modules/` (the socket.io client).
-pub fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chat/web")
-}
-
-/// Builds the chat demo's app in embedded single-node mode: the HTTP API, the page and the
-/// `/chat` namespace, with tokens issued and verified with `key`. Serve it with `axum::serve`.
-///
-/// # Errors
-/// When tether cannot mount the namespace.
-pub async fn app(key: Key) -> Result<Router, BuildError> {
-    app_on(key, None).await
-}
-
-/// [`app`], as one node of a cluster when `redis_url` is given: nodes that share the Redis and
-/// the key deliver to each other's sockets.
-///
-/// # Errors
-/// When tether cannot mount the namespace or reach Redis.
-pub async fn app_on(key: Key, redis_url: Option<&str>) -> Result<Router, BuildError> {
-    let verifier = Arc::new(JweVerifier::new(KeySet::new(key)));
-    let mut builder = Tether::builder()
-        .namespace(Chat {
-            verifier: verifier.clone(),
-        })
-        // `/ops/login`: the same tokens as the handshake (`sub` is the user).
-        .login_verifier(JweVerifier::clone(&verifier));
-    if let Some(url) = redis_url {
-        builder = builder.redis(url);
-    }
-    let tether = builder.build().await?;
-
-    let web = web_dir();
-    let client_bundle = web.join("node_modules/socket.io-client/dist/socket.io.min.js");
-    if !client_bundle.exists() {
-        tracing::warn!(
-            "the page's socket.io client is missing: run `scripts/demo.sh` (or `npm ci --prefix examples/chat/web`) first"
-        );
-    }
-    Ok(Router::new()
-        .route("/api/login", post(login))
-        .route("/api/notify/{user}", post(notify))
-        .route_service("/vendor/socket.io.min.js", ServeFile::new(client_bundle))
-        .fallback_service(ServeDir::new(web.join("public")))
-        .layer(tether.layer())
-        .with_state(AppState {
-            verifier,
-            emitter: tether.emitter::<Chat>(),
-        }))
 }

@@ -1,7 +1,9 @@
 // The chat demo in a real browser: Debian's headless Chromium (/usr/bin/chromium) driven by
 // playwright-core (no browser download). Two browser contexts log in as two users, join a channel,
 // exchange a channel message and a DM, see a notification posted over HTTP, an error ack for a
-// bad channel name, and log out and back in on the same socket. Saves screenshots to
+// bad channel name, and log out and back in on the same socket. A second server with 2 s tokens
+// checks that the page renews an expired token by itself (same socket, messages still arrive)
+// and, when it cannot, shows why the server disconnected it. Saves screenshots to
 // tests/artifacts/.
 //
 //   node --test tests/browser/chat.spec.mjs
@@ -11,7 +13,7 @@
 // tests/artifacts). tests/tests/browser.rs runs this file from `cargo test`.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -25,20 +27,26 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const ARTIFACTS = process.env.ARTIFACTS ?? join(root, "tests/artifacts");
 const TIMEOUT = 10_000;
 
-let server; // { child, url, output }
+let server; // { child, url, output, secret }
+let shortLived; // the same, with tokens of 2 s and a grace of 1 s
 let browser;
 
 /** Starts the chat binary on a port the OS picks (PORT=0) and waits for its address. */
-function startServer() {
+function startServer(extraEnv = {}) {
+  // What POST /api/notify/{user} needs as `Authorization: Bearer ..`.
+  const secret = randomBytes(24).toString("base64url");
+  const key = randomBytes(32);
   assert.ok(existsSync(CHAT_BIN), `the chat server is not built: run \`cargo build --example chat\` (missing ${CHAT_BIN})`);
   const child = spawn(CHAT_BIN, [], {
     env: {
       ...process.env,
       PORT: "0",
       HOST: "127.0.0.1",
-      TETHER_KEY: randomBytes(32).toString("base64url"),
+      TETHER_KEY: key.toString("base64url"),
       NO_COLOR: "1",
       RUST_LOG: process.env.RUST_LOG ?? "info",
+      NOTIFY_SECRET: secret,
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -50,7 +58,7 @@ function startServer() {
       const m = output.match(/chat demo on (http:\/\/[\d.]+:\d+)/);
       if (m) {
         clearTimeout(timer);
-        resolvePromise({ child, url: m[1], output: () => output });
+        resolvePromise({ child, url: m[1], output: () => output, secret, key });
       }
     };
     child.stdout.setEncoding("utf8").on("data", onData);
@@ -62,17 +70,27 @@ function startServer() {
   });
 }
 
-async function postJson(path, body) {
-  const res = await fetch(`${server.url}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+/** A token the server's key opens: compact JWE, `alg: dir`, `enc: A256GCM` (what tether issues). */
+function mintToken(key, claims) {
+  const header = Buffer.from(JSON.stringify({ alg: "dir", enc: "A256GCM" })).toString("base64url");
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(Buffer.from(header, "ascii"));
+  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(claims), "utf8"), cipher.final()]);
+  return [header, "", iv.toString("base64url"), ciphertext.toString("base64url"),
+    cipher.getAuthTag().toString("base64url")].join(".");
+}
+
+/** `POST /api/notify/{user}` to `srv` with its secret (or `secret`, e.g. none). */
+async function notify(user, body, { srv = server, secret = srv.secret } = {}) {
+  const headers = { "content-type": "application/json" };
+  if (secret != null) headers.authorization = `Bearer ${secret}`;
+  const res = await fetch(`${srv.url}/api/notify/${user}`, { method: "POST", headers, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
 }
 
-/** A browser context with the page open and logged in as `user`. */
-async function openAs(user) {
+/** A browser context with the page of `srv` open and logged in as `user`. */
+async function openAs(user, srv = server) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
@@ -84,7 +102,7 @@ async function openAs(user) {
   page.on("response", (res) => {
     if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
   });
-  await page.goto(server.url);
+  await page.goto(srv.url);
   // The name field has the focus on load.
   await page.waitForFunction(() => document.activeElement?.id === "login-name");
   await expectText(page, "#login-panel", "demo without passwords");
@@ -125,7 +143,10 @@ async function joinChannel(page, channel) {
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: run scripts/setup.sh (apt-get install chromium)`);
-  server = await startServer();
+  [server, shortLived] = await Promise.all([
+    startServer(),
+    startServer({ TOKEN_TTL_SECS: "2", TOKEN_GRACE_SECS: "1" }),
+  ]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -145,6 +166,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.child.kill("SIGTERM");
+  shortLived?.child.kill("SIGTERM");
 });
 
 test("two users chat, DM, get a notification and see error acks in the browser", async () => {
@@ -195,14 +217,26 @@ test("two users chat, DM, get a notification and see error acks in the browser",
   await bob.page.click("#dm-submit");
   await bob.page.waitForSelector('#messages [data-to="carol"][data-online="false"] [data-testid="dm-offline"]');
 
-  // A notification POSTed over HTTP appears on alice's page only.
-  const notified = await postJson("/api/notify/alice", { title: "Build finished", text: "main is green" });
+  // A notification POSTed without the notify secret is refused and shows nowhere.
+  const refused = await notify("alice", { title: "Phishing" }, { secret: null });
+  assert.equal(refused.status, 401);
+  assert.equal(refused.body.error.code, "unauthorized");
+  const wrong = await notify("alice", { title: "Phishing" }, { secret: "guess" });
+  assert.equal(wrong.status, 403);
+  assert.equal(wrong.body.error.code, "forbidden");
+
+  // A notification POSTed over HTTP with the secret appears on alice's page only.
+  const notified = await notify("alice", { title: "Build finished", text: "main is green" });
   assert.equal(notified.status, 200);
   assert.equal(notified.body.delivered, true);
   const note = alice.page.locator('#notifications [data-testid="notification"]');
   await note.waitFor();
   assert.match(await note.textContent(), /Build finished.*main is green/s);
   assert.equal(await bob.page.locator('#notifications [data-testid="notification"]').count(), 0);
+  assert.equal(await alice.page.locator("#notifications").textContent().then((t) => t.includes("Phishing")), false);
+  // The page tells how to notify, never the secret.
+  await expectText(alice.page, "#notify-example", "Authorization: Bearer $NOTIFY_SECRET");
+  assert.equal((await alice.page.content()).includes(server.secret), false, "the page never shows the secret");
 
   // An error ack for a bad channel name is shown to the user.
   await joinChannel(bob.page, "no spaces!");
@@ -242,4 +276,68 @@ test("two users chat, DM, get a notification and see error acks in the browser",
   assert.deepEqual([...alice.problems, ...bob.problems], [], "no page errors");
   await alice.context.close();
   await bob.context.close();
+});
+
+test("the page renews an expired token by itself, and shows why when it cannot", async () => {
+  const carol = await openAs("carol", shortLived);
+  const clientId = (await carol.page.textContent("#conn-client-id")).trim();
+  await joinChannel(carol.page, "general");
+  await carol.page.waitForSelector('#channel-list [data-channel="general"]');
+
+  // Tokens last 2 s: /ops/token-expired, a fresh token from /api/login, /ops/login. Nothing
+  // shows: same socket, same user, still connected past the grace.
+  await carol.page.waitForSelector('body[data-token-renewals="1"]', { timeout: 8_000 });
+  const renewed = Date.now();
+  assert.equal((await carol.page.textContent("#conn-client-id")).trim(), clientId, "the same socket");
+  assert.equal((await carol.page.textContent("#status-text")).trim(), "connected");
+  await waitForText(carol.page, "#conn-user-id", "carol");
+  assert.equal(await carol.page.locator('#errors [data-testid="error"]').count(), 0, "no error shown");
+  // Still receiving: a notification, and its own channel message.
+  const notified = await notify("carol", { title: "after renewal" }, { srv: shortLived });
+  assert.equal(notified.body.delivered, true);
+  await waitForText(carol.page, "#notifications", "after renewal");
+  await carol.page.fill("#say-text", "still here");
+  await carol.page.press("#say-text", "Enter");
+  await carol.page.locator('#messages [data-kind="message"][data-from="carol"]').waitFor();
+  // The old token's grace (1 s) runs out without a disconnect.
+  await carol.page.waitForTimeout(Math.max(0, renewed + 1_300 - Date.now()));
+  assert.equal((await carol.page.textContent("#status-text")).trim(), "connected");
+  assert.equal(await carol.page.locator('#errors [data-testid="error"]').count(), 0, "no disconnect");
+  assert.deepEqual(carol.problems, [], "no page errors while renewing");
+
+  // The login endpoint goes down: the renewed token expires in turn, its renewal fails, the
+  // server disconnects the socket after the grace, and the page says why.
+  await carol.page.route("**/api/login", (route) => route.fulfill({
+    status: 503,
+    contentType: "application/json",
+    body: JSON.stringify({ error: { code: "unavailable", message: "logins are down" } }),
+  }));
+  await carol.page.waitForSelector("#login-panel", { state: "visible", timeout: 8_000 });
+  await waitForText(carol.page, "#login-error", "expired_token");
+  await waitForText(carol.page, "#status-text", "disconnected by the server (expired_token)");
+  await carol.page.screenshot({ path: join(ARTIFACTS, "chat-token-expired.png"), fullPage: true });
+  await carol.context.close();
+});
+
+test("a saved session whose token expired connects again with a fresh token", async () => {
+  // A token that expired 10 minutes ago, well past the handshake's leeway, saved by an earlier visit.
+  const stale = mintToken(server.key, { sub: "dave", exp: Math.floor(Date.now() / 1000) - 600 });
+  const context = await browser.newContext();
+  await context.addInitScript((token) => {
+    sessionStorage.setItem("tether-chat-session", JSON.stringify({ token, user: "dave" }));
+  }, stale);
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const refused = [];
+  page.on("pageerror", (err) => refused.push(`pageerror: ${err.message}`));
+  await page.goto(server.url);
+  // Refused with expired_token, then connected as dave with a token from /api/login.
+  await page.waitForSelector('#status[data-state="online"]');
+  await waitForText(page, "#conn-user-id", "dave");
+  assert.equal(await page.locator("#login-panel").isVisible(), false);
+  const saved = await page.evaluate(() => JSON.parse(sessionStorage.getItem("tether-chat-session")));
+  assert.equal(saved.user, "dave");
+  assert.notEqual(saved.token, stale, "the fresh token is saved");
+  assert.deepEqual(refused, []);
+  await context.close();
 });

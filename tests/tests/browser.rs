@@ -1,7 +1,11 @@
 //! Issue 6: the chat demo in a real browser. Builds the `chat` example, then runs
 //! `tests/browser/chat.spec.mjs` (Node's test runner, playwright-core driving Debian's
 //! `/usr/bin/chromium`): two users log in, join a channel, chat, DM, receive a notification
-//! posted over HTTP, see an error ack, and log out and in again. Screenshots land in
+//! posted over HTTP with the notify secret (and none without it), see an error ack, and log out
+//! and in again; on a second server with 2 s tokens (`TOKEN_TTL_SECS`), the page renews its
+//! expired token by itself and, when it cannot, shows why the server disconnected it; a saved
+//! session whose token expired connects again with a fresh one. The spec starts the servers
+//! itself and gives each its `TETHER_KEY` and `NOTIFY_SECRET`. Screenshots land in
 //! `tests/artifacts/`.
 //!
 //! Needs Chromium and the npm packages: `scripts/setup.sh` installs them. This test fails (never

@@ -1,16 +1,25 @@
-//! Issue 6: the chat demo's server contract, as the official JS `socket.io-client` and a plain
-//! HTTP client observe it. The app is the demo's own (`tether_examples::chat::app`, served by
-//! `cargo run --example chat`), built in-process on a free port.
+//! Issues 6 and 11: the chat demo's server contract, as the official JS `socket.io-client` and a
+//! plain HTTP client observe it. The app is the demo's own (`tether_examples::chat::app_with`,
+//! served by `cargo run --example chat`), built in-process on a free port.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tether::auth::Key;
-use tether_examples::chat;
+use tether_examples::chat::{self, ChatConfig, NotifySecret};
 use tether_tests::{Connect, HttpResponse, JsClient, TestServer, http_post};
 
 /// How long a test waits to be sure an event does not come.
 const QUIET: Duration = Duration::from_millis(300);
+
+/// The notify secret of the test apps.
+const SECRET: &str = "test-notify-secret-0123456789";
+
+/// The demo's config with the test secret.
+fn config(key: Key) -> ChatConfig {
+    ChatConfig::new(key, NotifySecret::new(SECRET).expect("a valid secret"))
+}
 
 struct Harness {
     server: TestServer,
@@ -19,9 +28,11 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
-        let app = chat::app(Key::generate())
-            .await
-            .expect("build the chat app");
+        Self::start_with(config(Key::generate())).await
+    }
+
+    async fn start_with(config: ChatConfig) -> Self {
+        let app = chat::app_with(config).await.expect("build the chat app");
         let server = TestServer::start(app).await;
         let js = JsClient::spawn().await;
         Self { server, js }
@@ -33,6 +44,18 @@ impl Harness {
 
     async fn post(&self, path: &str, body: &Value) -> HttpResponse {
         http_post(self.server.addr, path, &body.to_string()).await
+    }
+
+    /// `POST /api/notify/{user}` with the notify secret.
+    async fn notify(&self, user: &str, body: &Value) -> Reply {
+        let auth = format!("Bearer {SECRET}");
+        post_with(
+            self.server.addr,
+            &format!("/api/notify/{user}"),
+            &[("Authorization", &auth)],
+            &body.to_string(),
+        )
+        .await
     }
 
     /// A token from `POST /api/login`.
@@ -105,6 +128,56 @@ fn error_code(ack: &Value) -> &str {
         .unwrap_or_else(|| panic!("no code in {ack}"))
 }
 
+/// A response of [`post_with`]: the status, the head (status line and headers) and the JSON body.
+struct Reply {
+    status: u16,
+    head: String,
+    body: Value,
+}
+
+/// `POST`s `body` (JSON) to `http://{addr}{path}` with extra `headers`, over a real TCP
+/// connection (HTTP/1.1, `Connection: close`).
+async fn post_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        raw
+    };
+    let raw = tokio::time::timeout(tether_tests::TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("no HTTP response to POST {path}"));
+    let text = String::from_utf8(raw).expect("a UTF-8 response");
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a malformed HTTP response: {text:?}"));
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "this helper reads bodies with a Content-Length only: {head}"
+    );
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: serde_json::from_str(payload).unwrap_or(Value::Null),
+    }
+}
+
 #[tokio::test]
 async fn login_endpoint_issues_tokens_and_rejects_bad_names() {
     let h = Harness::start().await;
@@ -149,7 +222,9 @@ async fn connections_without_a_valid_token_are_refused_with_a_code() {
     assert!(msg.starts_with("malformed_token"), "{msg}");
 
     // A real JWE made with another key.
-    let other = chat::app(Key::generate()).await.expect("second app");
+    let other = chat::app_with(config(Key::generate()))
+        .await
+        .expect("second app");
     let other = TestServer::start(other).await;
     let res = http_post(other.addr, "/api/login", r#"{"user":"mallory"}"#).await;
     let foreign = res.body["token"].as_str().expect("token").to_owned();
@@ -332,7 +407,7 @@ async fn notify_delivers_to_every_socket_of_the_user_or_says_offline() {
     h.connect("alice", "alice").await;
 
     let body = json!({ "title": "Build finished", "nested": { "ok": true }, "n": [1, 2] });
-    let res = h.post("/api/notify/bob", &body).await;
+    let res = h.notify("bob", &body).await;
     assert_eq!(res.status, 200, "{:?}", res.body);
     assert_eq!(res.body["delivered"], true);
     assert_eq!(res.body["sockets"], 2);
@@ -342,20 +417,198 @@ async fn notify_delivers_to_every_socket_of_the_user_or_says_offline() {
     h.js.assert_no_event("alice", "notification", QUIET).await;
 
     // Any JSON body, not only objects.
-    let res = h.post("/api/notify/alice", &json!("plain string")).await;
+    let res = h.notify("alice", &json!("plain string")).await;
     assert_eq!(res.body["delivered"], true);
     assert_eq!(h.next("alice", "notification").await, "plain string");
 
-    let res = h.post("/api/notify/ghost", &json!({ "title": "hi" })).await;
+    let res = h.notify("ghost", &json!({ "title": "hi" })).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body["delivered"], false);
     assert_eq!(res.body["reason"], "offline");
 
-    let res = http_post(h.server.addr, "/api/notify/bob", "{not json").await;
+    let auth = format!("Bearer {SECRET}");
+    let res = post_with(
+        h.server.addr,
+        "/api/notify/bob",
+        &[("Authorization", &auth)],
+        "{not json",
+    )
+    .await;
     assert_eq!(res.status, 400);
     assert_eq!(error_code(&res.body), "invalid_payload");
     h.js.assert_no_event("bob-tab1", "notification", QUIET)
         .await;
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn notify_without_the_secret_is_refused_and_delivers_nothing() {
+    let mut h = Harness::start().await;
+    h.connect("bob", "bob").await;
+    let addr = h.server.addr;
+    let body = r#"{"title":"Your account is locked, click here"}"#;
+
+    // No credential: 401 `unauthorized`, with the scheme to use.
+    let res = post_with(addr, "/api/notify/bob", &[], body).await;
+    assert_eq!(res.status, 401, "{:?}", res.body);
+    assert_eq!(error_code(&res.body), "unauthorized");
+    assert!(
+        res.head
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{}",
+        res.head
+    );
+    // The secret in another scheme, or no credentials after `Bearer`: no credential either.
+    for value in [
+        format!("Basic {SECRET}"),
+        SECRET.to_owned(),
+        "Bearer".to_owned(),
+        format!("Bearer{SECRET}"),
+    ] {
+        let res = post_with(addr, "/api/notify/bob", &[("Authorization", &value)], body).await;
+        assert_eq!(res.status, 401, "{value}: {:?}", res.body);
+        assert_eq!(error_code(&res.body), "unauthorized", "{value}");
+    }
+    // Wrong secrets, a user's own chat token among them: 403 `forbidden`.
+    let chat_token = h.token("mallory").await;
+    for secret in [
+        "wrong".to_owned(),
+        format!("{SECRET}x"),
+        SECRET[..SECRET.len() - 1].to_owned(),
+        SECRET.to_uppercase(),
+        chat_token,
+    ] {
+        let value = format!("Bearer {secret}");
+        let res = post_with(addr, "/api/notify/bob", &[("Authorization", &value)], body).await;
+        assert_eq!(res.status, 403, "{value}: {:?}", res.body);
+        assert_eq!(error_code(&res.body), "forbidden", "{value}");
+        assert!(
+            !res.body.to_string().contains(SECRET),
+            "an error never shows the secret"
+        );
+    }
+    // The credential is checked before the body is read: a bad body does not tell more.
+    let res = post_with(
+        addr,
+        "/api/notify/bob",
+        &[("Authorization", "Bearer wrong")],
+        "{not json",
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    h.js.assert_no_event("bob", "notification", QUIET).await;
+
+    // The caller holding the secret, beside the refused ones: delivered, once.
+    let res = h.notify("bob", &json!({ "title": "Build finished" })).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["delivered"], true);
+    assert_eq!(
+        h.next("bob", "notification").await,
+        json!({ "title": "Build finished" })
+    );
+    h.js.assert_no_event("bob", "notification", QUIET).await;
+    h.js.close().await;
+}
+
+/// Tokens of 2 s (their `exp` falls 1 to 2 s after `/api/login`: whole seconds) and a grace of
+/// 1.5 s, so that the expiry tests take seconds.
+fn short_lived() -> ChatConfig {
+    config(Key::generate())
+        .token_ttl(Duration::from_secs(2))
+        .token_grace(Duration::from_millis(1500))
+}
+
+/// The next `/ops/token-expired` of socket `name`, checking its payload.
+async fn token_expired(h: &Harness, name: &str) {
+    let notice = h.next(name, "/ops/token-expired").await;
+    assert_eq!(notice["code"], "expired_token", "{notice}");
+    assert_eq!(notice["grace_seconds"], 1.5, "{notice}");
+    assert!(
+        notice["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/ops/login")),
+        "{notice}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_whose_token_expires_is_told_then_disconnected_without_a_fresh_login() {
+    let mut h = Harness::start_with(short_lived()).await;
+    let started = std::time::Instant::now();
+    h.connect("alice", "alice").await;
+    h.join("alice", "general").await;
+
+    token_expired(&h, "alice").await;
+    // Until the grace runs out the socket is still alice's.
+    let res = h.notify("alice", &json!({ "title": "still here" })).await;
+    assert_eq!(res.body["delivered"], true, "{:?}", res.body);
+
+    let kick = h.next("alice", "/ops/disconnected").await;
+    assert_eq!(kick["code"], "expired_token", "{kick}");
+    assert_eq!(h.js.disconnected("alice").await, "io server disconnect");
+    // `exp` is at least 1 s after the login, and the grace 1.5 s more.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "disconnected after {:?}, before the token's expiry and the grace",
+        started.elapsed()
+    );
+    let res = h.notify("alice", &json!({ "title": "gone" })).await;
+    assert_eq!(res.body["delivered"], false, "{:?}", res.body);
+    assert_eq!(res.body["reason"], "offline");
+    h.js.close().await;
+}
+
+#[tokio::test]
+async fn a_fresh_login_within_the_grace_keeps_the_socket_and_its_messages() {
+    let mut h = Harness::start_with(short_lived()).await;
+    let first = h.connect("alice", "alice").await;
+    assert_eq!(
+        h.next("alice", "presence").await,
+        json!({ "user": "alice", "online": true })
+    );
+    h.join("alice", "general").await;
+
+    // What the page does: a fresh token from `/api/login` for the same user, on the same socket.
+    token_expired(&h, "alice").await;
+    let token = h.token("alice").await;
+    let ack = h
+        .ack("alice", "/ops/login", json!({ "token": token }))
+        .await;
+    assert_eq!(ack["user_id"], "alice", "{ack}");
+    assert_eq!(ack["client_id"], first["client_id"], "the same socket");
+    assert_eq!(ack["channels"], json!(["general"]), "its channels kept");
+    assert_eq!(h.info_event("alice").await, ack);
+
+    // The fresh token expires in turn (at least 2 s after the first one did): the old deadline,
+    // 1.5 s after the first notice, passed without a disconnect.
+    token_expired(&h, "alice").await;
+    h.js.assert_no_event("alice", "/ops/disconnected", Duration::ZERO)
+        .await;
+    // Still connected, as alice: channel messages and notifications arrive.
+    let ack = h
+        .ack(
+            "alice",
+            "say",
+            json!({ "channel": "general", "text": "still here" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "delivered": 1 }));
+    assert_eq!(h.next("alice", "message").await["text"], "still here");
+    let res = h.notify("alice", &json!({ "title": "hi" })).await;
+    assert_eq!(res.body["delivered"], true, "{:?}", res.body);
+    assert_eq!(
+        h.next("alice", "notification").await,
+        json!({ "title": "hi" })
+    );
+    // A renewal is not news to anyone: no presence change.
+    h.js.assert_no_event("alice", "presence", Duration::ZERO)
+        .await;
+
+    // The fresh token's own expiry is enforced: no login this time, so it ends.
+    let kick = h.next("alice", "/ops/disconnected").await;
+    assert_eq!(kick["code"], "expired_token", "{kick}");
+    assert_eq!(h.js.disconnected("alice").await, "io server disconnect");
     h.js.close().await;
 }
 
@@ -451,7 +704,7 @@ async fn logout_then_login_on_the_same_socket() {
         .ack("bob", "dm", json!({ "to": "alice", "text": "there?" }))
         .await;
     assert_eq!(ack, json!({ "online": false }));
-    let res = h.post("/api/notify/alice", &json!({ "x": 1 })).await;
+    let res = h.notify("alice", &json!({ "x": 1 })).await;
     assert_eq!(res.body["delivered"], false);
     h.js.assert_no_event("tab", "dm", QUIET).await;
     h.js.assert_no_event("tab", "notification", Duration::ZERO)
@@ -612,7 +865,7 @@ async fn two_demo_nodes_sharing_redis_deliver_to_each_others_sockets() {
             redis.url(),
         );
         async move {
-            let app = chat::app_on(key, Some(&url))
+            let app = chat::app_with(config(key).redis(url))
                 .await
                 .expect("join the cluster");
             TestServer::start(app).await
@@ -648,7 +901,14 @@ async fn two_demo_nodes_sharing_redis_deliver_to_each_others_sockets() {
     .await;
 
     // A notification posted to node b reaches alice on node a.
-    let res = http_post(b.addr, "/api/notify/alice", r#"{"title":"cross-node"}"#).await;
+    let auth = format!("Bearer {SECRET}");
+    let res = post_with(
+        b.addr,
+        "/api/notify/alice",
+        &[("Authorization", &auth)],
+        r#"{"title":"cross-node"}"#,
+    )
+    .await;
     assert_eq!(res.body["delivered"], true, "{:?}", res.body);
     assert_eq!(res.body["nodes"], 1);
     assert_eq!(

@@ -1,11 +1,16 @@
 // The tether chat demo's page: plain JavaScript on the official socket.io-client (global `io`,
 // served at /vendor/socket.io.min.js). No build step.
 //
-// Server contract (examples/chat/main.rs): POST /api/login {user} -> {token}; namespace /chat with
+// Server contract (examples/chat/server.rs): POST /api/login {user} -> {token}; namespace /chat with
 // auth.token; client events join/leave {channel}, say {channel, text}, dm {to, text}, who, and
 // tether's /ops/login {token}, /ops/logout, /ops/connection; server events message, dm,
-// notification, presence, /ops/connection-success, /ops/disconnected. Error acks are
-// {"error": {"code", "message"}}.
+// notification, presence, /ops/connection-success, /ops/token-expired, /ops/disconnected. Error
+// acks are {"error": {"code", "message"}}.
+//
+// Tokens expire (TOKEN_TTL_SECS on the server). When tether says so (/ops/token-expired), the page
+// fetches a fresh token for the same user and sends /ops/login on the same socket: the user does
+// not notice. A handshake refused with expired_token (a saved session, a long disconnection) is
+// retried once with a fresh token the same way. /ops/disconnected shows the server's reason.
 "use strict";
 
 (() => {
@@ -36,6 +41,9 @@
     channels: new Set(), // joined channels, as the server acked them
     online: new Set(),
     rejoin: [], // channels to join again after a reconnect
+    kick: null, // the last /ops/disconnected {code, message}, until the disconnect it announces
+    retriedExpired: false, // a handshake refused with expired_token was retried with a new token
+    renewals: 0, // tokens renewed after /ops/token-expired (shown as body[data-token-renewals])
   };
 
   // ---------------------------------------------------------------- helpers
@@ -259,6 +267,7 @@
     setStatus("connecting", "connecting…");
 
     socket.on("connect", async () => {
+      state.retriedExpired = false;
       setStatus("online", "connected");
       // A reconnect is a new server-side session: join the channels again.
       const channels = state.rejoin;
@@ -282,6 +291,11 @@
       const message = err.message || "refused";
       // tether puts a stable code first: `invalid_token: the token could not be decrypted`.
       const code = /^([a-z0-9_]+): /.exec(message)?.[1];
+      if (code === "expired_token" && state.user != null && !state.retriedExpired) {
+        state.retriedExpired = true;
+        reconnectWithFreshToken(state.user, message);
+        return;
+      }
       setStatus("offline", code ? `refused (${code})` : "refused");
       state.token = null;
       state.user = null;
@@ -294,16 +308,22 @@
     socket.on("disconnect", (reason) => {
       // The server forgets this socket's channels; the next `connect` joins them again.
       if (state.channels.size) state.rejoin = [...state.channels];
-      setStatus(socket.active ? "connecting" : "offline",
-        socket.active ? `reconnecting… (${reason})` : `disconnected (${reason})`);
       state.online.clear();
       renderWho();
+      const kick = state.kick;
+      state.kick = null;
+      if (kick && !socket.active) return showKicked(kick);
+      setStatus(socket.active ? "connecting" : "offline",
+        socket.active ? `reconnecting… (${reason})` : `disconnected (${reason})`);
     });
 
     socket.on("/ops/connection-success", (info) => onConnectionInfo(info));
 
+    socket.on("/ops/token-expired", () => renewToken());
+
     socket.on("/ops/disconnected", (kick) => {
-      showError("disconnected by the server", { code: kick?.code ?? "kicked", message: kick?.message ?? "" });
+      state.kick = { code: String(kick?.code ?? "kicked"), message: String(kick?.message ?? "") };
+      showError("disconnected by the server", state.kick);
     });
 
     socket.on("message", ({ from, channel, text }) => {
@@ -344,6 +364,64 @@
           { user, online: String(online) });
       }
     });
+  }
+
+  /** The server disconnected this socket and said why: back to the login form, with the reason. */
+  function showKicked(kick) {
+    setStatus("offline", `disconnected by the server (${kick.code})`);
+    state.token = null;
+    state.user = null;
+    state.rejoin = [];
+    saveSession();
+    renderSignedIn();
+    $("login-error").replaceChildren(`Disconnected by the server: ${kick.code}: `, richText(kick.message),
+      ". Log in again.");
+    $("login-name").focus();
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  /** `/ops/token-expired`: a fresh token for the same user, sent with `/ops/login` on the same
+   * socket within the grace. Nothing changes on the page. */
+  async function renewToken() {
+    const user = state.user;
+    if (user == null) return;
+    try {
+      const token = await fetchToken(user);
+      // The user may have logged out meanwhile: do not log them back in.
+      if (state.user !== user || !state.socket?.connected) return;
+      const ack = await request("/ops/login", { token });
+      if (isError(ack)) throw errorOf(ack);
+      state.token = token;
+      state.socket.auth = { token }; // for later reconnections
+      saveSession();
+      onConnectionInfo(ack);
+      state.renewals += 1;
+      document.body.dataset.tokenRenewals = String(state.renewals);
+    } catch (err) {
+      // The server disconnects the socket after the grace and says why (`/ops/disconnected`).
+      showError("renew the expired token", errorOf(err, "renew_failed"));
+    }
+  }
+
+  /** A handshake refused with `expired_token`: connect again once with a fresh token. */
+  async function reconnectWithFreshToken(user, refusal) {
+    setStatus("connecting", "renewing the expired token…");
+    try {
+      const token = await fetchToken(user);
+      if (state.user !== user) return;
+      state.token = token;
+      saveSession();
+      connect(token);
+    } catch (err) {
+      showError("renew the expired token", errorOf(err, "renew_failed"));
+      setStatus("offline", "refused (expired_token)");
+      state.token = null;
+      state.user = null;
+      saveSession();
+      renderSignedIn();
+      $("login-error").textContent = `The server refused the connection: ${refusal}. Log in again.`;
+    }
   }
 
   // ---------------------------------------------------------------- actions

@@ -1,0 +1,128 @@
+//! The chat demo's settings ([`ChatConfig`]) and the app built from them ([`app_with`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use tether::auth::{JweVerifier, Key, KeySet};
+use tether::{BuildError, DEFAULT_TOKEN_GRACE, Tether};
+use tower_http::services::{ServeDir, ServeFile};
+
+use super::Chat;
+use super::api::{self, NotifySecret};
+
+/// How long a demo login lasts unless [`ChatConfig::token_ttl`] says otherwise: one hour. The page
+/// renews its token when tether says it expired, so users do not notice.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The folder of the page: `public/` (served at `/`) and `node_modules/` (the socket.io client).
+pub fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chat/web")
+}
+
+/// The chat demo's settings: the token key, the notify secret, how long tokens last and the
+/// grace after they expire, and the Redis of a cluster.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::auth::Key;
+/// use tether_examples::chat::{ChatConfig, NotifySecret};
+/// let config = ChatConfig::new(Key::generate(), NotifySecret::generate())
+///     .token_ttl(Duration::from_secs(2))
+///     .token_grace(Duration::from_secs(1));
+/// ```
+#[derive(Debug)]
+pub struct ChatConfig {
+    key: Key,
+    notify_secret: NotifySecret,
+    token_ttl: Duration,
+    token_grace: Duration,
+    redis_url: Option<String>,
+}
+
+impl ChatConfig {
+    /// Tokens issued and verified with `key`; `POST /api/notify/{user}` needs `notify_secret`.
+    /// Embedded single-node mode, tokens of [`DEFAULT_TOKEN_TTL`], tether's default grace.
+    pub fn new(key: Key, notify_secret: NotifySecret) -> Self {
+        Self {
+            key,
+            notify_secret,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            token_grace: DEFAULT_TOKEN_GRACE,
+            redis_url: None,
+        }
+    }
+
+    /// How long a token of `POST /api/login` lasts (its `exp`), at least one second.
+    #[must_use]
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long a socket whose token expired has to send a fresh one (`/ops/login`) before it is
+    /// disconnected ([`TetherBuilder::token_grace`](tether::TetherBuilder::token_grace)).
+    #[must_use]
+    pub fn token_grace(mut self, grace: Duration) -> Self {
+        self.token_grace = grace;
+        self
+    }
+
+    /// Cluster mode: nodes that share this Redis and the key deliver to each other's sockets.
+    #[must_use]
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+}
+
+/// Builds the chat demo's app in embedded single-node mode with the defaults and a random notify
+/// secret (so `POST /api/notify/{user}` refuses every caller; set one with [`app_with`]).
+///
+/// # Errors
+/// When tether cannot mount the namespace.
+pub async fn app(key: Key) -> Result<Router, BuildError> {
+    app_with(ChatConfig::new(key, NotifySecret::generate())).await
+}
+
+/// Builds the chat demo's app: the HTTP API, the page and the `/chat` namespace, as one node of
+/// a cluster when the config names a Redis. Serve it with `axum::serve`.
+///
+/// # Errors
+/// When tether cannot mount the namespace or reach Redis.
+pub async fn app_with(config: ChatConfig) -> Result<Router, BuildError> {
+    let verifier = Arc::new(JweVerifier::new(KeySet::new(config.key)));
+    let mut builder = Tether::builder()
+        .namespace(Chat {
+            verifier: verifier.clone(),
+        })
+        // `/ops/login`: the same tokens as the handshake (`sub` is the user).
+        .login_verifier(JweVerifier::clone(&verifier))
+        .token_grace(config.token_grace);
+    if let Some(url) = &config.redis_url {
+        builder = builder.redis(url);
+    }
+    let tether = builder.build().await?;
+
+    let web = web_dir();
+    let client_bundle = web.join("node_modules/socket.io-client/dist/socket.io.min.js");
+    if !client_bundle.exists() {
+        tracing::warn!(
+            "the page's socket.io client is missing: run `scripts/demo.sh` (or `npm ci --prefix examples/chat/web`) first"
+        );
+    }
+    Ok(Router::new()
+        .route("/api/login", post(api::login))
+        .route("/api/notify/{user}", post(api::notify))
+        .route_service("/vendor/socket.io.min.js", ServeFile::new(client_bundle))
+        .fallback_service(ServeDir::new(web.join("public")))
+        .layer(tether.layer())
+        .with_state(api::AppState {
+            verifier,
+            emitter: tether.emitter::<Chat>(),
+            notify_secret: config.notify_secret,
+            token_ttl: config.token_ttl,
+        }))
+}
