@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use tether::auth::{JweVerifier, Key, KeySet};
-use tether::{BuildError, DEFAULT_TOKEN_GRACE, Tether};
+use tether::{BuildError, DEFAULT_TOKEN_GRACE, RateLimit, Tether};
 use tower_http::services::{ServeDir, ServeFile};
 
 use super::Chat;
@@ -40,6 +40,8 @@ pub struct ChatConfig {
     token_ttl: Duration,
     token_grace: Duration,
     redis_url: Option<String>,
+    allowed_origins: Vec<String>,
+    rate_limit: Option<Option<RateLimit>>,
 }
 
 impl ChatConfig {
@@ -52,7 +54,26 @@ impl ChatConfig {
             token_ttl: DEFAULT_TOKEN_TTL,
             token_grace: DEFAULT_TOKEN_GRACE,
             redis_url: None,
+            allowed_origins: Vec::new(),
+            rate_limit: None,
         }
+    }
+
+    /// The origins of the pages that serve this chat (`http://127.0.0.1:3000`): only they may
+    /// connect with a cookie or query token (see `TetherBuilder::allowed_origins`). The page
+    /// sends its token in `auth.token`, so this guards the other ways in.
+    #[must_use]
+    pub fn allowed_origins(mut self, origins: impl IntoIterator<Item = String>) -> Self {
+        self.allowed_origins = origins.into_iter().collect();
+        self
+    }
+
+    /// Every socket's rate limit (tether's default when not set; `None` for none, which the
+    /// ordering tests use to send thousands of events at once).
+    #[must_use]
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = Some(limit);
+        self
     }
 
     /// How long a token of `POST /api/login` lasts (its `exp`), at least one second.
@@ -101,6 +122,12 @@ pub async fn app_with(config: ChatConfig) -> Result<Router, BuildError> {
         // `/ops/login`: the same tokens as the handshake (`sub` is the user).
         .login_verifier(JweVerifier::clone(&verifier))
         .token_grace(config.token_grace);
+    if !config.allowed_origins.is_empty() {
+        builder = builder.allowed_origins(&config.allowed_origins);
+    }
+    if let Some(limit) = config.rate_limit {
+        builder = builder.rate_limit(limit);
+    }
     if let Some(url) = &config.redis_url {
         builder = builder.redis(url);
     }

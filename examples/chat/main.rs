@@ -104,8 +104,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(url) = redis_url {
         config = config.redis(url);
     }
-    let app = chat::app_with(config).await?;
-
     let host: std::net::IpAddr = match std::env::var("HOST") {
         Ok(h) => h
             .parse()
@@ -115,6 +113,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((host, port))).await?;
     // The bound address, not the requested one: with PORT=0 this is where to connect.
     let addr = listener.local_addr()?;
+    // The page's own origin only (and `localhost` for a loopback address), unless
+    // ALLOWED_ORIGINS (comma-separated) names the public ones behind a proxy.
+    let origins: Vec<String> = match std::env::var("ALLOWED_ORIGINS") {
+        Ok(list) => list.split(',').map(|o| o.trim().to_owned()).collect(),
+        Err(_) if addr.ip().is_loopback() => vec![
+            format!("http://{addr}"),
+            format!("http://localhost:{}", addr.port()),
+        ],
+        Err(_) => vec![format!("http://{addr}")],
+    };
+    tracing::info!(
+        ?origins,
+        "pages allowed to connect with cookie or query tokens"
+    );
+    let app = chat::app_with(config.allowed_origins(origins)).await?;
     tracing::info!("chat demo on http://{addr} (namespace /chat)");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -98,10 +98,12 @@ struct Demo {
 }
 
 impl Demo {
+    /// The demo without its rate limit: these tests send thousands of events at once to see
+    /// their order (`limits.rs` tests the limits).
     async fn start() -> Self {
-        let app = chat::app(Key::generate())
-            .await
-            .expect("build the chat app");
+        let config =
+            chat::ChatConfig::new(Key::generate(), chat::NotifySecret::generate()).rate_limit(None);
+        let app = chat::app_with(config).await.expect("build the chat app");
         Self {
             server: TestServer::start(app).await,
             js: JsClient::spawn().await,

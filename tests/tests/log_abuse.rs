@@ -109,7 +109,9 @@ async fn five_seconds_of_abuse_add_less_than_100_kb_of_log_and_echo_nothing() {
         };
         sessions += 1;
         for round in 0..200u64 {
-            abuser.emit("post", std::slice::from_ref(&bad_payload)).await;
+            abuser
+                .emit("post", std::slice::from_ref(&bad_payload))
+                .await;
             abuser.emit_with_ack("post", &[json!(MARK)]).await;
             abuser.emit(&long_name, &[json!(MARK)]).await;
             abuser.emit_with_ack(&format!("{MARK}-{round}"), &[]).await;
