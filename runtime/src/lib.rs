@@ -50,8 +50,8 @@ mod tether;
 pub mod __private;
 
 pub use builder::{
-    BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CHANNELS_PER_SOCKET, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE, TetherBuilder,
+    BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE, TetherBuilder,
 };
 pub use clients::{Client, ConnectedClients};
 pub use delivery::{Delivery, EmitError};

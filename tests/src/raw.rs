@@ -137,6 +137,27 @@ impl RawSocket {
         let _ = self.ws.send(Message::text(text)).await;
     }
 
+    /// Sends a raw engine.io binary frame (a socket.io attachment); errors are ignored as in
+    /// [`send_text`](Self::send_text).
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        let _ = self.ws.send(Message::binary(data)).await;
+    }
+
+    /// Emits `event` with `attachments` binary attachments (the event's one argument holds their
+    /// placeholders), asking for an ack; returns the ack id. Send the attachments next with
+    /// [`send_binary`](Self::send_binary).
+    pub async fn emit_binary_header(&mut self, event: &str, attachments: usize) -> u64 {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let placeholders: Vec<Value> = (0..attachments)
+            .map(|num| serde_json::json!({"_placeholder": true, "num": num}))
+            .collect();
+        let packet = event_packet(event, &[Value::Array(placeholders)]);
+        self.send_text(format!("45{attachments}-{},{id}{packet}", self.ns))
+            .await;
+        id
+    }
+
     /// Emits `event` with `args` (a JSON array's items), without asking for an ack.
     pub async fn emit(&mut self, event: &str, args: &[Value]) {
         let packet = event_packet(event, args);

@@ -44,6 +44,11 @@ impl Room {
         n
     }
 
+    #[on("upload")]
+    async fn upload(&self, _files: serde::de::IgnoredAny) -> &'static str {
+        "stored"
+    }
+
     #[on("say", rate = "5/s", burst = 5)]
     async fn say(&self, text: String) -> usize {
         text.len()
@@ -248,4 +253,55 @@ async fn a_refused_handshake_is_closed_within_the_connect_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let ok = RawSocket::connect(server.addr, "/room", &json!({"user": "fine"}), &[]).await;
     assert!(ok.is_ok(), "a good client is still admitted");
+}
+
+#[tokio::test]
+async fn binary_attachments_are_bounded_in_count_and_total_size() {
+    let (_tether, server) = serve(|b| b).await;
+    let mut js = JsClient::spawn().await;
+    js.connect_ok(
+        "side",
+        &server.url("/room"),
+        json!({"auth": {"user": "side"}}),
+    )
+    .await;
+    let connect = |user: &'static str| {
+        let addr = server.addr;
+        async move {
+            RawSocket::connect(addr, "/room", &json!({"user": user}), &[])
+                .await
+                .expect("connects")
+        }
+    };
+
+    // Within the limits: two attachments of 100 KiB.
+    let mut fine = connect("fine").await;
+    let id = fine.emit_binary_header("upload", 2).await;
+    fine.send_binary(vec![1; 100 * 1024]).await;
+    fine.send_binary(vec![2; 100 * 1024]).await;
+    assert_eq!(
+        fine.ack(id, Duration::from_secs(5)).await,
+        Some(json!(["stored"]))
+    );
+
+    // More attachments than allowed (64): the connection is closed at the header.
+    let mut many = connect("many").await;
+    many.emit_binary_header("upload", 1_000).await;
+    assert!(
+        many.closed_within(Duration::from_secs(5)).await,
+        "1,000 attachments were accepted"
+    );
+
+    // Attachments that add up to more than the message limit (1 MiB): closed.
+    let mut heavy = connect("heavy").await;
+    heavy.emit_binary_header("upload", 2).await;
+    heavy.send_binary(vec![3; 700 * 1024]).await;
+    heavy.send_binary(vec![4; 700 * 1024]).await;
+    assert!(
+        heavy.closed_within(Duration::from_secs(5)).await,
+        "1.4 MiB of attachments were accepted"
+    );
+
+    assert_eq!(js.emit_with_ack("side", "echo", json!([3])).await, json!(3));
+    js.close().await;
 }

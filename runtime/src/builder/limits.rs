@@ -35,6 +35,24 @@ pub(super) fn default_rate_limit() -> RateLimit {
     RateLimit::per_second(100).burst(200)
 }
 
+/// How many binary attachments one event may carry, by default (socketioxide's is 10,000).
+pub const DEFAULT_MAX_ATTACHMENTS: usize = 64;
+
+/// How long the binary attachments of an event may take to arrive after it.
+pub(super) const ATTACHMENTS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// socket.io's packet parser, bounded: attachments count and total size, and their timeout.
+/// (A macro: socketioxide does not export the parser type to name in a function's signature.)
+macro_rules! bounded_parser {
+    ($max_message_size:expr, $max_attachments:expr) => {
+        ::socketioxide::ParserConfig::common()
+            .max_incoming_binary_buf_size($max_message_size)
+            .max_incoming_binaries($max_attachments)
+            .packet_completion_timeout($crate::builder::limits::ATTACHMENTS_TIMEOUT)
+    };
+}
+pub(super) use bounded_parser;
+
 impl TetherBuilder {
     /// How many events one socket may send, all events together, in namespaces that set no
     /// limit of their own (`#[socket_namespace(rate = ...)]`). Default: 100 a second on
@@ -109,14 +127,35 @@ impl TetherBuilder {
         self
     }
 
-    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    /// Largest message a client may send, in bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`]): a
+    /// websocket message, a polling request, and all the binary attachments of one event
+    /// together. A client that sends more is disconnected.
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self.socketio = self
             .socketio
             .ws_max_message_size(bytes)
             .ws_max_frame_size(bytes)
-            .max_payload(bytes as u64);
+            .max_payload(bytes as u64)
+            .with_parser(bounded_parser!(bytes, self.max_attachments));
+        self
+    }
+
+    /// How many binary attachments one event may carry (default
+    /// [`DEFAULT_MAX_ATTACHMENTS`]); together they may not exceed
+    /// [`max_message_size`](Self::max_message_size), and they must all arrive within 10 s of
+    /// the event. A client that sends more is disconnected.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_attachments(4);
+    /// ```
+    #[must_use]
+    pub fn max_attachments(mut self, attachments: usize) -> Self {
+        self.max_attachments = attachments;
+        self.socketio = self
+            .socketio
+            .with_parser(bounded_parser!(self.max_message_size, attachments));
         self
     }
 

@@ -11,8 +11,8 @@ mod limits;
 
 use limits::default_rate_limit;
 pub use limits::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CHANNELS_PER_SOCKET, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
 };
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
@@ -61,6 +61,8 @@ pub struct TetherBuilder {
     token_grace: Duration,
     max_pending_events: usize,
     max_channels: usize,
+    max_message_size: usize,
+    max_attachments: usize,
     rate_limit: Option<RateLimit>,
     cluster: Option<ClusterConfig>,
     allowed_origins: Option<Result<AllowedOrigins, String>>,
@@ -119,6 +121,10 @@ impl TetherBuilder {
             .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
             .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64)
+            .with_parser(limits::bounded_parser!(
+                DEFAULT_MAX_MESSAGE_SIZE,
+                DEFAULT_MAX_ATTACHMENTS
+            ))
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         Self {
             mounts: Vec::new(),
@@ -127,6 +133,8 @@ impl TetherBuilder {
             token_grace: DEFAULT_TOKEN_GRACE,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             max_channels: DEFAULT_MAX_CHANNELS_PER_SOCKET,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_attachments: DEFAULT_MAX_ATTACHMENTS,
             rate_limit: Some(default_rate_limit()),
             cluster: None,
             allowed_origins: None,
