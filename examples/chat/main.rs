@@ -129,6 +129,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let app = chat::app_with(config.allowed_origins(origins)).await?;
     tracing::info!("chat demo on http://{addr} (namespace /chat)");
+    // With the peer address, so tether's per-address limits apply.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -71,7 +71,25 @@ impl RawSocket {
                 HeaderValue::from_str(value).map_err(|e| Refused::Transport(e.to_string()))?;
             request.headers_mut().append(*name, value);
         }
-        let mut socket = Self::open_with(request).await?;
+        let mut socket = Self::open_with(request, None).await?;
+        socket.join(ns, auth).await?;
+        Ok(socket)
+    }
+
+    /// [`connect`](Self::connect) from another local address (e.g. `127.0.0.2`): a client on
+    /// another machine, as far as the server can tell.
+    ///
+    /// # Errors
+    /// When the upgrade fails or the namespace refuses.
+    pub async fn connect_from(
+        source: std::net::IpAddr,
+        addr: SocketAddr,
+        ns: &str,
+        auth: &Value,
+    ) -> Result<Self, Refused> {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let request = url.into_client_request().expect("a valid URL");
+        let mut socket = Self::open_with(request, Some((source, addr))).await?;
         socket.join(ns, auth).await?;
         Ok(socket)
     }
@@ -83,17 +101,30 @@ impl RawSocket {
     pub async fn open(addr: SocketAddr) -> Self {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let request = url.into_client_request().expect("a valid URL");
-        Self::open_with(request)
+        Self::open_with(request, None)
             .await
             .expect("an engine.io connection")
     }
 
     async fn open_with(
         request: tokio_tungstenite::tungstenite::handshake::client::Request,
+        from: Option<(std::net::IpAddr, SocketAddr)>,
     ) -> Result<Self, Refused> {
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| Refused::Transport(format!("upgrade failed: {e}")))?;
+        let upgrade_failed =
+            |e: &dyn std::fmt::Display| Refused::Transport(format!("upgrade failed: {e}"));
+        let ws = match from {
+            None => tokio_tungstenite::connect_async(request).await,
+            Some((source, addr)) => {
+                let socket = tokio::net::TcpSocket::new_v4().map_err(|e| upgrade_failed(&e))?;
+                socket
+                    .bind(SocketAddr::new(source, 0))
+                    .map_err(|e| upgrade_failed(&e))?;
+                let stream = socket.connect(addr).await.map_err(|e| upgrade_failed(&e))?;
+                let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+                tokio_tungstenite::client_async(request, stream).await
+            }
+        };
+        let (ws, _) = ws.map_err(|e| upgrade_failed(&e))?;
         let mut socket = Self {
             ws,
             ns: String::new(),

@@ -26,6 +26,10 @@ struct Guest {
 impl Room {
     #[middleware]
     async fn admit(&self, hs: &Handshake) -> Result<SocketOk<Guest>, SocketNok> {
+        if hs.auth_str("user").is_some_and(|u| u.starts_with("slow")) {
+            // A middleware that looks the user up somewhere slow.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         match hs.auth_str("user") {
             Some("banned") | None => Err(SocketNok::with_code("refused", "no entry")),
             Some(user) => Ok(SocketOk::new(Guest {
@@ -303,5 +307,88 @@ async fn binary_attachments_are_bounded_in_count_and_total_size() {
     );
 
     assert_eq!(js.emit_with_ack("side", "echo", json!([3])).await, json!(3));
+    js.close().await;
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_sockets_and_pending_handshakes() {
+    let tether = Tether::builder()
+        .namespace(Room)
+        .max_connections_per_ip(5)
+        .max_handshakes_per_ip(2)
+        .build()
+        .await
+        .expect("build");
+    let app = axum::Router::new().layer(tether.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.expect("serve");
+    });
+    // The attacker's address; the well-behaved client comes from 127.0.0.1.
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().expect("an address");
+    let mut js = JsClient::spawn().await;
+    js.connect_ok(
+        "side",
+        &format!("http://{addr}/room"),
+        json!({"auth": {"user": "side"}}),
+    )
+    .await;
+
+    let mut held = Vec::new();
+    for i in 0..5 {
+        let user = format!("m{i}");
+        held.push(
+            RawSocket::connect_from(attacker, addr, "/room", &json!({ "user": user }))
+                .await
+                .expect("within the limit"),
+        );
+    }
+    let sixth = RawSocket::connect_from(attacker, addr, "/room", &json!({"user": "m5"})).await;
+    match sixth {
+        Err(Refused::ConnectError(m)) => assert!(m.starts_with("too_many_connections: "), "{m}"),
+        other => panic!("a sixth socket from one address: {other:?}"),
+    }
+    assert_eq!(js.emit_with_ack("side", "echo", json!([1])).await, json!(1));
+    // Closing one frees its place.
+    drop(held.pop());
+    tether_tests::eventually("a closed socket frees its address's place", || {
+        tether.clients::<Room>().len() == 1 + 4
+    })
+    .await;
+    held.push(
+        RawSocket::connect_from(attacker, addr, "/room", &json!({"user": "m5"}))
+            .await
+            .expect("a place was freed"),
+    );
+    drop(held);
+
+    // Three slow handshakes at once: two wait for the middleware, the third is refused.
+    let slow = |n: u32| async move {
+        RawSocket::connect_from(
+            attacker,
+            addr,
+            "/room",
+            &json!({ "user": format!("slow{n}") }),
+        )
+        .await
+    };
+    let (a, b, c) = tokio::join!(slow(0), slow(1), slow(2));
+    let refused: Vec<_> = [&a, &b, &c]
+        .into_iter()
+        .filter_map(|r| match r {
+            Err(Refused::ConnectError(m)) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("too_many_handshakes: "),
+        "{refused:?}"
+    );
+    assert_eq!(js.emit_with_ack("side", "echo", json!([2])).await, json!(2));
     js.close().await;
 }

@@ -53,7 +53,51 @@ macro_rules! bounded_parser {
 }
 pub(super) use bounded_parser;
 
+/// How many sockets one IP address may hold, by default (see
+/// [`TetherBuilder::max_connections_per_ip`]).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// How many handshakes of one IP address may wait for the middleware at once, by default.
+pub const DEFAULT_MAX_HANDSHAKES_PER_IP: usize = 32;
+
 impl TetherBuilder {
+    /// How many sockets one IP address may hold, all namespaces together (default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_IP`]); a connection beyond it is refused with
+    /// `too_many_connections`. Applies when the app is served with the peer address:
+    ///
+    /// ```no_run
+    /// # async fn serve(app: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// axum::serve(
+    ///     listener,
+    ///     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    /// )
+    /// .await
+    /// # }
+    /// ```
+    ///
+    /// Behind a proxy every client has the proxy's address: raise the limit, or leave it to the
+    /// proxy.
+    #[must_use]
+    pub fn max_connections_per_ip(mut self, sockets: usize) -> Self {
+        self.max_connections_per_ip = sockets;
+        self
+    }
+
+    /// How many handshakes of one IP address may wait for the namespace's middleware at once
+    /// (default [`DEFAULT_MAX_HANDSHAKES_PER_IP`]); one beyond it is refused with
+    /// `too_many_handshakes`. Applies as [`max_connections_per_ip`](Self::max_connections_per_ip)
+    /// does.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_handshakes_per_ip(8);
+    /// ```
+    #[must_use]
+    pub fn max_handshakes_per_ip(mut self, handshakes: usize) -> Self {
+        self.max_handshakes_per_ip = handshakes;
+        self
+    }
+
     /// How many events one socket may send, all events together, in namespaces that set no
     /// limit of their own (`#[socket_namespace(rate = ...)]`). Default: 100 a second on
     /// average, bursts of 200; `None` for no limit. An event over it is answered with the

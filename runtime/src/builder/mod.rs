@@ -12,11 +12,12 @@ mod limits;
 use limits::default_rate_limit;
 pub use limits::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
 };
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
-use crate::connection::{self, Settings};
+use crate::connection::{self, PerIp, Settings};
 use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::Namespace;
@@ -63,6 +64,8 @@ pub struct TetherBuilder {
     max_channels: usize,
     max_message_size: usize,
     max_attachments: usize,
+    max_connections_per_ip: usize,
+    max_handshakes_per_ip: usize,
     rate_limit: Option<RateLimit>,
     cluster: Option<ClusterConfig>,
     allowed_origins: Option<Result<AllowedOrigins, String>>,
@@ -135,6 +138,8 @@ impl TetherBuilder {
             max_channels: DEFAULT_MAX_CHANNELS_PER_SOCKET,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_attachments: DEFAULT_MAX_ATTACHMENTS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_handshakes_per_ip: DEFAULT_MAX_HANDSHAKES_PER_IP,
             rate_limit: Some(default_rate_limit()),
             cluster: None,
             allowed_origins: None,
@@ -275,6 +280,7 @@ impl TetherBuilder {
             max_pending_events: self.max_pending_events,
             max_channels: self.max_channels,
             rate_limit: self.rate_limit,
+            per_ip: PerIp::new(self.max_connections_per_ip, self.max_handshakes_per_ip),
             connect_gate: CONNECT_GATE,
             allowed_origins,
         });

@@ -9,6 +9,7 @@ use socketioxide::socket::DisconnectReason;
 
 use super::expiry;
 use super::identity::Identity;
+use super::per_ip::{IpSlot, PerIp};
 use super::runtime::{Runtime, send_connection_info};
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
@@ -28,6 +29,11 @@ impl<T: Namespace> Runtime<T> {
         auth: Value,
     ) -> Result<(), SocketNok> {
         let parts = s.req_parts();
+        let ip = PerIp::peer(parts);
+        // Held while the middleware decides: an address may not pile up pending handshakes.
+        let _pending = ip
+            .map(|ip| self.settings.per_ip.handshake(ip))
+            .transpose()?;
         let hs = Handshake::new(
             s.id.to_string(),
             T::PATH.to_owned(),
@@ -43,6 +49,11 @@ impl<T: Namespace> Runtime<T> {
             key,
             expires_at,
         } = self.decide(s, hs).await?;
+        if let Some(ip) = ip {
+            // Freed when the socket is gone (its extensions are dropped with it).
+            s.extensions
+                .insert(Arc::new(self.settings.per_ip.socket(ip)?));
+        }
         let key = key.unwrap_or_else(|| s.id.to_string());
         let serial = Serial::start(self.settings.max_pending_events);
         let gate = self.settings.connect_gate;
@@ -131,6 +142,7 @@ impl<T: Namespace> Runtime<T> {
             expiry::stop(&data);
             data.open_gate();
         }
+        s.extensions.remove::<Arc<IpSlot>>();
         let Some(client) = self.clients.remove(s.id) else {
             return;
         };

@@ -3,6 +3,7 @@
 //! - `runtime`: what every connection of a namespace shares, and the checks they all make;
 //! - `expiry`: the token deadline of a live socket;
 //! - `cap`: the per-user connection cap;
+//! - `per_ip`: how many sockets and handshakes one address may hold;
 //! - `identity`: who a socket is, decided at the handshake and again at each login and logout;
 //! - `ops`: the `/ops/*` requests (connection info, login/logout, join/leave, relays);
 //! - `admit`: handshake → middleware → register → connection info → `on_connect`; disconnect
@@ -15,7 +16,9 @@ mod expiry;
 mod identity;
 mod mount;
 mod ops;
+mod per_ip;
 mod runtime;
 
 pub(crate) use mount::mount;
+pub(crate) use per_ip::PerIp;
 pub(crate) use runtime::Settings;

@@ -14,6 +14,8 @@ use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::{CONNECTION_INFO_EVENT, ConnectionInfo};
 use crate::rate::RateLimit;
 
+use super::per_ip::PerIp;
+
 /// The settings every namespace of a tether shares (from the [`TetherBuilder`](crate::TetherBuilder)).
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -27,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) max_channels: usize,
     /// Every socket's rate limit, unless its namespace sets its own.
     pub(crate) rate_limit: Option<RateLimit>,
+    /// Sockets and handshakes per address (shared by all namespaces).
+    pub(crate) per_ip: Arc<PerIp>,
     /// How long a socket's first events wait for its connect handler, at most.
     pub(crate) connect_gate: Duration,
     /// Whose pages may connect with a cookie or query token (`None`: cookie tokens off).
