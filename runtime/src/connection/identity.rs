@@ -11,7 +11,7 @@ use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::expiry;
-use super::runtime::{Runtime, connection_info_ack};
+use super::runtime::{Runtime, connection_info_reply};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::handshake::{Handshake, SocketNok};
@@ -89,6 +89,7 @@ impl<T: Namespace> Runtime<T> {
         &self,
         client: &Client<T::Metadata>,
         token: Option<String>,
+        asked: bool,
     ) -> Result<Value, SocketError> {
         let logout = token.is_none();
         let decided = if token.is_some() && self.def.middleware.is_some() {
@@ -127,7 +128,7 @@ impl<T: Namespace> Runtime<T> {
         self.recheck_channels(&client).await;
         self.enforce_cap(&client);
         self.user_changed(&client, previous).await;
-        Ok(connection_info_ack(&client))
+        Ok(connection_info_reply(&client, asked))
     }
 
     /// A logout, or a login without a middleware: the login verifier names the user of a

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::AckSender;
 
-use super::runtime::{Runtime, connection_info_ack};
+use super::runtime::{Runtime, connection_info_reply};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::listener::{Reply, guarded, send_reply};
@@ -64,7 +64,7 @@ impl<T: Namespace> Runtime<T> {
         let s = client.socket().clone();
         // Ops payloads are single objects; a payload that is not JSON is the same as none.
         let payload = payload.ok();
-        let fut = self.dispatch(&client, &event, payload);
+        let fut = self.dispatch(&client, &event, payload, asked);
         let reply = match guarded(fut, &format!("`{event}`"), &s).await {
             Some(Ok(value)) => Reply::json(value),
             Some(Err(err)) => Reply::error(&err),
@@ -78,20 +78,21 @@ impl<T: Namespace> Runtime<T> {
         client: &Client<T::Metadata>,
         event: &str,
         payload: Option<Value>,
+        asked: bool,
     ) -> Result<Value, SocketError> {
         match event {
-            request::CONNECTION => Ok(connection_info_ack(client)),
+            request::CONNECTION => Ok(connection_info_reply(client, asked)),
             request::LOGIN => {
                 let TokenPayload { token } = parse(event, payload)?;
-                self.relogin(client, Some(token)).await
+                self.relogin(client, Some(token), asked).await
             }
-            request::LOGOUT => self.relogin(client, None).await,
+            request::LOGOUT => self.relogin(client, None, asked).await,
             request::JOIN => {
                 let ChannelPayload { channel } = parse(event, payload)?;
                 validate_channel(&channel)?;
                 self.authorize_join(client, &channel).await?;
                 self.clients.join_channel(client, &channel);
-                Ok(connection_info_ack(client))
+                Ok(connection_info_reply(client, asked))
             }
             request::LEAVE => {
                 let ChannelPayload { channel } = parse(event, payload)?;
@@ -101,7 +102,7 @@ impl<T: Namespace> Runtime<T> {
                         "this socket is not in channel `{channel}`"
                     )));
                 }
-                Ok(connection_info_ack(client))
+                Ok(connection_info_reply(client, asked))
             }
             request::RELAY_USER | request::RELAY_CHANNEL | request::RELAY_CLIENT => {
                 let RelayPayload {

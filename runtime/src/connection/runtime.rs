@@ -86,7 +86,17 @@ pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>)
     info
 }
 
-/// Emits the connection info to this socket and returns it for an `/ops/*` ack.
-pub(super) fn connection_info_ack<M: Send + Sync + 'static>(client: &Client<M>) -> Value {
-    serde_json::to_value(send_connection_info(client)).unwrap_or(Value::Null)
+/// The reply of an `/ops/*` request that changed (or asked for) the connection info, sent
+/// once: as the ack when the client asked for one, otherwise as the
+/// [`CONNECTION_INFO_EVENT`] event (then the returned value is not sent).
+pub(super) fn connection_info_reply<M: Send + Sync + 'static>(
+    client: &Client<M>,
+    asked: bool,
+) -> Value {
+    if asked {
+        serde_json::to_value(client.connection_info()).unwrap_or(Value::Null)
+    } else {
+        send_connection_info(client);
+        Value::Null
+    }
 }
