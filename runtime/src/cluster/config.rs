@@ -1,7 +1,6 @@
 //! How a node reaches Redis ([`ClusterConfig`]), and what the app can watch of the link
-//! ([`ClusterState`], [`ClusterStats`], [`ClusterError`]).
+//! ([`ClusterState`], [`ClusterStats`]).
 
-use std::fmt;
 use std::time::Duration;
 
 /// The default prefix of tether's Redis keys and channels.
@@ -95,18 +94,6 @@ pub enum ClusterState {
         attempts: u32,
     },
 }
-
-/// Why the cluster could not be joined.
-#[derive(Debug)]
-pub struct ClusterError(pub(crate) String);
-
-impl fmt::Display for ClusterError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ClusterError {}
 
 /// What a node exchanged with the cluster since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterConfig, ClusterError, ClusterState};
+use super::config::{ClusterConfig, ClusterState};
+use super::error::ClusterError;
 use super::heartbeat;
 use super::node::{Cluster, Seen, random_id};
 use super::queue::Writers;

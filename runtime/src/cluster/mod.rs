@@ -14,7 +14,7 @@
 //!
 //! The rest of the runtime reaches this module only through the `Remote` port (`crate::remote`,
 //! implemented in `port`). By job:
-//! - `config`: settings, link state, stats, errors;
+//! - `config`: settings, link state, stats; `error`: the error;
 //! - `node`: the node's state and publishing; `join`: joining and starting the node's tasks;
 //!   `inbox`: what arrives;
 //! - `envelope`: the wire format; `keys`: Redis key names;
@@ -25,6 +25,7 @@
 mod cap;
 mod config;
 mod envelope;
+mod error;
 mod heartbeat;
 mod inbox;
 mod join;
@@ -37,6 +38,7 @@ mod subscriber;
 mod transport;
 mod writer;
 
-pub use config::{ClusterConfig, ClusterError, ClusterState, ClusterStats, DEFAULT_PREFIX};
+pub use config::{ClusterConfig, ClusterState, ClusterStats, DEFAULT_PREFIX};
 pub use envelope::VERSION as ENVELOPE_VERSION;
+pub use error::ClusterError;
 pub(crate) use node::Cluster;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterError, ClusterState, ClusterStats};
+use super::config::{ClusterState, ClusterStats};
 use super::envelope::Envelope;
+use super::error::ClusterError;
 use super::queue::Writers;
 use super::transport::{Conn, Topology};
 use crate::protocol::{Target, redis_channel};

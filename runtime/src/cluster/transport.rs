@@ -15,7 +15,8 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::config::{ClusterConfig, ClusterError};
+use super::config::ClusterConfig;
+use super::error::ClusterError;
 
 /// How long connecting, and each command, may take before it counts as a failure.
 const TIMEOUT: Duration = Duration::from_secs(1);
