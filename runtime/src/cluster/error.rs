@@ -1,8 +1,9 @@
-//! Why the cluster could not be joined ([`ClusterError`]).
+//! Why the cluster could not be joined, or a cluster setting was refused ([`ClusterError`]).
 
 use std::fmt;
 
-/// Why the cluster could not be joined.
+/// Why the cluster could not be joined, or a cluster setting (such as a
+/// [`ClusterKey`](super::ClusterKey)) was refused.
 #[derive(Debug)]
 pub struct ClusterError(pub(crate) String);
 

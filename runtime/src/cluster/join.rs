@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::config::{ClusterConfig, ClusterState};
 use super::error::ClusterError;
+use super::guard::Guard;
 use super::heartbeat;
 use super::node::{Cluster, Seen, random_id};
 use super::queue::Writers;
@@ -55,7 +56,7 @@ impl Cluster {
             namespaces: RwLock::new(HashMap::new()),
             seq: AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
-            received: AtomicU64::new(0),
+            guard: Arc::new(Guard::new(config.max_envelope_size, config.key.clone())),
             writers,
         });
         let broadcasts = namespaces
