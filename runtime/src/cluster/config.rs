@@ -164,4 +164,8 @@ pub struct ClusterStats {
     /// the node has a [`key`](ClusterConfig::key), malformed, of another version, or emitting a
     /// reserved event name.
     pub rejected: u64,
+    /// Messages from Redis the node had no room for (its inbox was full: Redis sent faster than
+    /// the node delivered), and presence writes that overflowed their queue (written again with
+    /// the next heartbeat).
+    pub dropped: u64,
 }

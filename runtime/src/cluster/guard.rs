@@ -76,8 +76,10 @@ pub(crate) struct Guard {
     pub(crate) key: Option<ClusterKey>,
     received: AtomicU64,
     rejected: AtomicU64,
+    dropped: AtomicU64,
     too_large: Throttle,
     malformed: Throttle,
+    full: Throttle,
 }
 
 impl Guard {
@@ -87,8 +89,10 @@ impl Guard {
             key,
             received: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             too_large: Throttle::default(),
             malformed: Throttle::default(),
+            full: Throttle::default(),
         }
     }
 
@@ -136,12 +140,30 @@ impl Guard {
         }
     }
 
+    /// Counts and logs (rate-limited) an envelope the node had no room for.
+    pub(crate) fn drop_full(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(more) = self.full.tick() {
+            tracing::warn!(
+                more,
+                "the node's inbox is full (Redis sends faster than the node delivers): dropped an \
+                 envelope (`more`: others since the last line)"
+            );
+        }
+    }
+
+    /// Counts a presence write dropped because its queue was full.
+    pub(crate) fn drop_write(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters, with `published` messages.
     pub(crate) fn stats(&self, published: u64) -> ClusterStats {
         ClusterStats {
             published,
             received: self.received.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -162,7 +184,8 @@ mod tests {
             guard.reject("c", Refusal::TooLarge(11));
         }
         guard.reject("c", Refusal::ReservedEvent);
+        guard.drop_full();
         let stats = guard.stats(0);
-        assert_eq!((stats.rejected, stats.received), (6, 0));
+        assert_eq!((stats.rejected, stats.dropped, stats.received), (6, 1, 0));
     }
 }

@@ -14,15 +14,9 @@ use super::error::ClusterError;
 use super::guard::Guard;
 use super::queue::Writers;
 use super::transport::{Conn, Topology};
+use super::wanted::Wanted;
 use crate::protocol::{Target, redis_channel};
 use crate::remote::{PresenceSource, Sink};
-
-/// A change to the set of channels this node wants.
-#[derive(Debug)]
-pub(crate) enum SubCmd {
-    Subscribe(String),
-    Unsubscribe(String),
-}
 
 /// Ids of recently delivered multi-target messages.
 #[derive(Default)]
@@ -64,7 +58,8 @@ pub(crate) struct Cluster {
     pub(super) prefix: String,
     pub(super) heartbeat: Duration,
     pub(super) publisher: Conn,
-    pub(super) subs: Option<mpsc::UnboundedSender<SubCmd>>,
+    /// The channels to follow, and the subscriber's wake-up; `None` for a publisher only.
+    pub(super) subs: Option<(Arc<Wanted>, mpsc::Sender<()>)>,
     pub(super) state: watch::Receiver<ClusterState>,
     pub(super) namespaces: RwLock<HashMap<String, Namespaced>>,
     pub(super) seq: AtomicU64,
@@ -141,15 +136,14 @@ impl Cluster {
         self.publisher.clone()
     }
 
-    /// Asks the subscriber to follow (`true`) or drop a recipient's channel.
+    /// Asks the subscriber to follow (`true`) or drop a recipient's channel. Never waits: the
+    /// wish is recorded, and the subscriber woken when the channel's count crossed zero.
     pub(super) fn follow(&self, ns: &str, target: &Target, yes: bool) {
-        if let Some(subs) = &self.subs {
-            let ch = redis_channel(&self.prefix, ns, target);
-            let _ = subs.send(if yes {
-                SubCmd::Subscribe(ch)
-            } else {
-                SubCmd::Unsubscribe(ch)
-            });
+        if let Some((wanted, wake)) = &self.subs
+            && wanted.follow(redis_channel(&self.prefix, ns, target), yes)
+        {
+            // Full: a wake-up is pending already, and it will see this change.
+            let _ = wake.try_send(());
         }
     }
 
