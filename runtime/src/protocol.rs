@@ -256,7 +256,19 @@ impl TokenExpired {
 
 #[cfg(test)]
 mod tests {
-    use super::{Target, is_reserved_event, redis_channel, validate_channel};
+    use super::{
+        OPS_PREFIX, SOCKET_IO_RESERVED, Target, is_reserved_event, redis_channel, validate_channel,
+    };
+
+    /// The proc-macro crate cannot depend on the runtime, so it keeps its own copy of these
+    /// names (to refuse listeners for them): the two must not drift apart.
+    #[test]
+    fn the_macros_refuse_listeners_for_the_same_names() {
+        let macros = include_str!("../../macros/src/valid.rs");
+        for name in SOCKET_IO_RESERVED.iter().chain([&OPS_PREFIX]) {
+            assert!(macros.contains(&format!("\"{name}\"")), "{name}");
+        }
+    }
 
     #[test]
     fn ops_and_socket_io_names_are_reserved() {
