@@ -48,6 +48,19 @@ pub enum EmitError {
     Closed,
     /// The socket's send buffer is full: the client does not read fast enough.
     BufferFull,
+    /// The event name is reserved: tether's own (`/ops/…`) or one of socket.io's (`connect`,
+    /// `connect_error`, `disconnect`, `disconnecting`, `newListener`, `removeListener`). Nothing
+    /// was sent.
+    ReservedEvent(String),
+    /// Cluster mode: the envelope carrying this emit would be `size` bytes, more than the
+    /// cluster's `max` ([`ClusterConfig::max_envelope_size`](crate::cluster::ClusterConfig::max_envelope_size)).
+    /// Nothing was sent, not even to this node's sockets.
+    TooLarge {
+        /// The envelope's size in bytes (an upper bound).
+        size: usize,
+        /// The largest envelope the cluster takes.
+        max: usize,
+    },
 }
 
 impl fmt::Display for EmitError {
@@ -56,6 +69,17 @@ impl fmt::Display for EmitError {
             Self::Serialize(e) => write!(f, "the payload could not be serialised: {e}"),
             Self::Closed => f.write_str("the socket is closed"),
             Self::BufferFull => f.write_str("the socket's send buffer is full"),
+            Self::ReservedEvent(name) => write!(
+                f,
+                "`{name}` is a reserved event name (`/ops/…` is tether's, and socket.io reserves \
+                 `connect`, `connect_error`, `disconnect`, `disconnecting`, `newListener`, \
+                 `removeListener`)"
+            ),
+            Self::TooLarge { size, max } => write!(
+                f,
+                "the envelope would be {size} bytes, over the cluster's maximum of {max} \
+                 (`ClusterConfig::max_envelope_size`)"
+            ),
         }
     }
 }

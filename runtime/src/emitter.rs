@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::clients::{Client, ConnectedClients};
-use crate::cluster::{Cluster, ClusterError, DEFAULT_PREFIX};
+use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::Namespace;
@@ -83,7 +83,31 @@ impl<T: Namespace> Emitter<T> {
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn connect_redis_with_prefix(url: &str, prefix: &str) -> Result<Self, ClusterError> {
-        let remote: Arc<dyn Remote> = Cluster::publisher_only(url, prefix).await?;
+        Self::connect_redis_with(&ClusterConfig::new(url).prefix(prefix)).await
+    }
+
+    /// [`connect_redis`](Self::connect_redis) with the cluster's settings: its prefix, its key
+    /// (the emitter signs what it publishes, as the nodes require when they have one) and its
+    /// maximum envelope size. A Redis Cluster's seed list works too.
+    ///
+    /// ```no_run
+    /// # use tether::{AnyEvent, Emitter, socket_namespace};
+    /// # use tether::cluster::{ClusterConfig, ClusterKey};
+    /// # struct Chat;
+    /// # #[socket_namespace(path = "/chat")]
+    /// # impl Chat {}
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ClusterConfig::new("redis://10.0.0.5:6379/")
+    ///     .key(ClusterKey::from_env("TETHER_CLUSTER_KEY")?);
+    /// let worker = Emitter::<Chat>::connect_redis_with(&config).await?;
+    /// worker.to_user("42").emit(AnyEvent::new("note", serde_json::json!("hi"))).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect_redis_with(config: &ClusterConfig) -> Result<Self, ClusterError> {
+        let remote: Arc<dyn Remote> = Cluster::publisher_only(config).await?;
         Ok(Self {
             backend: Backend::Redis(remote),
             _namespace: PhantomData,
@@ -270,7 +294,10 @@ impl<T: Namespace> Emit<'_, T> {
     /// Sends the event. The payload is serialised once for all recipients.
     ///
     /// # Errors
-    /// When the payload cannot be serialised.
+    /// When the payload cannot be serialised ([`EmitError::Serialize`]), the event name is
+    /// reserved ([`EmitError::ReservedEvent`]: `/ops/…`, `connect`, `disconnect`, …), or, in
+    /// cluster mode, its envelope would exceed the cluster's bound ([`EmitError::TooLarge`]).
+    /// Then nothing was sent, to any socket.
     pub async fn emit(self, event: T::Events) -> Result<Delivery, EmitError> {
         match &self.emitter.backend {
             Backend::Node(clients) => {
@@ -284,8 +311,9 @@ impl<T: Namespace> Emit<'_, T> {
                     event: event.name(),
                     data: &data,
                 };
-                let mut delivery = Delivery::default();
                 let (targets, except) = (&self.targets, &self.except);
+                remote.admit(T::PATH, targets, except, &order)?;
+                let mut delivery = Delivery::default();
                 publish_into(&**remote, &mut delivery, T::PATH, targets, except, order).await;
                 Ok(delivery)
             }

@@ -17,6 +17,10 @@
 //! | [`TOKEN_EXPIRED_EVENT`] | [`TokenExpired`] | the socket's token expired |
 //! | [`DISCONNECTED_EVENT`] | [`Kick`] | right before tether disconnects the socket |
 //!
+//! No emit, relay or envelope may carry an event name under `/ops/` (tether's own) or one of
+//! socket.io's reserved names (`connect`, `connect_error`, `disconnect`, `disconnecting`,
+//! `newListener`, `removeListener`).
+//!
 //! Rooms: every socket of a user is in [`user_room`], of a client key in [`client_room`], of a
 //! channel in [`channel_room`]. In cluster mode the Redis channel of a recipient is
 //! `{prefix}:{ns}:user:{id}` / `channel:{name}` / `client:{key}`, and `{prefix}:{ns}:all`.
@@ -51,6 +55,25 @@ pub(crate) mod request {
 
 /// Every event name under this prefix is tether's own: clients cannot relay one.
 pub(crate) const OPS_PREFIX: &str = "/ops/";
+
+/// socket.io's reserved event names: a client library takes an event of one of these names for
+/// its own (socket.io-client fires its `disconnect` handlers on a `disconnect` event).
+pub(crate) const SOCKET_IO_RESERVED: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Whether no emit may carry `event`: tether's own names (under [`OPS_PREFIX`], which only tether
+/// sends, each to one socket) and socket.io's reserved ones ([`SOCKET_IO_RESERVED`]). The one
+/// check behind every refusal: emitters and relays refuse such an emit, and a node drops an
+/// envelope from Redis that carries one.
+pub(crate) fn is_reserved_event(event: &str) -> bool {
+    event.starts_with(OPS_PREFIX) || SOCKET_IO_RESERVED.contains(&event)
+}
 
 /// The query parameter a client names channels to join at connect with (comma-separated).
 pub const CHANNEL_QUERY: &str = "channel_id";
@@ -233,7 +256,46 @@ impl TokenExpired {
 
 #[cfg(test)]
 mod tests {
-    use super::{Target, redis_channel, validate_channel};
+    use super::{
+        OPS_PREFIX, SOCKET_IO_RESERVED, Target, is_reserved_event, redis_channel, validate_channel,
+    };
+
+    /// The proc-macro crate cannot depend on the runtime, so it keeps its own copy of these
+    /// names (to refuse listeners for them): the two must not drift apart.
+    #[test]
+    fn the_macros_refuse_listeners_for_the_same_names() {
+        let macros = include_str!("../../macros/src/valid.rs");
+        for name in SOCKET_IO_RESERVED.iter().chain([&OPS_PREFIX]) {
+            assert!(macros.contains(&format!("\"{name}\"")), "{name}");
+        }
+    }
+
+    #[test]
+    fn ops_and_socket_io_names_are_reserved() {
+        for name in [
+            "/ops/connection-success",
+            "/ops/disconnected",
+            "/ops/anything",
+            "connect",
+            "connect_error",
+            "disconnect",
+            "disconnecting",
+            "newListener",
+            "removeListener",
+        ] {
+            assert!(is_reserved_event(name), "{name}");
+        }
+        for name in [
+            "note",
+            "ops/x",
+            "/opsx",
+            "Disconnect",
+            "disconnect ",
+            "message",
+        ] {
+            assert!(!is_reserved_event(name), "{name}");
+        }
+    }
 
     #[test]
     fn redis_channels_name_the_namespace_and_the_recipient() {

@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use serde_json::value::RawValue;
 
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, EmitError};
 use crate::protocol::{Kick, Target};
 
 /// A boxed future of the port (the trait is used as `dyn Remote`).
@@ -67,8 +67,20 @@ pub(crate) trait Remote: Send + Sync + 'static {
     /// calls for each user. Returns at once.
     fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool);
 
+    /// Whether [`publish`](Remote::publish) would carry this order: its event name is not
+    /// reserved and its envelope fits the cluster's bound. Asked before anything is delivered,
+    /// so a refused emit reaches no socket, here or elsewhere.
+    fn admit(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: &Order<'_>,
+    ) -> Result<(), EmitError>;
+
     /// Publishes an order to the nodes holding `targets`; answers how many node subscriptions
-    /// received it, or `None` when the cluster could not be reached.
+    /// received it, or `None` when the cluster could not be reached (or refused the order: see
+    /// [`admit`](Remote::admit)).
     fn publish<'a>(
         &'a self,
         ns: &'a str,

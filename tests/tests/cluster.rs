@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tether::cluster::{ClusterConfig, ClusterState};
+use tether::cluster::{ClusterConfig, ClusterKey, ClusterState, ClusterStats};
 use tether::{
-    AnyEvent, Delivery, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace,
+    AnyEvent, Delivery, EmitError, Emitter, Handshake, SocketNok, SocketOk, Tether,
+    socket_namespace,
 };
 use tether_tests::redis::{RedisServer, Topology};
 use tether_tests::{JsClient, TestServer, eventually};
@@ -261,14 +262,218 @@ on_both_topologies! {
         on_a_redis_cluster_the_per_user_connection_cap_holds_across_nodes;
     losing_redis_keeps_local_delivery_and_remote_delivery_resumes,
         on_a_redis_cluster_losing_a_shard_keeps_local_delivery_and_remote_delivery_resumes;
+    an_oversized_envelope_is_dropped_and_the_node_keeps_delivering,
+        on_a_redis_cluster_an_oversized_envelope_is_dropped_and_the_node_keeps_delivering;
 }
 
 /// The README's example envelope (the "Envelope format v1" section), byte for byte.
 const README_ENVELOPE: &str = r#"{"v":1,"id":"cli-1","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":{"text":"hello from redis-cli"}}"#;
 
+/// A raw Redis client: what anyone who can reach the cluster's Redis can do.
+enum RawRedis {
+    Server(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl RawRedis {
+    async fn connect(redis: &Topology) -> Self {
+        match redis {
+            Topology::Server(_) => {
+                let client = redis::Client::open(redis.url()).unwrap();
+                // No response timeout: a 50 MB PUBLISH takes a while to send.
+                let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+                let conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .unwrap();
+                Self::Server(conn)
+            }
+            Topology::Cluster(c) => {
+                let seeds: Vec<String> = c
+                    .ports()
+                    .iter()
+                    .map(|p| format!("redis://127.0.0.1:{p}"))
+                    .collect();
+                let client = redis::cluster::ClusterClientBuilder::new(seeds)
+                    .response_timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                Self::Cluster(client.get_async_connection().await.unwrap())
+            }
+        }
+    }
+
+    /// `PUBLISH` (`SPUBLISH` on a cluster) `message` on `channel`; Redis's count of receivers.
+    async fn publish(&mut self, channel: &str, message: impl AsRef<[u8]>) -> usize {
+        let message = message.as_ref();
+        match self {
+            Self::Server(c) => redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query_async(c)
+                .await
+                .unwrap(),
+            Self::Cluster(c) => redis::cmd("SPUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query_async(c)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+/// An emit envelope for user `to`, event `event`, payload `data`, as the README documents it.
+fn envelope(id: &str, to: &str, event: &str, data: &Value) -> String {
+    json!({
+        "v": 1, "id": id, "ns": "/chat",
+        "targets": [{"kind": "user", "id": to}],
+        "kind": "emit", "event": event, "data": data,
+    })
+    .to_string()
+}
+
+fn stats(node: &Node) -> ClusterStats {
+    node.tether.cluster_stats().expect("cluster mode")
+}
+
+/// Waits until `node` has rejected `n` envelopes since `before`.
+async fn rejected(node: &Node, before: &ClusterStats, n: u64) {
+    eventually(&format!("{n} envelopes rejected"), || {
+        stats(node).rejected - before.rejected == n
+    })
+    .await;
+}
+
 /// The scenarios, each on a fresh [`Topology`] it owns.
 mod scenario {
     use super::*;
+
+    /// Redis cuts a subscriber that a message over its `client-output-buffer-limit pubsub`
+    /// (32 MB) is sent to: the node must come back, and a message over the node's own bound
+    /// (but under Redis's) is dropped without losing the link.
+    pub(super) async fn an_oversized_envelope_is_dropped_and_the_node_keeps_delivering(
+        redis: Topology,
+    ) {
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        connect(&mut js, "bob", &a, "bob").await;
+        let alice = "tether:/chat:user:alice";
+        eventually("a follows alice", || redis.subscribers(alice) == 1).await;
+        let mut raw = RawRedis::connect(&redis).await;
+
+        // 2 MB: over the default bound (1 MiB + 64 KiB), under Redis's limit.
+        let before = stats(&a);
+        let two_mb = json!("x".repeat(2 << 20));
+        assert_eq!(
+            raw.publish(alice, envelope("big-1", "alice", "note", &two_mb))
+                .await,
+            1
+        );
+        rejected(&a, &before, 1).await;
+        assert_eq!(
+            a.tether.cluster_state(),
+            ClusterState::Connected,
+            "the link stays up"
+        );
+        let d = b
+            .emitter()
+            .to_user("alice")
+            .emit(ev(json!("after 2 MB")))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 1);
+        assert_eq!(js.event("alice", "note").await, vec![json!("after 2 MB")]);
+
+        // 50 MB: Redis drops a's subscription connection; a reconnects and resubscribes.
+        let fifty_mb = json!("x".repeat(50 << 20));
+        let message = envelope("big-2", "alice", "note", &fifty_mb);
+        let sent = std::time::Instant::now();
+        raw.publish(alice, message).await;
+        let published = sent.elapsed();
+        let mut n = 0;
+        let recovered = loop {
+            n += 1;
+            let d = b
+                .emitter()
+                .to_user("alice")
+                .emit(ev(json!(n)))
+                .await
+                .unwrap();
+            if d.nodes == 1 {
+                break sent.elapsed();
+            }
+            assert!(sent.elapsed() < Duration::from_secs(5), "a never came back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(js.event("alice", "note").await, vec![json!(n)]);
+        println!(
+            "50 MB envelope on {} shard(s): PUBLISH took {published:?}, a delivered again \
+             {recovered:?} after it was sent ({n} emits tried)",
+            redis.shards()
+        );
+        // The well-behaved socket beside alice's is served as before.
+        let d = b
+            .emitter()
+            .to_user("bob")
+            .emit(ev(json!("bob")))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 1);
+        assert_eq!(js.event("bob", "note").await, vec![json!("bob")]);
+        js.assert_no_event("alice", "note", Duration::from_millis(200))
+            .await;
+
+        // Where Redis lets 50 MB through (its pubsub buffer limit lifted), the node reads it,
+        // drops it, and keeps the very same link.
+        if let Topology::Server(server) = &redis {
+            server.cli(&[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 0 0 0",
+            ]);
+            let links = || server.cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+            let ids = |list: String| -> Vec<String> {
+                list.lines()
+                    .filter_map(|l| l.split(' ').next().map(str::to_owned))
+                    .collect()
+            };
+            let before_links = ids(links());
+            let before = stats(&a);
+            let sent = std::time::Instant::now();
+            let message = envelope("big-3", "alice", "note", &fifty_mb);
+            assert_eq!(raw.publish(alice, message).await, 1);
+            rejected(&a, &before, 1).await;
+            let dropped = sent.elapsed();
+            assert_eq!(ids(links()), before_links, "the same pub/sub connections");
+            let d = b
+                .emitter()
+                .to_user("alice")
+                .emit(ev(json!("kept")))
+                .await
+                .unwrap();
+            assert_eq!(d.nodes, 1);
+            assert_eq!(js.event("alice", "note").await, vec![json!("kept")]);
+            println!("50 MB let through by Redis: dropped by a {dropped:?} after it was sent");
+        }
+
+        // Nobody publishes what would be dropped: the emit fails before any socket gets it.
+        for emitter in [
+            a.emitter(),
+            Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap(),
+        ] {
+            let err = emitter
+                .to_user("bob")
+                .emit(ev(two_mb.clone()))
+                .await
+                .expect_err("over the bound");
+            assert!(matches!(err, EmitError::TooLarge { .. }), "{err}");
+        }
+        js.assert_no_event("bob", "note", Duration::from_millis(200))
+            .await;
+    }
 
     pub(super) async fn a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once(
         redis: Topology,
@@ -1294,4 +1499,173 @@ async fn the_connected_clients_view_spans_every_live_node() {
         assert!(tokio::time::Instant::now() < deadline, "bob still listed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+// Redis is not trusted blindly (issue 11, item 8): whoever can PUBLISH on it is an attacker here.
+
+/// `/ops/*` events and socket.io's reserved names, published on Redis: never delivered.
+#[tokio::test]
+async fn forged_ops_and_reserved_events_from_redis_are_dropped_and_the_node_goes_on() {
+    let redis = Topology::server();
+    let [a, b] = nodes(&redis).await;
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice", &a, "alice").await;
+    connect(&mut js, "bob", &a, "bob").await;
+    let alice = "tether:/chat:user:alice";
+    eventually("a follows alice", || redis.subscribers(alice) == 1).await;
+    let mut raw = RawRedis::connect(&redis).await;
+
+    let forged_info = json!({"client_id": "forged", "client_key": "forged",
+        "user_id": "admin", "channels": ["secret"], "namespace": "/chat"});
+    let forged_expiry = json!({"code": "expired_token", "message": "log in at evil.example",
+        "grace_seconds": 1});
+    let forgeries = [
+        ("/ops/connection-success", forged_info),
+        ("/ops/token-expired", forged_expiry),
+        (
+            "/ops/disconnected",
+            json!({"code": "banned", "message": "forged"}),
+        ),
+        ("disconnect", json!("io server disconnect")),
+        ("connect_error", json!({"message": "forged"})),
+        ("connect", json!(null)),
+    ];
+    let before = stats(&a);
+    for (i, (event, data)) in forgeries.iter().enumerate() {
+        let message = envelope(&format!("forged-{i}"), "alice", event, data);
+        assert_eq!(raw.publish(alice, message).await, 1, "a received {event}");
+    }
+    rejected(&a, &before, forgeries.len() as u64).await;
+    assert_eq!(stats(&a).received, before.received, "nothing acted on");
+
+    // A legitimate emit from another node still arrives, to alice and to bob beside her.
+    for user in ["alice", "bob"] {
+        let d = b
+            .emitter()
+            .to_user(user)
+            .emit(ev(json!(user)))
+            .await
+            .unwrap();
+        assert_eq!(d.nodes, 1);
+        assert_eq!(js.event(user, "note").await, vec![json!(user)]);
+    }
+    for (event, _) in &forgeries {
+        js.assert_no_event("alice", event, Duration::from_millis(50))
+            .await;
+    }
+    assert_eq!(
+        a.tether.clients::<Chat>().user_sockets("alice").len(),
+        1,
+        "still connected"
+    );
+
+    // And no emitter publishes one: a node's, and a Redis-only one.
+    let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
+    for emitter in [b.emitter(), worker] {
+        for event in ["/ops/connection-success", "disconnect", "newListener"] {
+            let err = emitter
+                .to_user("alice")
+                .emit(AnyEvent::new(event, json!({})))
+                .await
+                .expect_err("a reserved name");
+            assert!(
+                matches!(err, EmitError::ReservedEvent(ref e) if e == event),
+                "{err}"
+            );
+        }
+    }
+    js.assert_no_event("alice", "disconnect", Duration::from_millis(100))
+        .await;
+}
+
+/// The key of the README's "Signed envelopes" example.
+const README_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// [`README_ENVELOPE`] signed with [`README_KEY`]: the signature computed independently,
+/// with Python's `hmac` module and `openssl dgst -sha256 -mac HMAC`.
+const README_SIGNATURE: &str = "XYNQQCgaNEjg7QOna34sLbv2qlgYjLEu2P6AyQyxp04";
+
+#[tokio::test]
+async fn with_a_cluster_key_only_envelopes_signed_with_it_are_delivered() {
+    let redis = Topology::server();
+    let key = ClusterKey::from_base64url(README_KEY).unwrap();
+    let config = || ClusterConfig::new(redis.url()).key(key.clone());
+    let a = Node::start_with(config()).await;
+    let b = Node::start_with(config()).await;
+    let mut js = JsClient::spawn().await;
+    connect(&mut js, "alice", &a, "alice").await;
+    connect(&mut js, "bob", &b, "bob").await;
+    let alice = "tether:/chat:user:alice";
+    eventually("a follows alice, b bob", || {
+        redis.subscribers(alice) == 1 && redis.subscribers("tether:/chat:user:bob") == 1
+    })
+    .await;
+    // Nodes with the key sign, and take each other's envelopes.
+    let d = b
+        .emitter()
+        .to_user("alice")
+        .emit(ev(json!("signed")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 1);
+    assert_eq!(js.event("alice", "note").await, vec![json!("signed")]);
+
+    let mut raw = RawRedis::connect(&redis).await;
+    let before = stats(&a);
+    // Unsigned (the envelope a keyless cluster takes), and signed but altered since.
+    assert_eq!(raw.publish(alice, README_ENVELOPE).await, 1);
+    let tampered = README_ENVELOPE.replace("hello", "HELLO");
+    assert_eq!(
+        raw.publish(alice, format!("{README_SIGNATURE}.{tampered}"))
+            .await,
+        1
+    );
+    // Signed with another key, by a Redis-only emitter.
+    let stranger = ClusterConfig::new(redis.url()).key(ClusterKey::generate());
+    let stranger = Emitter::<Chat>::connect_redis_with(&stranger)
+        .await
+        .unwrap();
+    let d = stranger
+        .to_user("alice")
+        .emit(ev(json!("stranger")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 1, "Redis delivered it; the node drops it");
+    rejected(&a, &before, 3).await;
+
+    // The README's signed envelope, signed outside Rust, is delivered; so is what a Redis-only
+    // emitter with the key publishes.
+    assert_eq!(
+        raw.publish(alice, format!("{README_SIGNATURE}.{README_ENVELOPE}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        js.event("alice", "note").await,
+        vec![json!({"text": "hello from redis-cli"})]
+    );
+    let worker = Emitter::<Chat>::connect_redis_with(&config())
+        .await
+        .unwrap();
+    let d = worker
+        .to_users(["alice", "bob"])
+        .emit(ev(json!("worker")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 2);
+    for user in ["alice", "bob"] {
+        assert_eq!(js.event(user, "note").await, vec![json!("worker")]);
+    }
+    js.assert_no_event("alice", "note", Duration::from_millis(200))
+        .await;
+    assert_eq!(stats(&a).rejected - before.rejected, 3);
+    // bob, on the other node, was served throughout.
+    let d = a
+        .emitter()
+        .to_user("bob")
+        .emit(ev(json!("to bob")))
+        .await
+        .unwrap();
+    assert_eq!(d.nodes, 1);
+    assert_eq!(js.event("bob", "note").await, vec![json!("to bob")]);
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
 use crate::metrics::{Dropped, dropped};
-use crate::protocol::Target;
+use crate::protocol::{Target, is_reserved_event};
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
@@ -21,13 +21,15 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         payload: &T,
     ) -> Result<Delivery, EmitError> {
+        refuse_reserved(event)?;
         let delivery = match self.remote() {
             None => self.emit_local(targets, except, event, payload).await?,
             Some(remote) => {
                 let data = serialize_once(payload)?;
-                let mut delivery = self.emit_local(targets, except, event, &*data).await?;
                 let order = Order::Emit { event, data: &data };
                 let ns = self.namespace();
+                remote.admit(ns, targets, except, &order)?;
+                let mut delivery = self.emit_local(targets, except, event, &*data).await?;
                 publish_into(&**remote, &mut delivery, ns, targets, except, order).await;
                 delivery
             }
@@ -143,6 +145,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         data: &T,
     ) -> Result<Delivery, EmitError> {
+        refuse_reserved(event)?;
         let Some(ops) = self.operators() else {
             return Ok(Delivery::default());
         };
@@ -152,4 +155,12 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         dropped(self.namespace(), Dropped::Emit, delivery.failed);
         Ok(delivery)
     }
+}
+
+/// Refuses an event name no emit may carry (see [`is_reserved_event`]).
+fn refuse_reserved(event: &str) -> Result<(), EmitError> {
+    if is_reserved_event(event) {
+        return Err(EmitError::ReservedEvent(event.to_owned()));
+    }
+    Ok(())
 }

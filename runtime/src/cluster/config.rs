@@ -1,11 +1,18 @@
 //! How a node reaches Redis ([`ClusterConfig`]), and what the app can watch of the link
-//! ([`ClusterState`], [`ClusterStats`], [`ClusterError`]).
+//! ([`ClusterState`], [`ClusterStats`]).
 
-use std::fmt;
 use std::time::Duration;
+
+use super::sign::ClusterKey;
 
 /// The default prefix of tether's Redis keys and channels.
 pub const DEFAULT_PREFIX: &str = "tether";
+
+/// The largest envelope a node publishes or accepts unless
+/// [`ClusterConfig::max_envelope_size`] says otherwise: the largest message a client may send by
+/// default ([`DEFAULT_MAX_MESSAGE_SIZE`](crate::DEFAULT_MAX_MESSAGE_SIZE), 1 MiB), so a relay of
+/// it fits, plus 64 KiB for the envelope's other fields and its signature.
+pub const DEFAULT_MAX_ENVELOPE_SIZE: usize = 1024 * 1024 + 64 * 1024;
 
 /// How a node reaches Redis: one server, or a Redis Cluster.
 ///
@@ -21,6 +28,24 @@ pub const DEFAULT_PREFIX: &str = "tether";
 /// `push_sender` of `ClusterClientBuilder`). Everything else (presence, the connection cap,
 /// kicks, heartbeats) works the same; the cap's script only touches its own key, as cluster
 /// scripts must.
+///
+/// # Trust
+///
+/// Whoever can `PUBLISH` on this Redis can hand envelopes to every node. A node always drops an
+/// envelope larger than [`max_envelope_size`](Self::max_envelope_size) and one that emits a
+/// reserved event name (`/ops/…`, or socket.io's `connect`, `disconnect`, …); with a
+/// [`key`](Self::key) it also drops every envelope not signed with that key. **Without a key it
+/// delivers any well-formed envelope**: anyone with access to Redis can then emit any other
+/// event to any socket. Set a key in production, or keep Redis reachable by the nodes only.
+///
+/// ```
+/// use tether::cluster::{ClusterConfig, ClusterKey};
+///
+/// let config = ClusterConfig::new("redis://10.0.0.5:6379/")
+///     .key(ClusterKey::from_base64url("q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k").unwrap())
+///     .max_envelope_size(256 * 1024);
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub(crate) url: String,
@@ -28,6 +53,8 @@ pub struct ClusterConfig {
     pub(crate) prefix: String,
     pub(crate) start_degraded: bool,
     pub(crate) heartbeat: Duration,
+    pub(crate) key: Option<ClusterKey>,
+    pub(crate) max_envelope_size: usize,
 }
 
 impl ClusterConfig {
@@ -40,6 +67,8 @@ impl ClusterConfig {
             prefix: DEFAULT_PREFIX.to_owned(),
             start_degraded: false,
             heartbeat: Duration::from_secs(2),
+            key: None,
+            max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
         }
     }
 
@@ -80,6 +109,32 @@ impl ClusterConfig {
         self.heartbeat = every.max(Duration::from_millis(100));
         self
     }
+
+    /// Signs every envelope this node (or a Redis-only emitter built with this configuration)
+    /// publishes with `key`, and drops every envelope that is not signed with it (counted in
+    /// [`ClusterStats::rejected`], logged at `debug`). Every node of the cluster, and every
+    /// process publishing to it, needs the same key; the README's "Signed envelopes" section says
+    /// how another language signs.
+    #[must_use]
+    pub fn key(mut self, key: ClusterKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The largest envelope, in bytes, this node publishes or accepts (default
+    /// [`DEFAULT_MAX_ENVELOPE_SIZE`]; at least 1 KiB), signature included. An emit whose
+    /// envelope would be larger fails with [`EmitError::TooLarge`](crate::EmitError::TooLarge)
+    /// before any socket gets it; a larger envelope from Redis is dropped and counted in
+    /// [`ClusterStats::rejected`]. Raise it with
+    /// [`TetherBuilder::max_message_size`](crate::TetherBuilder::max_message_size) if clients
+    /// relay larger messages. Redis itself disconnects a subscriber that a single message of more
+    /// than its `client-output-buffer-limit pubsub` (32 MB by default) is sent to; the node then
+    /// reconnects and resubscribes.
+    #[must_use]
+    pub fn max_envelope_size(mut self, bytes: usize) -> Self {
+        self.max_envelope_size = bytes.max(1024);
+        self
+    }
 }
 
 /// The node's link to Redis, as the app can watch it.
@@ -96,18 +151,6 @@ pub enum ClusterState {
     },
 }
 
-/// Why the cluster could not be joined.
-#[derive(Debug)]
-pub struct ClusterError(pub(crate) String);
-
-impl fmt::Display for ClusterError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ClusterError {}
-
 /// What a node exchanged with the cluster since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -116,4 +159,13 @@ pub struct ClusterStats {
     pub published: u64,
     /// Messages received from other nodes (or Redis-only emitters) and acted on.
     pub received: u64,
+    /// Messages from Redis refused: larger than
+    /// [`max_envelope_size`](ClusterConfig::max_envelope_size), unsigned or wrongly signed when
+    /// the node has a [`key`](ClusterConfig::key), malformed, of another version, or emitting a
+    /// reserved event name.
+    pub rejected: u64,
+    /// Messages from Redis the node had no room for (its inbox was full: Redis sent faster than
+    /// the node delivered), and presence writes that overflowed their queue (written again with
+    /// the next heartbeat).
+    pub dropped: u64,
 }

@@ -1,5 +1,10 @@
 //! The messages nodes exchange over Redis pub/sub. Versioned and documented in the README, so
 //! any process (even `redis-cli PUBLISH`) can emit.
+//!
+//! A message on a channel is the envelope's JSON, or `<sig>.<json>` when the cluster has a key
+//! (see `sign`: `sig` is the unpadded base64url HMAC-SHA256 of exactly the JSON bytes that
+//! follow the `.`). A node accepts at most `max_envelope_size` bytes (signature included), and
+//! no `emit` of a reserved event name (`/ops/…`, `connect`, `disconnect`, …).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -102,6 +107,27 @@ impl<'a> Envelope<'a> {
         }
     }
 
+    /// The length of the envelope's JSON, counted without writing it (the payload is counted,
+    /// not copied).
+    pub(crate) fn encoded_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        match serde_json::to_writer(&mut count, self) {
+            Ok(()) => count.0,
+            // Never for these types; no bound then, `publish` measures the bytes it writes.
+            Err(_) => 0,
+        }
+    }
+
     /// What to do; `None` when a field the kind needs is missing.
     pub(crate) fn order(&self) -> Option<Order<'a>> {
         Some(match self.kind {
@@ -123,7 +149,24 @@ impl<'a> Envelope<'a> {
 #[cfg(test)]
 mod tests {
     use super::Envelope;
+    use crate::protocol::Target;
     use crate::remote::Order;
+
+    #[test]
+    fn the_counted_length_is_the_written_length() {
+        let data = serde_json::value::to_raw_value(&serde_json::json!({"a": "é\"x", "n": [1, 2]}))
+            .unwrap();
+        let order = Order::Emit {
+            event: "note \u{1}",
+            data: &data,
+        };
+        let targets = vec![Target::User("ü".into()), Target::All];
+        let envelope = Envelope::new("id-1", Some("n"), "/chat", targets, Vec::new(), order);
+        assert_eq!(
+            envelope.encoded_len(),
+            serde_json::to_vec(&envelope).unwrap().len()
+        );
+    }
 
     #[test]
     fn a_null_payload_is_a_payload() {

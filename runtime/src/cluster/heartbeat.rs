@@ -44,7 +44,7 @@ pub(crate) async fn beat(cluster: &Cluster) -> Option<bool> {
 
 /// Beats until the cluster is dropped. A beat that finds the node's key gone (Redis lost its
 /// data, or this node was stalled for three beats and others dropped its entries as dead)
-/// rewrites the node's presence.
+/// rewrites the node's presence, and so does a beat after presence writes were dropped.
 pub(crate) async fn heartbeat(cluster: Weak<Cluster>) {
     let mut first = true;
     loop {
@@ -60,6 +60,10 @@ pub(crate) async fn heartbeat(cluster: Weak<Cluster>) {
                 tracing::info!(
                     "this node's heartbeat had expired in Redis; rewriting its presence"
                 );
+                cluster.writers.take_overflow();
+                rewrite_presence(&cluster);
+            } else if alive.is_some() && cluster.writers.take_overflow() {
+                // Presence writes were dropped (their queues were full): repair.
                 rewrite_presence(&cluster);
             }
             first = false;

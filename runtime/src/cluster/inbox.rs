@@ -1,40 +1,146 @@
-//! What reaches a node from Redis: envelopes decoded, checked, deduplicated and handed to the
-//! sink of the namespace they name.
+//! What reaches a node from Redis: read off the link as fast as Redis sends, screened for size,
+//! queued (bounded), then checked (signature, format, event name), deduplicated and handed to
+//! the sink of the namespace it names.
+//!
+//! The queue between the link and the delivery loop holds at most [`INBOX_MESSAGES`] envelopes
+//! and [`INBOX_BYTES`] bytes. When it is full (Redis sends faster than the node delivers) an
+//! envelope is dropped and counted in `ClusterStats::dropped`: a node never buffers without
+//! bound, and its reader never waits, so redis-rs's own queue stays short too.
 
-use std::sync::PoisonError;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
+
+use tokio::sync::mpsc;
 
 use super::envelope::{self, Envelope};
+use super::guard::{Guard, MAX_ID_LEN, Refusal};
 use super::node::Cluster;
-use crate::remote::{Delivering, Inbound};
+use super::sign::open;
+use super::transport::{Feed, Incoming};
+use crate::protocol::is_reserved_event;
+use crate::remote::{Delivering, Inbound, Order};
+
+/// Most envelopes waiting for the delivery loop.
+pub(crate) const INBOX_MESSAGES: usize = 1024;
+/// Most bytes of envelopes waiting for the delivery loop (Redis's own default for a slow
+/// subscriber, `client-output-buffer-limit pubsub 32mb`); one envelope is always taken when
+/// nothing waits, whatever its size (within `max_envelope_size`).
+pub(crate) const INBOX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The sending side of a node's inbox.
+pub(crate) struct Inbox {
+    tx: mpsc::Sender<Incoming>,
+    bytes: Arc<AtomicUsize>,
+    guard: Arc<Guard>,
+}
+
+/// The receiving side of a node's inbox: the delivery loop's.
+pub(crate) struct Outlet {
+    rx: mpsc::Receiver<Incoming>,
+    bytes: Arc<AtomicUsize>,
+}
+
+/// A fresh inbox for one link.
+pub(crate) fn inbox(guard: Arc<Guard>) -> (Inbox, Outlet) {
+    let (tx, rx) = mpsc::channel(INBOX_MESSAGES);
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let inbox = Inbox {
+        tx,
+        bytes: bytes.clone(),
+        guard,
+    };
+    (inbox, Outlet { rx, bytes })
+}
+
+impl Inbox {
+    /// Queues what the link brought. A message over the size bound is dropped (rejected), and
+    /// one that finds the inbox full too (dropped); a change of the link itself always waits
+    /// for room. `false` once the delivery loop is gone.
+    pub(crate) async fn push(&self, incoming: Incoming) -> bool {
+        let Incoming::Message { channel, payload } = incoming else {
+            return self.tx.send(incoming).await.is_ok();
+        };
+        let len = payload.len();
+        if len > self.guard.max_envelope {
+            self.guard.reject(&channel, Refusal::TooLarge(len));
+            return true;
+        }
+        let queued = self.bytes.fetch_add(len, Ordering::Relaxed);
+        if queued > 0 && queued + len > INBOX_BYTES {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            self.guard.drop_full();
+            return true;
+        }
+        match self.tx.try_send(Incoming::Message { channel, payload }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.bytes.fetch_sub(len, Ordering::Relaxed);
+                self.guard.drop_full();
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+impl Outlet {
+    /// The next thing the link brought; `None` once its reader is gone.
+    pub(crate) async fn recv(&mut self) -> Option<Incoming> {
+        let incoming = self.rx.recv().await?;
+        if let Incoming::Message { payload, .. } = &incoming {
+            self.bytes.fetch_sub(payload.len(), Ordering::Relaxed);
+        }
+        Some(incoming)
+    }
+}
+
+/// Reads a link until it is lost or the delivery loop is gone (run on its own task, aborted
+/// when the loop lets the link go).
+pub(crate) async fn read(mut feed: Feed, inbox: Inbox) {
+    loop {
+        let incoming = feed.next().await;
+        let lost = matches!(incoming, Incoming::Lost);
+        if !inbox.push(incoming).await || lost {
+            return;
+        }
+    }
+}
 
 impl Cluster {
-    /// Decodes one message from a Redis channel and hands it to its namespace; returns what
-    /// delivering it still has to do. `None`: nothing to do (malformed, another version, this
-    /// node's own, already delivered, or for a namespace this node does not serve).
-    pub(super) fn receive(&self, channel_name: &str, payload: &[u8]) -> Option<Delivering> {
-        let envelope: Envelope<'_> = match serde_json::from_slice(payload) {
+    /// Checks one message from a Redis channel and hands it to its namespace; returns what
+    /// delivering it still has to do. `None`: nothing to do (refused and counted, this node's
+    /// own, already delivered, or for a namespace this node does not serve).
+    pub(super) fn receive(&self, channel: &str, message: &[u8]) -> Option<Delivering> {
+        let guard = &self.guard;
+        let refuse = |why: Refusal| {
+            guard.reject(channel, why);
+            None
+        };
+        let json = match open(guard.key.as_ref(), message) {
+            Ok(json) => json,
+            Err(why) => return refuse(why.into()),
+        };
+        let envelope: Envelope<'_> = match serde_json::from_slice(json) {
             Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(channel = channel_name, error = %e, "ignoring a malformed envelope");
-                return None;
-            }
+            Err(e) => return refuse(Refusal::Malformed(category(&e))),
         };
         if envelope.v != envelope::VERSION {
-            tracing::warn!(
-                channel = channel_name,
-                v = envelope.v,
-                "ignoring an envelope of another version"
-            );
-            return None;
+            return refuse(Refusal::OtherVersion);
+        }
+        if envelope.id.len() > MAX_ID_LEN {
+            return refuse(Refusal::Malformed("an `id` over 128 bytes"));
         }
         if envelope.node.is_some() && envelope.node == self.node_id() {
             return None;
         }
         let Some(order) = envelope.order() else {
-            tracing::warn!(id = envelope.id, "ignoring an envelope with missing fields");
-            return None;
+            return refuse(Refusal::Malformed("a field its kind needs is missing"));
         };
+        if let Order::Emit { event, .. } = order
+            && is_reserved_event(event)
+        {
+            return refuse(Refusal::ReservedEvent);
+        }
         if envelope.targets.len() > 1
             && !self
                 .seen
@@ -49,17 +155,59 @@ impl Cluster {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let Some(ns) = namespaces.get(envelope.ns) else {
-            tracing::debug!(
-                ns = envelope.ns,
-                "envelope for a namespace this node does not serve"
-            );
+            tracing::debug!(channel, "envelope for a namespace this node does not serve");
             return None;
         };
-        self.received.fetch_add(1, Ordering::Relaxed);
+        guard.received();
         Some((ns.sink)(Inbound {
             targets: &envelope.targets,
             except: &envelope.except,
             order,
         }))
+    }
+}
+
+/// What is wrong with a message that is not an envelope, without quoting it.
+fn category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not JSON",
+        serde_json::error::Category::Data => "JSON, but not an envelope",
+        serde_json::error::Category::Io => "unreadable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{INBOX_MESSAGES, inbox};
+    use crate::cluster::guard::Guard;
+    use crate::cluster::transport::Incoming;
+
+    fn message(len: usize) -> Incoming {
+        Incoming::Message {
+            channel: "c".into(),
+            payload: vec![b'x'; len],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_drops_and_counts_and_never_waits() {
+        let guard = Arc::new(Guard::new(100, None));
+        let (tx, mut rx) = inbox(guard.clone());
+        for _ in 0..INBOX_MESSAGES + 10 {
+            assert!(tx.push(message(10)).await);
+        }
+        assert!(tx.push(message(101)).await, "over the bound: refused");
+        let stats = guard.stats(0);
+        assert_eq!((stats.dropped, stats.rejected), (10, 1));
+        // The link's own events still get through once there is room.
+        let lost = tokio::spawn(async move { tx.push(Incoming::Lost).await });
+        for _ in 0..INBOX_MESSAGES {
+            assert!(matches!(rx.recv().await, Some(Incoming::Message { .. })));
+        }
+        assert!(matches!(rx.recv().await, Some(Incoming::Lost)));
+        assert!(lost.await.unwrap());
+        assert_eq!(rx.bytes.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }

@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterConfig, ClusterError, ClusterState};
+use super::config::{ClusterConfig, ClusterState};
+use super::error::ClusterError;
+use super::guard::Guard;
 use super::heartbeat;
 use super::node::{Cluster, Seen, random_id};
 use super::queue::Writers;
-use super::subscriber;
+use super::subscriber::{self, Follow};
 use super::transport::Topology;
+use super::wanted::Wanted;
 use super::writer;
 use crate::protocol::{Target, redis_channel};
 
@@ -39,28 +42,37 @@ impl Cluster {
                     .map_err(|e| ClusterError(format!("Redis client: {e}")))?
             }
         };
-        let (subs_tx, subs_rx) = mpsc::unbounded_channel();
+        // Capacity one: a wake-up pending is all the subscriber needs to know.
+        let (wake_tx, wake) = mpsc::channel(1);
+        let wanted = Arc::new(Wanted::new(
+            namespaces
+                .iter()
+                .map(|ns| redis_channel(&config.prefix, ns, &Target::All))
+                .collect(),
+        ));
+        let guard = Arc::new(Guard::new(config.max_envelope_size, config.key.clone()));
         let (state_tx, state_rx) = watch::channel(ClusterState::Reconnecting { attempts: 0 });
         let node_id = random_id();
-        let (writers, queues) = Writers::new();
+        let (writers, queues) = Writers::new(guard.clone());
         let cluster = Arc::new(Self {
             node_id: Some(node_id.clone()),
             origin: node_id.clone(),
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
             publisher,
-            subs: Some(subs_tx),
+            subs: Some((wanted.clone(), wake_tx)),
             state: state_rx,
             namespaces: RwLock::new(HashMap::new()),
             seq: AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
-            received: AtomicU64::new(0),
+            guard: guard.clone(),
             writers,
         });
-        let broadcasts = namespaces
-            .iter()
-            .map(|ns| redis_channel(&config.prefix, ns, &Target::All))
-            .collect();
+        let follow = Follow {
+            wanted,
+            wake,
+            guard,
+        };
         tracing::info!(
             node = node_id,
             redis = topology.describe(),
@@ -68,10 +80,9 @@ impl Cluster {
         );
         tokio::spawn(subscriber::run(
             topology,
-            subs_rx,
+            follow,
             Arc::downgrade(&cluster),
             state_tx,
-            broadcasts,
         ));
         tokio::spawn(heartbeat::heartbeat(Arc::downgrade(&cluster)));
         for queue in queues {

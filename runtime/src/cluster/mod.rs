@@ -12,31 +12,48 @@
 //! (sharded pub/sub: SPUBLISH / SSUBSCRIBE, so each channel lives on one shard); the difference
 //! is confined to `transport`.
 //!
+//! Redis is not trusted blindly: whatever a node publishes or receives is bounded in size
+//! (`max_envelope_size`), never emits a reserved event name (`/ops/…`, socket.io's `connect`,
+//! `disconnect`, …), and is signed (HMAC-SHA256) and checked when the cluster has a key. Every
+//! queue fed from outside (Redis, or sockets coming and going) is bounded or coalesced.
+//!
 //! The rest of the runtime reaches this module only through the `Remote` port (`crate::remote`,
 //! implemented in `port`). By job:
-//! - `config`: settings, link state, stats, errors;
-//! - `node`: the node's state and publishing; `join`: joining and starting the node's tasks;
-//!   `inbox`: what arrives;
-//! - `envelope`: the wire format; `keys`: Redis key names;
-//! - `subscriber`, `transport`: the pub/sub link and the two shapes of Redis;
+//! - `config`: settings, link state, stats; `error`: the error;
+//! - `node`: the node's state; `join`: joining and starting the node's tasks;
+//!   `outbox`: what leaves (checked, signed, published); `inbox`: what arrives (bounded queue,
+//!   checks); `guard`: the counters and rate-limited logs of refusals;
+//! - `envelope`: the wire format; `sign`: the cluster key and signed envelopes; `keys`: Redis
+//!   key names;
+//! - `subscriber`, `transport`: the pub/sub link and the two shapes of Redis; `wanted`: the
+//!   channels to follow;
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
 //!   `heartbeat`: liveness; `cap`: the per-user connection cap.
 
 mod cap;
 mod config;
 mod envelope;
+mod error;
+mod guard;
 mod heartbeat;
 mod inbox;
 mod join;
 mod keys;
 mod node;
+mod outbox;
 mod port;
 mod presence;
 mod queue;
+mod sign;
 mod subscriber;
 mod transport;
+mod wanted;
 mod writer;
 
-pub use config::{ClusterConfig, ClusterError, ClusterState, ClusterStats, DEFAULT_PREFIX};
+pub use config::{
+    ClusterConfig, ClusterState, ClusterStats, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_PREFIX,
+};
 pub use envelope::VERSION as ENVELOPE_VERSION;
+pub use error::ClusterError;
 pub(crate) use node::Cluster;
+pub use sign::ClusterKey;

@@ -1,4 +1,5 @@
-//! A node's (or a Redis-only emitter's) connection to the cluster: its state, and publishing.
+//! A node's (or a Redis-only emitter's) connection to the cluster: its state (publishing is in
+//! `outbox`, receiving in `inbox`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -8,19 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterError, ClusterState, ClusterStats};
-use super::envelope::Envelope;
+use super::config::{ClusterConfig, ClusterState, ClusterStats};
+use super::error::ClusterError;
+use super::guard::Guard;
 use super::queue::Writers;
 use super::transport::{Conn, Topology};
+use super::wanted::Wanted;
 use crate::protocol::{Target, redis_channel};
-use crate::remote::{Order, PresenceSource, Sink};
-
-/// A change to the set of channels this node wants.
-#[derive(Debug)]
-pub(crate) enum SubCmd {
-    Subscribe(String),
-    Unsubscribe(String),
-}
+use crate::remote::{PresenceSource, Sink};
 
 /// Ids of recently delivered multi-target messages.
 #[derive(Default)]
@@ -62,12 +58,14 @@ pub(crate) struct Cluster {
     pub(super) prefix: String,
     pub(super) heartbeat: Duration,
     pub(super) publisher: Conn,
-    pub(super) subs: Option<mpsc::UnboundedSender<SubCmd>>,
+    /// The channels to follow, and the subscriber's wake-up; `None` for a publisher only.
+    pub(super) subs: Option<(Arc<Wanted>, mpsc::Sender<()>)>,
     pub(super) state: watch::Receiver<ClusterState>,
     pub(super) namespaces: RwLock<HashMap<String, Namespaced>>,
     pub(super) seq: AtomicU64,
     pub(super) seen: Mutex<Seen>,
-    pub(super) received: AtomicU64,
+    /// The bounds and key of what is published and received, and the counters.
+    pub(super) guard: Arc<Guard>,
     /// Presence writes, in order per user (see `writer`).
     pub(super) writers: Writers,
 }
@@ -90,26 +88,25 @@ pub(super) fn random_id() -> String {
 }
 
 impl Cluster {
-    /// A publisher only: no subscriptions, no node id (a worker or CLI). `url` as in
-    /// [`ClusterConfig::new`].
-    pub(crate) async fn publisher_only(url: &str, prefix: &str) -> Result<Arc<Self>, ClusterError> {
-        let publisher = Topology::parse(url)?
+    /// A publisher only: no subscriptions, no node id (a worker or CLI).
+    pub(crate) async fn publisher_only(config: &ClusterConfig) -> Result<Arc<Self>, ClusterError> {
+        let publisher = Topology::of(config)?
             .connect(false)
             .await
-            .map_err(|e| ClusterError(format!("cannot reach Redis at {url}: {e}")))?;
+            .map_err(|e| ClusterError(format!("cannot reach Redis at {}: {e}", config.url)))?;
         let (_, state) = watch::channel(ClusterState::Connected);
         Ok(Arc::new(Self {
             node_id: None,
             origin: format!("emitter-{}", random_id()),
-            prefix: prefix.to_owned(),
-            heartbeat: Duration::from_secs(2),
+            prefix: config.prefix.clone(),
+            heartbeat: config.heartbeat,
             publisher,
             subs: None,
             state,
             namespaces: RwLock::new(HashMap::new()),
             seq: AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
-            received: AtomicU64::new(0),
+            guard: Arc::new(Guard::new(config.max_envelope_size, config.key.clone())),
             writers: Writers::none(),
         }))
     }
@@ -121,10 +118,7 @@ impl Cluster {
 
     /// Counters of what this node exchanged.
     pub(crate) fn stats(&self) -> ClusterStats {
-        ClusterStats {
-            published: self.seq.load(Ordering::Relaxed),
-            received: self.received.load(Ordering::Relaxed),
-        }
+        self.guard.stats(self.seq.load(Ordering::Relaxed))
     }
 
     /// The current link state.
@@ -142,63 +136,14 @@ impl Cluster {
         self.publisher.clone()
     }
 
-    /// Asks the subscriber to follow (`true`) or drop a recipient's channel.
+    /// Asks the subscriber to follow (`true`) or drop a recipient's channel. Never waits: the
+    /// wish is recorded, and the subscriber woken when the channel's count crossed zero.
     pub(super) fn follow(&self, ns: &str, target: &Target, yes: bool) {
-        if let Some(subs) = &self.subs {
-            let ch = redis_channel(&self.prefix, ns, target);
-            let _ = subs.send(if yes {
-                SubCmd::Subscribe(ch)
-            } else {
-                SubCmd::Unsubscribe(ch)
-            });
-        }
-    }
-
-    /// Publishes an envelope on each target's channel; returns how many node subscriptions
-    /// received it, or `None` when Redis could not be reached.
-    ///
-    /// While a node is reconnecting to Redis it does not try: the emit returns at once (local
-    /// delivery is already done) instead of waiting on a connection that is known to be down.
-    pub(super) async fn publish(
-        &self,
-        ns: &str,
-        targets: &[Target],
-        except: &[Target],
-        order: Order<'_>,
-    ) -> Option<usize> {
-        if self.subs.is_some() && self.state() != ClusterState::Connected {
-            return None;
-        }
-        let id = format!(
-            "{}-{}",
-            self.origin,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let envelope = Envelope::new(
-            &id,
-            self.node_id.as_deref(),
-            ns,
-            targets.to_vec(),
-            except.to_vec(),
-            order,
-        );
-        let bytes = match serde_json::to_vec(&envelope) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "envelope did not serialise");
-                return None;
-            }
-        };
-        let channels: Vec<String> = targets
-            .iter()
-            .map(|target| redis_channel(&self.prefix, ns, target))
-            .collect();
-        match self.publisher.publish(&channels, &bytes).await {
-            Ok(nodes) => Some(nodes),
-            Err(e) => {
-                tracing::warn!(error = %e, ns, "publish to Redis failed; remote sockets missed this emit");
-                None
-            }
+        if let Some((wanted, wake)) = &self.subs
+            && wanted.follow(redis_channel(&self.prefix, ns, target), yes)
+        {
+            // Full: a wake-up is pending already, and it will see this change.
+            let _ = wake.try_send(());
         }
     }
 

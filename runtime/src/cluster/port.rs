@@ -4,6 +4,7 @@ use std::sync::PoisonError;
 
 use super::node::{Cluster, Namespaced};
 use super::presence::{cluster_view, online_nodes};
+use crate::delivery::EmitError;
 use crate::protocol::Target;
 use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Sink};
 
@@ -25,6 +26,16 @@ impl Remote for Cluster {
 
     fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool) {
         self.writers.set(ns, user, sid, present);
+    }
+
+    fn admit(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: &Order<'_>,
+    ) -> Result<(), EmitError> {
+        Cluster::admit(self, ns, targets, except, order)
     }
 
     fn publish<'a>(

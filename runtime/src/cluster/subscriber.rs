@@ -2,16 +2,19 @@
 //! per shard of a Redis Cluster) subscribed to the recipient channels of the sockets this node
 //! holds. It reconnects with backoff and resubscribes.
 
-use std::collections::HashMap;
-use std::sync::Weak;
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use super::config::ClusterState;
+use super::guard::Guard;
 use super::heartbeat::beat;
-use super::node::{Cluster, SubCmd};
-use super::transport::{Incoming, Topology};
+use super::inbox::{inbox, read};
+use super::node::Cluster;
+use super::transport::{Incoming, Link, Topology};
+use super::wanted::Wanted;
 use super::writer::rewrite_presence;
 
 /// Longest pause between two reconnection attempts: remote delivery resumes within about
@@ -19,42 +22,53 @@ use super::writer::rewrite_presence;
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const MIN_BACKOFF: Duration = Duration::from_millis(25);
 
-fn apply(wanted: &mut HashMap<String, usize>, cmd: &SubCmd) -> Option<bool> {
-    match cmd {
-        SubCmd::Subscribe(ch) => {
-            let n = wanted.entry(ch.clone()).or_default();
-            *n += 1;
-            (*n == 1).then_some(true)
-        }
-        SubCmd::Unsubscribe(ch) => {
-            let n = wanted.get_mut(ch)?;
-            *n -= 1;
-            if *n == 0 {
-                wanted.remove(ch);
-                Some(false)
-            } else {
-                None
-            }
+/// Aborts the link's reader when the loop lets the link go.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the subscriber works from: the channels to follow, the wake-up the cluster sends when
+/// they change (closed when the cluster is dropped), and the bounds of what it receives.
+pub(crate) struct Follow {
+    pub(crate) wanted: Arc<Wanted>,
+    pub(crate) wake: mpsc::Receiver<()>,
+    pub(crate) guard: Arc<Guard>,
+}
+
+/// Makes the link follow the channels whose wish changed; `Err` when Redis failed.
+async fn apply(
+    link: &mut Link,
+    wanted: &Wanted,
+    subscribed: &mut HashSet<String>,
+) -> redis::RedisResult<()> {
+    for (channel, yes) in wanted.changes() {
+        if yes && !subscribed.contains(&channel) {
+            link.subscribe(std::slice::from_ref(&channel)).await?;
+            subscribed.insert(channel);
+        } else if !yes && subscribed.remove(&channel) {
+            link.unsubscribe(&channel).await?;
         }
     }
+    Ok(())
 }
 
 /// Runs until the cluster is dropped.
 pub(crate) async fn run(
     topology: Topology,
-    mut cmds: mpsc::UnboundedReceiver<SubCmd>,
+    mut follow: Follow,
     cluster: Weak<Cluster>,
     state: watch::Sender<ClusterState>,
-    broadcast_channels: Vec<String>,
 ) {
-    let mut wanted: HashMap<String, usize> =
-        broadcast_channels.into_iter().map(|c| (c, 1)).collect();
     let mut backoff = MIN_BACKOFF;
     let mut attempts: u32 = 0;
     loop {
         match topology.subscribe_link().await {
-            Ok(mut link) => {
-                let channels: Vec<String> = wanted.keys().cloned().collect();
+            Ok((mut link, feed)) => {
+                let channels = follow.wanted.all();
                 match link.subscribe(&channels).await {
                     Err(e) => {
                         if attempts == 0 || attempts.is_power_of_two() {
@@ -65,10 +79,13 @@ pub(crate) async fn run(
                         if attempts > 0 {
                             tracing::info!(
                                 attempts,
-                                channels = wanted.len(),
+                                channels = channels.len(),
                                 "Redis pub/sub reconnected"
                             );
                         }
+                        let mut subscribed: HashSet<String> = channels.into_iter().collect();
+                        let (tx, mut outlet) = inbox(follow.guard.clone());
+                        let _reader = Reader(tokio::spawn(read(feed, tx)));
                         attempts = 0;
                         backoff = MIN_BACKOFF;
                         if let Some(cluster) = cluster.upgrade() {
@@ -82,8 +99,8 @@ pub(crate) async fn run(
                         }
                         loop {
                             tokio::select! {
-                                incoming = link.next() => match incoming {
-                                    Incoming::Message { channel, payload } => {
+                                incoming = outlet.recv() => match incoming {
+                                    Some(Incoming::Message { channel, payload }) => {
                                         let Some(cluster) = cluster.upgrade() else { return };
                                         let delivering = cluster.receive(&channel, &payload);
                                         drop(cluster);
@@ -91,27 +108,22 @@ pub(crate) async fn run(
                                             delivering.await;
                                         }
                                     }
-                                    Incoming::Dropped(channel) => {
+                                    Some(Incoming::Dropped(channel)) => {
                                         // A slot moved: follow the channel to its new shard.
-                                        if wanted.contains_key(&channel)
+                                        if follow.wanted.contains(&channel)
                                             && let Err(e) = link.subscribe(&[channel]).await
                                         {
                                             tracing::warn!(error = %e, "Redis subscription change failed");
                                             break;
                                         }
                                     }
-                                    Incoming::Lost => break,
+                                    Some(Incoming::Lost) | None => break,
                                 },
-                                cmd = cmds.recv() => {
-                                    let Some(cmd) = cmd else { return };
-                                    let result = match (apply(&mut wanted, &cmd), &cmd) {
-                                        (Some(true), SubCmd::Subscribe(ch)) => {
-                                            link.subscribe(std::slice::from_ref(ch)).await
-                                        }
-                                        (Some(false), SubCmd::Unsubscribe(ch)) => link.unsubscribe(ch).await,
-                                        _ => Ok(()),
-                                    };
-                                    if let Err(e) = result {
+                                wake = follow.wake.recv() => {
+                                    if wake.is_none() {
+                                        return;
+                                    }
+                                    if let Err(e) = apply(&mut link, &follow.wanted, &mut subscribed).await {
                                         tracing::warn!(error = %e, "Redis subscription change failed");
                                         break;
                                     }
@@ -130,16 +142,14 @@ pub(crate) async fn run(
         }
         attempts = attempts.saturating_add(1);
         state.send_replace(ClusterState::Reconnecting { attempts });
-        // Wait, still recording subscription changes so the resubscription is complete.
+        // Changes meanwhile are kept in `wanted`: the next link subscribes to all of it. Stop
+        // waiting early only when the cluster is dropped.
         let sleep = tokio::time::sleep(backoff);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
                 () = &mut sleep => break,
-                cmd = cmds.recv() => {
-                    let Some(cmd) = cmd else { return };
-                    apply(&mut wanted, &cmd);
-                }
+                wake = follow.wake.recv() => if wake.is_none() { return },
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -15,7 +15,8 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::config::{ClusterConfig, ClusterError};
+use super::config::ClusterConfig;
+use super::error::ClusterError;
 
 /// How long connecting, and each command, may take before it counts as a failure.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -142,8 +143,9 @@ impl Topology {
         }
     }
 
-    /// A fresh pub/sub link, subscribed to nothing yet.
-    pub(crate) async fn subscribe_link(&self) -> RedisResult<Link> {
+    /// A fresh pub/sub link, subscribed to nothing yet, and the feed of what it receives (read
+    /// on its own task, see `inbox::read`).
+    pub(crate) async fn subscribe_link(&self) -> RedisResult<(Link, Feed)> {
         match self {
             Self::Server(url) => {
                 let client = redis::Client::open(url.as_str())?;
@@ -151,15 +153,16 @@ impl Topology {
                     .await
                     .map_err(|_| timed_out())??;
                 let (sink, stream) = pubsub.split();
-                Ok(Link::Server { sink, stream })
+                Ok((Link::Server { sink }, Feed::Server { stream }))
             }
             Self::Cluster(seeds) => {
+                // Unbounded, but drained by a task that only screens sizes and queues (bounded).
                 let (tx, pushes) = mpsc::unbounded_channel();
                 let client = Self::cluster_client(seeds, Some(tx))?;
                 let conn = tokio::time::timeout(TIMEOUT * 2, client.get_async_connection())
                     .await
                     .map_err(|_| timed_out())??;
-                Ok(Link::Cluster { conn, pushes })
+                Ok((Link::Cluster { conn }, Feed::Cluster { pushes }))
             }
         }
     }
@@ -254,15 +257,21 @@ pub(crate) enum Incoming {
     Lost,
 }
 
-/// One pub/sub link: a dedicated connection to a server, or a cluster connection (one
-/// connection per shard) receiving sharded messages as RESP3 pushes.
+/// One pub/sub link, its subscribing side: a dedicated connection to a server, or a cluster
+/// connection (one connection per shard) receiving sharded messages as RESP3 pushes.
 pub(crate) enum Link {
+    Server { sink: redis::aio::PubSubSink },
+    Cluster { conn: ClusterConnection },
+}
+
+/// What a [`Link`] receives. redis-rs reads the connection into an unbounded queue of its own
+/// as fast as Redis sends; the node reads that queue on a task that does nothing else, so it
+/// stays short.
+pub(crate) enum Feed {
     Server {
-        sink: redis::aio::PubSubSink,
         stream: redis::aio::PubSubStream,
     },
     Cluster {
-        conn: ClusterConnection,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
     },
 }
@@ -298,7 +307,9 @@ impl Link {
             Self::Cluster { conn, .. } => conn.sunsubscribe(channel).await,
         }
     }
+}
 
+impl Feed {
     /// The next message. Cancel-safe (used in `select!`).
     pub(crate) async fn next(&mut self) -> Incoming {
         match self {

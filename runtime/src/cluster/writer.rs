@@ -28,6 +28,7 @@ pub(crate) async fn write(cluster: Weak<Cluster>, mut queue: mpsc::UnboundedRece
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
+        cluster.writers.taken(&op);
         let Some(node) = cluster.node_id.clone() else {
             return;
         };

@@ -13,7 +13,7 @@ use crate::clients::Client;
 use crate::error::SocketError;
 use crate::listener::{Reply, guarded, send_reply};
 use crate::namespace::Namespace;
-use crate::protocol::{OPS_PREFIX, Relay, Target, request, validate_channel};
+use crate::protocol::{Relay, Target, is_reserved_event, request, validate_channel};
 
 #[derive(Deserialize)]
 struct TokenPayload {
@@ -137,9 +137,10 @@ impl<T: Namespace> Runtime<T> {
         client: &Client<T::Metadata>,
         relay: Relay,
     ) -> Result<Value, SocketError> {
-        if relay.event.is_empty() || relay.event.starts_with(OPS_PREFIX) {
+        if relay.event.is_empty() || is_reserved_event(&relay.event) {
             return Err(SocketError::invalid_payload(
-                "a relayed event needs a name that does not start with `/ops/`",
+                "a relayed event needs a name that does not start with `/ops/` and is not one of \
+                 socket.io's reserved names (`connect`, `disconnect`, …)",
             ));
         }
         let Some(hook) = &self.def.authorize_relay else {

@@ -1,0 +1,131 @@
+//! What leaves a node (or a Redis-only emitter): an order checked (no reserved event name,
+//! within `max_envelope_size`), put in an envelope, signed when the cluster has a key, and
+//! published on each target's channel.
+//!
+//! An emit is checked before any socket gets it ([`Cluster::admit`], through the `Remote` port),
+//! so a refused emit reaches nobody, here or elsewhere; [`Cluster::publish`] checks again what it
+//! writes, so nothing that another node would drop is ever published.
+
+use std::sync::atomic::Ordering;
+
+use super::config::ClusterState;
+use super::envelope::Envelope;
+use super::node::Cluster;
+use super::sign::SIG_LEN;
+use crate::delivery::EmitError;
+use crate::protocol::{Target, is_reserved_event, redis_channel};
+use crate::remote::Order;
+
+/// Refuses an emit of a reserved event name; kicks name no event (the node that carries one out
+/// sends `/ops/disconnected` itself).
+fn refuse_reserved(order: &Order<'_>) -> Result<(), EmitError> {
+    match order {
+        Order::Emit { event, .. } if is_reserved_event(event) => {
+            Err(EmitError::ReservedEvent((*event).to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Cluster {
+    /// Whether an envelope of `json_len` bytes of JSON, signed if there is a key, fits.
+    fn fits(&self, json_len: usize) -> Result<(), EmitError> {
+        let sig = if self.guard.key.is_some() {
+            SIG_LEN + 1
+        } else {
+            0
+        };
+        let (size, max) = (json_len + sig, self.guard.max_envelope);
+        if size > max {
+            return Err(EmitError::TooLarge { size, max });
+        }
+        Ok(())
+    }
+
+    /// Checks an order before anything is delivered: [`publish`](Self::publish) will carry it.
+    /// The size is counted without writing the envelope, with the longest id this process
+    /// gives, so it is an upper bound.
+    pub(super) fn admit(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: &Order<'_>,
+    ) -> Result<(), EmitError> {
+        refuse_reserved(order)?;
+        let id = format!("{}-{}", self.origin, u64::MAX);
+        let envelope = Envelope::new(
+            &id,
+            self.node_id.as_deref(),
+            ns,
+            targets.to_vec(),
+            except.to_vec(),
+            order.clone(),
+        );
+        self.fits(envelope.encoded_len())
+    }
+
+    /// The message to publish: the envelope's JSON, signed when there is a key.
+    fn seal(&self, envelope: &Envelope<'_>) -> Result<Vec<u8>, EmitError> {
+        let json = serde_json::to_vec(envelope).map_err(|e| EmitError::Serialize(e.to_string()))?;
+        self.fits(json.len())?;
+        Ok(match &self.guard.key {
+            Some(key) => key.sign(&json),
+            None => json,
+        })
+    }
+
+    /// Publishes an envelope on each target's channel; returns how many node subscriptions
+    /// received it, or `None` when Redis could not be reached, or the order was refused (see
+    /// [`admit`](Self::admit), which emits pass first; a kick whose message is over the bound
+    /// is refused here, and logged).
+    ///
+    /// While a node is reconnecting to Redis it does not try: the emit returns at once (local
+    /// delivery is already done) instead of waiting on a connection that is known to be down.
+    pub(super) async fn publish(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: Order<'_>,
+    ) -> Option<usize> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
+            return None;
+        }
+        if let Err(e) = refuse_reserved(&order) {
+            tracing::error!(error = %e, ns, "not published");
+            return None;
+        }
+        let id = format!(
+            "{}-{}",
+            self.origin,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let envelope = Envelope::new(
+            &id,
+            self.node_id.as_deref(),
+            ns,
+            targets.to_vec(),
+            except.to_vec(),
+            order,
+        );
+        let message = match self.seal(&envelope) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, ns, "not published");
+                return None;
+            }
+        };
+        let channels: Vec<String> = targets
+            .iter()
+            .map(|target| redis_channel(&self.prefix, ns, target))
+            .collect();
+        match self.publisher.publish(&channels, &message).await {
+            Ok(nodes) => Some(nodes),
+            Err(e) => {
+                tracing::warn!(error = %e, ns, "publish to Redis failed; remote sockets missed this emit");
+                None
+            }
+        }
+    }
+}
