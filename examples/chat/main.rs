@@ -90,7 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     match &redis_url {
-        Some(url) => tracing::info!(url, "cluster mode: joining the nodes that share this Redis"),
+        Some(url) => tracing::info!(
+            redis = tether::cluster::redacted_url(url),
+            "cluster mode: joining the nodes that share this Redis"
+        ),
         None => {
             tracing::info!("embedded single-node mode (set REDIS_URL to run as a cluster node)")
         }
@@ -131,6 +134,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("chat demo on http://{addr} (namespace /chat)");
     // With the peer address, so tether's per-address limits apply.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Small events go out at once (Nagle's algorithm would hold them up to ~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -46,7 +46,7 @@ pub const DEFAULT_MAX_ENVELOPE_SIZE: usize = 1024 * 1024 + 64 * 1024;
 ///     .max_envelope_size(256 * 1024);
 /// # let _ = config;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterConfig {
     pub(crate) url: String,
     pub(crate) seeds: Vec<String>,
@@ -55,6 +55,49 @@ pub struct ClusterConfig {
     pub(crate) heartbeat: Duration,
     pub(crate) key: Option<ClusterKey>,
     pub(crate) max_envelope_size: usize,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("url", &redacted_url(&self.url))
+            .field(
+                "seeds",
+                &self
+                    .seeds
+                    .iter()
+                    .map(|s| redacted_url(s))
+                    .collect::<Vec<_>>(),
+            )
+            .field("prefix", &self.prefix)
+            .field("start_degraded", &self.start_degraded)
+            .field("heartbeat", &self.heartbeat)
+            .field("key", &self.key)
+            .field("max_envelope_size", &self.max_envelope_size)
+            .finish()
+    }
+}
+
+/// A Redis URL with its password (and user) replaced by `***`, for logs and errors: tether never
+/// prints credentials, and applications can log the URL they were given the same way.
+///
+/// ```
+/// use tether::cluster::redacted_url;
+/// assert_eq!(redacted_url("redis://:s3cret@db:6379/0"), "redis://***@db:6379/0");
+/// assert_eq!(redacted_url("redis://app:s3cret@db:6379"), "redis://***@db:6379");
+/// assert_eq!(redacted_url("redis://db:6379"), "redis://db:6379");
+/// assert_eq!(redacted_url("redis+cluster://u:p@a:1,b:2"), "redis+cluster://***@a:1,b:2");
+/// ```
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL we can read: it may hold anything.
+        return "<unreadable Redis URL>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 impl ClusterConfig {
@@ -81,7 +124,14 @@ impl ClusterConfig {
     {
         let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
         Self {
-            url: format!("Redis Cluster [{}]", seeds.join(", ")),
+            url: format!(
+                "Redis Cluster [{}]",
+                seeds
+                    .iter()
+                    .map(|s| redacted_url(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             seeds,
             ..Self::new("")
         }

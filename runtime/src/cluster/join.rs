@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterConfig, ClusterState};
+use super::config::{ClusterConfig, ClusterState, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
 use super::heartbeat;
@@ -31,7 +31,7 @@ impl Cluster {
             Err(e) if !config.start_degraded => {
                 return Err(ClusterError(format!(
                     "cannot reach Redis at {}: {e} (set `start_degraded` to start anyway)",
-                    config.url
+                    redacted_url(&config.url)
                 )));
             }
             Err(e) => {

@@ -52,6 +52,7 @@ mod writer;
 
 pub use config::{
     ClusterConfig, ClusterState, ClusterStats, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_PREFIX,
+    redacted_url,
 };
 pub use envelope::VERSION as ENVELOPE_VERSION;
 pub use error::ClusterError;

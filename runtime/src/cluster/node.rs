@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::config::{ClusterConfig, ClusterState, ClusterStats};
+use super::config::{ClusterConfig, ClusterState, ClusterStats, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
 use super::queue::Writers;
@@ -90,10 +90,12 @@ pub(super) fn random_id() -> String {
 impl Cluster {
     /// A publisher only: no subscriptions, no node id (a worker or CLI).
     pub(crate) async fn publisher_only(config: &ClusterConfig) -> Result<Arc<Self>, ClusterError> {
-        let publisher = Topology::of(config)?
-            .connect(false)
-            .await
-            .map_err(|e| ClusterError(format!("cannot reach Redis at {}: {e}", config.url)))?;
+        let publisher = Topology::of(config)?.connect(false).await.map_err(|e| {
+            ClusterError(format!(
+                "cannot reach Redis at {}: {e}",
+                redacted_url(&config.url)
+            ))
+        })?;
         let (_, state) = watch::channel(ClusterState::Connected);
         Ok(Arc::new(Self {
             node_id: None,

@@ -15,7 +15,7 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::config::ClusterConfig;
+use super::config::{ClusterConfig, redacted_url};
 use super::error::ClusterError;
 
 /// How long connecting, and each command, may take before it counts as a failure.
@@ -49,7 +49,8 @@ impl Topology {
     /// `redis://…` is a server; `redis+cluster://[user:pass@]h1:p1,h2:p2[/…]` is a Redis Cluster
     /// with those seed nodes (each becomes `redis://[user:pass@]host:port[/…]`).
     pub(crate) fn parse(url: &str) -> Result<Self, ClusterError> {
-        let invalid = |why: &str| ClusterError(format!("invalid Redis URL `{url}`: {why}"));
+        let invalid =
+            |why: &str| ClusterError(format!("invalid Redis URL `{}`: {why}", redacted_url(url)));
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(invalid("expected `redis://…` or `redis+cluster://…`"));
         };
@@ -170,8 +171,11 @@ impl Topology {
     /// How this topology is named in logs.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Self::Server(url) => url.clone(),
-            Self::Cluster(seeds) => format!("Redis Cluster [{}]", seeds.join(", ")),
+            Self::Server(url) => redacted_url(url),
+            Self::Cluster(seeds) => {
+                let seeds: Vec<_> = seeds.iter().map(|s| redacted_url(s)).collect();
+                format!("Redis Cluster [{}]", seeds.join(", "))
+            }
         }
     }
 }
