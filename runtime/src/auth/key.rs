@@ -46,19 +46,7 @@ impl Key {
     /// Surrounding whitespace is ignored, and so is `=` padding; the standard base64 alphabet
     /// (`+`, `/`) is accepted too, so `openssl rand -base64 32` output works as it is.
     pub fn from_base64url(text: &str) -> Result<Self, KeyError> {
-        let normalized: String = text
-            .trim()
-            .trim_end_matches('=')
-            .chars()
-            .map(|c| match c {
-                '+' => '-',
-                '/' => '_',
-                c => c,
-            })
-            .collect();
-        let bytes = URL_SAFE_NO_PAD
-            .decode(normalized.as_bytes())
-            .map_err(|_| KeyError::InvalidBase64)?;
+        let bytes = decode_key_text(text).ok_or(KeyError::InvalidBase64)?;
         Self::from_bytes(&bytes)
     }
 
@@ -385,6 +373,22 @@ impl fmt::Display for IssueError {
 }
 
 impl std::error::Error for IssueError {}
+
+/// Decodes key text leniently: surrounding whitespace and `=` padding ignored, the standard
+/// base64 alphabet (`+`, `/`) accepted beside base64url. Shared by every key type of the crate.
+pub(crate) fn decode_key_text(text: &str) -> Option<Vec<u8>> {
+    let normalized: String = text
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    URL_SAFE_NO_PAD.decode(normalized.as_bytes()).ok()
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -59,6 +59,7 @@ mod verifier;
 
 pub use claims::{Claims, NoExtra};
 pub use error::{TokenError, TokenErrorKind};
+pub(crate) use key::decode_key_text;
 pub use key::{IssueError, Key, KeyError, KeySet};
 pub use sources::{TokenSource, TokenSources};
 pub use verifier::{JweVerifier, TokenVerifier, Verified};

@@ -18,6 +18,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::error::ClusterError;
+use crate::auth::decode_key_text;
 
 /// The length of a signature in the message: 32 bytes of HMAC-SHA256 in unpadded base64url.
 pub(crate) const SIG_LEN: usize = 43;
@@ -78,19 +79,9 @@ impl ClusterKey {
     /// # Errors
     /// When the text is not base64, or the key is too short.
     pub fn from_base64url(text: &str) -> Result<Self, ClusterError> {
-        let normalized: String = text
-            .trim()
-            .trim_end_matches('=')
-            .chars()
-            .map(|c| match c {
-                '+' => '-',
-                '/' => '_',
-                c => c,
-            })
-            .collect();
-        let bytes = URL_SAFE_NO_PAD
-            .decode(normalized.as_bytes())
-            .map_err(|_| ClusterError("the cluster key is not valid base64url text".to_owned()))?;
+        let bytes = decode_key_text(text).ok_or_else(|| {
+            ClusterError("the cluster key is not valid base64url text".to_owned())
+        })?;
         Self::from_bytes(&bytes)
     }
 
