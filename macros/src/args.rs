@@ -28,6 +28,11 @@ pub(crate) struct Args {
     pub(crate) rate: Option<Rate>,
     /// `burst = 100`: the burst of `rate`.
     pub(crate) burst: Option<Literal>,
+    /// `recovery = true` or `recovery = "90s"`: recovery on, with its window in seconds (the
+    /// default window when `None`).
+    pub(crate) recovery: Option<Option<Literal>>,
+    /// `recovery_max_len = 1000`: the bound of each stream.
+    pub(crate) recovery_max_len: Option<Literal>,
     /// How the generated code names the runtime crate: `::tether` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: syn::Path,
@@ -41,7 +46,7 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 11] = [
     "path",
     "client_connection_key",
     "user_key",
@@ -50,6 +55,8 @@ const NAMES: [&str; 9] = [
     "events",
     "rate",
     "burst",
+    "recovery",
+    "recovery_max_len",
     "crate",
 ];
 
@@ -80,6 +87,8 @@ struct RawArgs {
     events: Option<Type>,
     rate: Option<Rate>,
     burst: Option<(Literal, LitInt)>,
+    recovery: Option<Option<Literal>>,
+    recovery_max_len: Option<(Literal, LitInt)>,
     krate: Option<syn::Path>,
 }
 
@@ -153,6 +162,23 @@ impl RawArgs {
             ("anonymous", Lit::Bool(lit)) => self.anonymous = Some(lit),
             ("rate", Lit::Str(lit)) => self.rate = parse_rate(cx, &lit),
             ("burst", Lit::Int(lit)) => self.burst = parse_burst(cx, &lit).map(|b| (b, lit)),
+            ("recovery", Lit::Bool(lit)) => {
+                if lit.value {
+                    self.recovery = Some(None);
+                }
+            }
+            ("recovery", Lit::Str(lit)) => {
+                self.recovery = parse_window(cx, &lit).map(Some);
+            }
+            ("recovery_max_len", Lit::Int(lit)) => match lit.base10_parse::<usize>() {
+                Ok(0) => cx.error_spanned_by(&lit, "`recovery_max_len` must be at least 1"),
+                Ok(n) => {
+                    let mut max = Literal::usize_unsuffixed(n);
+                    max.set_span(lit.span());
+                    self.recovery_max_len = Some((max, lit));
+                }
+                Err(err) => cx.syn_error(err),
+            },
             ("max_connections_per_user", Lit::Int(lit)) => match lit.base10_parse::<usize>() {
                 Ok(0) => cx.error_spanned_by(
                     &lit,
@@ -187,6 +213,14 @@ impl RawArgs {
                 "`burst` needs a `rate`, e.g. `rate = \"50/s\", burst = 100`",
             );
         }
+        if let (Some((_, lit)), None) = (&self.recovery_max_len, &self.recovery)
+            && !self.seen.iter().any(|name| name == "recovery")
+        {
+            cx.error_spanned_by(
+                lit,
+                "`recovery_max_len` needs `recovery`, e.g. `recovery = \"2min\", recovery_max_len = 1000`",
+            );
+        }
         // Only a placeholder when an error was recorded above or while parsing.
         let path = self
             .path
@@ -200,6 +234,8 @@ impl RawArgs {
             events: self.events,
             rate: self.rate,
             burst: self.burst.map(|(b, _)| b),
+            recovery: self.recovery,
+            recovery_max_len: self.recovery_max_len.map(|(m, _)| m),
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
         }
     }
@@ -248,7 +284,8 @@ fn literal(cx: &Ctxt, name: &str, value: Expr) -> Option<Lit> {
 fn kind(name: &str) -> &'static str {
     match name {
         "anonymous" => "`true` or `false`",
-        "max_connections_per_user" | "burst" => "an integer",
+        "max_connections_per_user" | "burst" | "recovery_max_len" => "an integer",
+        "recovery" => "`true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`",
         "rate" => RATE_FORMAT,
         "events" => "a type",
         _ => "a string literal",
@@ -266,7 +303,39 @@ fn example(name: &str) -> &'static str {
         "events" => "events = ChatEvents",
         "rate" => "rate = \"50/s\"",
         "burst" => "burst = 100",
+        "recovery" => "recovery = \"2min\"",
+        "recovery_max_len" => "recovery_max_len = 1000",
         _ => "crate = \"::tether\"",
+    }
+}
+
+/// Parses a recovery window, `"90s"`, `"2min"` or `"1h"`, into seconds (at least one).
+fn parse_window(cx: &Ctxt, lit: &LitStr) -> Option<Literal> {
+    let value = lit.value();
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (n, unit) = value.split_at(split);
+    let scale = match unit.trim() {
+        "s" | "sec" => 1,
+        "min" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match n.parse::<u64>() {
+        Ok(n) if n > 0 && scale > 0 => {
+            let mut secs = Literal::u64_unsuffixed(n.saturating_mul(scale));
+            secs.set_span(lit.span());
+            Some(secs)
+        }
+        _ => {
+            cx.error_spanned_by(
+                lit,
+                "expected a recovery window such as `\"90s\"`, `\"2min\"` or `\"1h\"` (or `true` for the default, two minutes)",
+            );
+            None
+        }
     }
 }
 

@@ -67,6 +67,16 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         let limit = rate_limit(krate, rate, args.burst.as_ref());
         quote!(def.rate_limit(#limit);)
     });
+    let recovery = args.recovery.as_ref().map(|window| {
+        let mut recovery = quote!(#krate::Recovery::new());
+        if let Some(secs) = window {
+            recovery = quote!(#recovery.window(::core::time::Duration::from_secs(#secs)));
+        }
+        if let Some(max) = &args.recovery_max_len {
+            recovery = quote!(#recovery.max_len(#max));
+        }
+        quote!(def.recovery(#recovery);)
+    });
     let middleware = ns.middleware().map(|method| register(krate, method));
     let others = ns
         .methods
@@ -79,6 +89,7 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         #anonymous
         #max_connections
         #rate
+        #recovery
         #middleware
         #(#others)*
     };

@@ -73,6 +73,12 @@ use syn::{DeriveInput, parse_macro_input};
 ///   socket may send in this namespace, all events together, instead of the builder's default
 ///   (`TetherBuilder::rate_limit`, 100/s with bursts of 200). Over it, an event is answered with
 ///   the error ack `rate_limited` (with `retry_after_ms`) and not run.
+/// - `recovery = true` or `recovery = "2min"` (a window in `s`, `min` or `h`) and optionally
+///   `recovery_max_len = 1000`: missed-message recovery. Every event emitted to a user, a
+///   channel or a client key is recorded (for the window, at most `recovery_max_len` per
+///   recipient) and sent with its position as a last argument; a client that reconnects with
+///   `auth.recover = {offset, channels}` receives what it missed, in order and once, before new
+///   events (see `tether::Recovery`).
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving
 ///   `tether::Events` (a type, not a string). Default: `tether::AnyEvent`, checked at run time.
 /// - `crate = "::tether"`: how the generated code names the runtime crate, for a renamed

@@ -6,7 +6,21 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use socketioxide::{BroadcastError, SendError};
 
-/// What an emit reached on this node.
+use crate::recovery::Position;
+
+/// What an emit reached: sockets written to on this node, nodes reached, and whether it was
+/// stored for recovery.
+///
+/// "Written" means handed to a socket's send queue, not received: a socket whose connection
+/// blips loses what was written to it. In a namespace with recovery on, a recorded event
+/// (`stored`) is not lost that way: the client receives it when it reconnects within the window.
+/// An event that reached no socket and no node, and was not stored, went to nobody
+/// ([`is_offline`](Self::is_offline)).
+///
+/// ```
+/// let nobody = tether::Delivery::default();
+/// assert!(!nobody.delivered() && !nobody.stored && nobody.is_offline());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Delivery {
@@ -20,6 +34,12 @@ pub struct Delivery {
     pub nodes: usize,
     /// Cluster mode only: Redis could not be reached, so only this node's sockets got it.
     pub cluster_unavailable: bool,
+    /// Recovery on: the event was recorded in its recipients' streams (at
+    /// [`position`](Self::position)). In cluster mode a recorded event reaches the sockets of
+    /// every node, this one included, through Redis, so `sockets` is 0 and `nodes` counts the
+    /// nodes that received it.
+    pub stored: bool,
+    position: Option<Position>,
 }
 
 impl Delivery {
@@ -35,6 +55,22 @@ impl Delivery {
     /// Whether the event reached at least one socket, here or on another node.
     pub fn delivered(&self) -> bool {
         self.sockets > 0 || self.nodes > 0
+    }
+
+    /// Whether nobody got the event and nobody can: no socket, no node, not stored.
+    pub fn is_offline(&self) -> bool {
+        !self.delivered() && !self.stored
+    }
+
+    /// Where the event was recorded (`<ms>-<seq>`), when [`stored`](Self::stored).
+    pub fn position(&self) -> Option<String> {
+        self.position.map(|p| p.to_string())
+    }
+
+    /// Marks the event as recorded at `position`.
+    pub(crate) fn stored_at(&mut self, position: Position) {
+        self.stored = true;
+        self.position = Some(position);
     }
 }
 

@@ -8,8 +8,9 @@ use crate::clients::{Client, ConnectedClients};
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
-use crate::namespace::Namespace;
+use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::{Kick, Target};
+use crate::recovery::Recovery;
 use crate::remote::{Order, Remote, publish_into};
 
 /// Pushes events of namespace `T` to its clients. Cheap to clone; usable from axum handlers,
@@ -32,14 +33,15 @@ pub struct Emitter<T: Namespace> {
 /// straight to Redis from a process that serves no sockets.
 enum Backend<M> {
     Node(ConnectedClients<M>),
-    Redis(Arc<dyn Remote>),
+    /// With the namespace's recovery settings: a recovery namespace's emits are recorded.
+    Redis(Arc<dyn Remote>, Option<Recovery>),
 }
 
 impl<M> Clone for Backend<M> {
     fn clone(&self) -> Self {
         match self {
             Self::Node(c) => Self::Node(c.clone()),
-            Self::Redis(c) => Self::Redis(c.clone()),
+            Self::Redis(c, r) => Self::Redis(c.clone(), *r),
         }
     }
 }
@@ -109,7 +111,7 @@ impl<T: Namespace> Emitter<T> {
     pub async fn connect_redis_with(config: &ClusterConfig) -> Result<Self, ClusterError> {
         let remote: Arc<dyn Remote> = Cluster::publisher_only(config).await?;
         Ok(Self {
-            backend: Backend::Redis(remote),
+            backend: Backend::Redis(remote, NamespaceDef::<T>::collect().recovery),
             _namespace: PhantomData,
         })
     }
@@ -118,14 +120,14 @@ impl<T: Namespace> Emitter<T> {
     pub fn clients(&self) -> Option<&ConnectedClients<T::Metadata>> {
         match &self.backend {
             Backend::Node(c) => Some(c),
-            Backend::Redis(_) => None,
+            Backend::Redis(..) => None,
         }
     }
 
     fn remote(&self) -> Option<&Arc<dyn Remote>> {
         match &self.backend {
             Backend::Node(c) => c.remote(),
-            Backend::Redis(r) => Some(r),
+            Backend::Redis(r, _) => Some(r),
         }
     }
 
@@ -153,7 +155,7 @@ impl<T: Namespace> Emitter<T> {
                     Vec::new()
                 }
             }
-            (None, Backend::Redis(_)) => Vec::new(),
+            (None, Backend::Redis(..)) => Vec::new(),
         }
     }
 
@@ -166,7 +168,7 @@ impl<T: Namespace> Emitter<T> {
         match (self.remote(), &self.backend) {
             (Some(remote), _) => remote.view(T::PATH).await.unwrap_or_default(),
             (None, Backend::Node(c)) => vec![("local".to_owned(), c.user_counts())],
-            (None, Backend::Redis(_)) => Vec::new(),
+            (None, Backend::Redis(..)) => Vec::new(),
         }
     }
 
@@ -305,7 +307,7 @@ impl<T: Namespace> Emit<'_, T> {
                     .emit_targets(&self.targets, &self.except, event.name(), &event)
                     .await
             }
-            Backend::Redis(remote) => {
+            Backend::Redis(remote, recovery) => {
                 let data = serialize_once(&event)?;
                 let order = Order::Emit {
                     event: event.name(),
@@ -314,7 +316,24 @@ impl<T: Namespace> Emit<'_, T> {
                 let (targets, except) = (&self.targets, &self.except);
                 remote.admit(T::PATH, targets, except, &order)?;
                 let mut delivery = Delivery::default();
-                publish_into(&**remote, &mut delivery, T::PATH, targets, except, order).await;
+                match recovery {
+                    Some(recovery) if !targets.contains(&Target::All) => {
+                        match remote
+                            .record(T::PATH, targets, except, order, *recovery)
+                            .await
+                        {
+                            Some((pos, nodes)) => {
+                                delivery.nodes = nodes;
+                                delivery.stored_at(pos);
+                            }
+                            None => delivery.cluster_unavailable = true,
+                        }
+                    }
+                    _ => {
+                        publish_into(&**remote, &mut delivery, T::PATH, targets, except, order)
+                            .await;
+                    }
+                }
                 Ok(delivery)
             }
         }

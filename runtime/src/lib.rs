@@ -9,13 +9,15 @@
 //! - [`Client`]: one connected socket, with its key and typed metadata;
 //! - [`ConnectedClients`]: the connected-clients map of a namespace;
 //! - [`Emitter`]: push typed events to users, channels, client keys, from anywhere;
-//! - [`Tether`] / [`TetherBuilder`]: mounting on axum and reaching the clients from outside.
+//! - [`Tether`] / [`TetherBuilder`]: mounting on axum and reaching the clients from outside;
+//! - [`Recovery`]: missed-message recovery for clients that reconnect.
 //!
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `error`, `protocol` (the wire contract), `delivery`, `handshake`, `login`, `events`,
-//!    `testing`, `serial` (a socket's work in order), [`auth`];
+//! 1. `error`, `protocol` (the wire contract), `recovery` (positions, the in-memory history, a
+//!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
+//!    socket's work in order), [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
 //! 3. `clients`: the connected-clients map, which reaches other nodes only through `remote`;
 //! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
@@ -40,6 +42,7 @@ pub mod metrics;
 mod namespace;
 mod protocol;
 mod rate;
+mod recovery;
 mod remote;
 mod serial;
 pub mod testing;
@@ -65,10 +68,11 @@ pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{ListenerDef, Namespace, NamespaceDef};
 pub use protocol::{
     CHANNEL_QUERY, CONNECTION_INFO_EVENT, ConnectionInfo, DEFAULT_TOKEN_GRACE, DISCONNECTED_EVENT,
-    Kick, MAX_CHANNEL_LEN, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired, channel_room,
-    client_room, user_room,
+    Kick, MAX_CHANNEL_LEN, RecoveryInfo, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired,
+    channel_room, client_room, user_room,
 };
 pub use rate::RateLimit;
+pub use recovery::{DEFAULT_RECOVERY_MAX_LEN, DEFAULT_RECOVERY_WINDOW, Recovery};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::Tether;
 pub use tether_macros::{Events, socket_namespace};

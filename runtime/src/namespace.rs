@@ -17,6 +17,7 @@ use crate::handshake::{Handshake, SocketNok, SocketOk};
 use crate::listener::{self, Concurrency, Policy, Reply};
 use crate::protocol::Relay;
 use crate::rate::{Buckets, RateLimit};
+use crate::recovery::Recovery;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type KeyFn<M> = Arc<dyn Fn(&M) -> String + Send + Sync>;
@@ -85,6 +86,7 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) anonymous: Option<bool>,
     pub(crate) max_connections_per_user: Option<usize>,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) recovery: Option<Recovery>,
     pub(crate) middleware: Option<MiddlewareFn<T, T::Metadata>>,
     pub(crate) listeners: Vec<ListenerDef<T>>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
@@ -120,6 +122,7 @@ impl<T: Namespace> NamespaceDef<T> {
             anonymous: None,
             max_connections_per_user: None,
             rate_limit: None,
+            recovery: None,
             authorize_channel: None,
             authorize_relay: None,
             middleware: None,
@@ -130,6 +133,13 @@ impl<T: Namespace> NamespaceDef<T> {
         };
         T::define(&mut def);
         def
+    }
+
+    /// Turns recovery on: every event emitted to a user, a channel or a client key is recorded
+    /// and sent with its position as a last argument, and a reconnecting client that sends back
+    /// its last position (`auth.recover`) receives what it missed (see [`Recovery`]).
+    pub fn recovery(&mut self, recovery: Recovery) {
+        self.recovery = Some(recovery);
     }
 
     /// Keys the connected-clients map by a value derived from the metadata (the

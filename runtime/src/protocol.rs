@@ -214,6 +214,34 @@ pub struct ConnectionInfo {
     pub channels: Vec<String>,
     /// The namespace path.
     pub namespace: String,
+    /// Namespaces with recovery on: the latest position in the namespace's history this socket
+    /// was sent. A reconnecting client sends it back (`auth.recover.offset`, updated from the
+    /// last argument of each recorded event) to receive what it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+    /// On the connection info that follows a connect which asked to recover (`auth.recover`):
+    /// what was recovered. The replayed events came before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryInfo>,
+}
+
+/// What a socket learns about its recovery (`/ops/connection-success` → `recovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecoveryInfo {
+    /// Everything missed since the client's offset was replayed.
+    pub recovered: bool,
+    /// How many events were replayed (before this notice, after the socket connected).
+    pub replayed: usize,
+    /// Why not everything was recovered: `"expired"` (back after the window: nothing replayed),
+    /// `"trimmed"` (a stream dropped events past its bound: nothing of it replayed), `"reset"`
+    /// (the history was lost, e.g. a restart: what was recorded since is replayed), or
+    /// `"unavailable"` (the history could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The streams not recovered completely, as `user:<id>`, `channel:<name>` or `client:<key>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 /// The payload of [`TOKEN_EXPIRED_EVENT`]:

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::delivery::{Delivery, EmitError};
 use crate::protocol::{Kick, Target};
+use crate::recovery::{Missed, Position, Recovery};
 
 /// A boxed future of the port (the trait is used as `dyn Remote`).
 pub(crate) type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -41,6 +42,9 @@ pub(crate) struct Inbound<'a> {
     pub(crate) except: &'a [Target],
     /// What to do.
     pub(crate) order: Order<'a>,
+    /// Where the emit was recorded (recovery on): every node holding a recipient, the
+    /// publisher's included, delivers it in the history's order.
+    pub(crate) position: Option<Position>,
 }
 
 /// What delivering one inbound message still has to do; awaited before the next one, so a node
@@ -109,6 +113,33 @@ pub(crate) trait Remote: Send + Sync + 'static {
 
     /// Every live node's users in `ns`, with their socket counts.
     fn view<'a>(&'a self, ns: &'a str) -> RemoteFuture<'a, Option<ClusterView>>;
+
+    /// Recovery: records an emit in its targets' streams and publishes it, in one step, to every
+    /// node holding a recipient (this one included: its sockets get it through Redis too, so
+    /// every node delivers in the history's order). Answers the position and how many node
+    /// subscriptions received it; `None` when Redis could not be reached (nothing recorded).
+    fn record<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        order: Order<'a>,
+        recovery: Recovery,
+    ) -> RemoteFuture<'a, Option<(Position, usize)>>;
+
+    /// Waits, for a bounded time, until the node follows every recipient it was asked to follow
+    /// so far; `false` when it could not (Redis is away).
+    fn followed(&self) -> RemoteFuture<'static, bool>;
+
+    /// What a client at `since` missed on `streams` (with `None`: only the history's head, for
+    /// a socket that asks for nothing); `None` when Redis could not be reached.
+    fn missed<'a>(
+        &'a self,
+        ns: &'a str,
+        streams: &'a [Target],
+        since: Option<Position>,
+        recovery: Recovery,
+    ) -> RemoteFuture<'a, Option<Missed>>;
 }
 
 /// Publishes an order and takes the outcome into `delivery`: the one recipe every remote emit

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod raw;
+pub mod recovering;
 pub mod redis;
 
 use std::collections::{HashMap, VecDeque};

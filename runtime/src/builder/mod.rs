@@ -20,7 +20,7 @@ use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::connection::{self, PerIp, Settings};
 use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
-use crate::namespace::Namespace;
+use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::DEFAULT_TOKEN_GRACE;
 use crate::rate::RateLimit;
 use crate::remote::Remote;
@@ -57,6 +57,8 @@ type Mount = Box<
 /// ```
 pub struct TetherBuilder {
     mounts: Vec<(&'static str, Mount)>,
+    /// The namespaces with recovery on.
+    recovering: Vec<&'static str>,
     socketio: SocketIoBuilder,
     login: Option<Verifier>,
     token_grace: Duration,
@@ -131,6 +133,7 @@ impl TetherBuilder {
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         Self {
             mounts: Vec::new(),
+            recovering: Vec::new(),
             socketio,
             login: None,
             token_grace: DEFAULT_TOKEN_GRACE,
@@ -151,6 +154,9 @@ impl TetherBuilder {
     #[must_use]
     pub fn namespace<T: Namespace>(mut self, state: T) -> Self {
         let state = Arc::new(state);
+        if NamespaceDef::<T>::collect().recovery.is_some() {
+            self.recovering.push(T::PATH);
+        }
         self.mounts.push((
             T::PATH,
             Box::new(move |io, settings, remote| {
@@ -246,8 +252,9 @@ impl TetherBuilder {
     /// the namespaces.
     ///
     /// # Errors
-    /// When two namespaces share a path, a path is invalid, or Redis cannot be reached (unless
-    /// [`ClusterConfig::start_degraded`] is set).
+    /// When two namespaces share a path, a path is invalid, Redis cannot be reached (unless
+    /// [`ClusterConfig::start_degraded`] is set), or a namespace with recovery on would run on
+    /// a Redis Cluster (recovery needs one Redis server).
     pub async fn build(self) -> Result<Tether, BuildError> {
         let mut paths = std::collections::HashSet::new();
         for (path, _) in &self.mounts {
@@ -259,6 +266,14 @@ impl TetherBuilder {
             }
         }
         let cluster = match &self.cluster {
+            Some(config) if config.is_redis_cluster() && !self.recovering.is_empty() => {
+                return Err(BuildError::Cluster(ClusterError(format!(
+                    "recovery (namespace `{}`) needs one Redis server (with replicas or Sentinel), \
+                     not a Redis Cluster: its emits are recorded and published in one script, \
+                     which a Redis Cluster cannot run across the shards of the recipients' channels",
+                    self.recovering[0]
+                ))));
+            }
             Some(config) => {
                 let paths: Vec<&'static str> = paths.into_iter().collect();
                 Some(

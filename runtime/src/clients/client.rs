@@ -13,7 +13,9 @@ use super::data::ClientData;
 use super::map::ConnectedClients;
 use crate::delivery::EmitError;
 use crate::metrics::{Dropped, dropped, forced_disconnect};
-use crate::protocol::{ConnectionInfo, DISCONNECTED_EVENT, Kick};
+use crate::protocol::{
+    CONNECTION_INFO_EVENT, ConnectionInfo, DISCONNECTED_EVENT, Kick, RecoveryInfo,
+};
 
 /// How often a socket whose send queue was full is asked again to disconnect.
 const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
@@ -96,8 +98,34 @@ impl<M: Send + Sync + 'static> Client<M> {
         self.data.session().channels.contains(channel)
     }
 
+    /// Emits the connection info to this socket ([`CONNECTION_INFO_EVENT`]), with what its
+    /// recovery found after a connect that asked. With recovery on, no recorded event goes out
+    /// between reading the socket's offset and sending it, so the offset the client receives
+    /// is never behind an event it already has.
+    pub(crate) fn send_connection_info(&self, recovery: Option<RecoveryInfo>) -> ConnectionInfo {
+        let cursor = self.clients.history().map(|_| self.data.cursor());
+        let info = ConnectionInfo {
+            offset: cursor.as_ref().map(|c| c.last().to_string()),
+            recovery,
+            ..self.info_without_offset()
+        };
+        if let Err(e) = self.emit(CONNECTION_INFO_EVENT, &info) {
+            // Counted as a dropped emit by `emit`.
+            tracing::debug!(sid = %self.id(), error = %e, "connection info not sent");
+        }
+        drop(cursor);
+        info
+    }
+
     /// The connection info tether sends as `/ops/connection-success`.
     pub fn connection_info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            offset: self.clients.offset_of(&self.data),
+            ..self.info_without_offset()
+        }
+    }
+
+    fn info_without_offset(&self) -> ConnectionInfo {
         let session = self.data.session();
         ConnectionInfo {
             client_id: self.socket.id.to_string(),
@@ -105,6 +133,8 @@ impl<M: Send + Sync + 'static> Client<M> {
             user_id: session.user.clone(),
             channels: session.channels.iter().cloned().collect(),
             namespace: self.socket.ns().to_owned(),
+            offset: None,
+            recovery: None,
         }
     }
 

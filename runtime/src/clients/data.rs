@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::rate::Throttle;
+use crate::recovery::Cursor;
 use crate::serial::Serial;
 
 /// The per-socket data tether keeps (stored in the socket's extensions; it holds no socket
@@ -25,6 +26,8 @@ pub(crate) struct ClientData<M> {
     pub(crate) serial: Serial,
     /// The socket's rate limit state (shared by its identities).
     pub(crate) throttle: Arc<Throttle>,
+    /// Where the socket stands in the namespace's recovery history (shared by its identities).
+    cursor: Arc<Mutex<Cursor>>,
     /// Opened once the connect handler (and `on_connect`) ran: the socket's queue starts with a
     /// job waiting for it, so no event is handled before the socket is registered.
     gate: Mutex<Option<oneshot::Sender<()>>>,
@@ -47,6 +50,7 @@ impl<M> ClientData<M> {
         serial: Serial,
         throttle: Throttle,
         gate_timeout: std::time::Duration,
+        cursor: Cursor,
     ) -> Self {
         let (open, gate) = oneshot::channel::<()>();
         if let Some(slot) = serial.reserve() {
@@ -66,6 +70,7 @@ impl<M> ClientData<M> {
             expiry: Mutex::default(),
             serial,
             throttle: Arc::new(throttle),
+            cursor: Arc::new(Mutex::new(cursor)),
             gate: Mutex::new(Some(open)),
         }
     }
@@ -81,6 +86,7 @@ impl<M> ClientData<M> {
             expiry: Mutex::new(std::mem::take(&mut *self.expiry())),
             serial: self.serial.clone(),
             throttle: Arc::clone(&self.throttle),
+            cursor: Arc::clone(&self.cursor),
             gate: Mutex::new(None),
         }
     }
@@ -112,6 +118,11 @@ impl<M> ClientData<M> {
     pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
         // Session updates are single assignments; a poisoned lock holds consistent data.
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the socket stands in the recovery history.
+    pub(crate) fn cursor(&self) -> MutexGuard<'_, Cursor> {
+        self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn expiry(&self) -> MutexGuard<'_, Deadline> {

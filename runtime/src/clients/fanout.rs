@@ -13,7 +13,8 @@ use crate::remote::{Delivering, Inbound, Order, publish_into};
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
     /// Emits `event` to the sockets selected by `targets` minus `except`, here and (in cluster
     /// mode) on every node that holds one of them, serialising the payload once; every emit of
-    /// the [`Emitter`](crate::Emitter) and of client relays ends here.
+    /// the [`Emitter`](crate::Emitter) and of client relays ends here. With recovery on, an
+    /// emit to recipients (not to everyone) is recorded first (`history`).
     pub(crate) async fn emit_targets<T: Serialize + ?Sized>(
         &self,
         targets: &[Target],
@@ -22,6 +23,16 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         payload: &T,
     ) -> Result<Delivery, EmitError> {
         refuse_reserved(event)?;
+        if let Some(history) = self.history()
+            && !targets.contains(&Target::All)
+        {
+            let data = serialize_once(payload)?;
+            let delivery = self
+                .emit_recorded(history, targets, except, event, &data)
+                .await?;
+            self.record(targets, except, event, payload, delivery);
+            return Ok(delivery);
+        }
         let delivery = match self.remote() {
             None => self.emit_local(targets, except, event, payload).await?,
             Some(remote) => {
@@ -70,6 +81,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn deliver(&self, inbound: Inbound<'_>) -> Delivering {
         match inbound.order {
             Order::Emit { event, data } => {
+                if let Some(pos) = inbound.position {
+                    self.deliver_recorded(pos, inbound.targets, inbound.except, event, data);
+                    return Box::pin(async {});
+                }
                 let this = self.clone();
                 let (targets, except) = (inbound.targets.to_vec(), inbound.except.to_vec());
                 let (event, data) = (event.to_owned(), data.to_owned());

@@ -162,6 +162,25 @@ impl<M> Indexes<M> {
         self.by_user.iter()
     }
 
+    /// The sockets the targets select, minus the exclusions (each socket once).
+    pub(super) fn selected<'a>(
+        &'a self,
+        targets: &[Target],
+        except: &[Target],
+    ) -> Vec<&'a Entry<M>> {
+        if let ([one], []) = (targets, except) {
+            return self.entries(one);
+        }
+        let mut selected: HashSet<Sid> = targets.iter().flat_map(|t| self.sids(t)).collect();
+        for sid in except.iter().flat_map(|t| self.sids(t)) {
+            selected.remove(&sid);
+        }
+        selected
+            .iter()
+            .filter_map(|sid| self.by_sid.get(sid))
+            .collect()
+    }
+
     /// How many sockets the targets select, minus the exclusions (each socket once).
     pub(super) fn count_selected(&self, targets: &[Target], except: &[Target]) -> usize {
         if let ([one], []) = (targets, except) {

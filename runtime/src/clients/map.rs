@@ -12,9 +12,11 @@ use socketioxide::socket::Sid;
 
 use super::client::Client;
 use super::data::ClientData;
+use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
 use crate::protocol::Target;
+use crate::recovery::Recovery;
 use crate::remote::Remote;
 use crate::testing::{EmitLog, RecordedEmit};
 
@@ -24,6 +26,8 @@ struct Inner<M> {
     indexes: RwLock<Indexes<M>>,
     recorder: RwLock<Option<EmitLog>>,
     remote: Option<Arc<dyn Remote>>,
+    /// Recovery on: the namespace's history.
+    history: Option<History>,
     /// What unregisters a socket that cannot be told to disconnect (set by the connection
     /// layer, which runs the namespace's disconnect hook).
     evict: OnceLock<EvictFn>,
@@ -92,7 +96,13 @@ impl<M> WeakClients<M> {
 }
 
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
-    pub(crate) fn new(path: &'static str, io: SocketIo, remote: Option<Arc<dyn Remote>>) -> Self {
+    pub(crate) fn new(
+        path: &'static str,
+        io: SocketIo,
+        remote: Option<Arc<dyn Remote>>,
+        recovery: Option<Recovery>,
+    ) -> Self {
+        let history = recovery.map(|config| History::new(config, remote.is_none()));
         Self {
             inner: Arc::new(Inner {
                 path,
@@ -100,6 +110,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 indexes: RwLock::new(Indexes::default()),
                 recorder: RwLock::new(None),
                 remote,
+                history,
                 evict: OnceLock::new(),
             }),
         }
@@ -149,6 +160,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 
     pub(crate) fn remote(&self) -> Option<&Arc<dyn Remote>> {
         self.inner.remote.as_ref()
+    }
+
+    /// The namespace's recovery history; `None` when recovery is off.
+    pub(crate) fn history(&self) -> Option<&History> {
+        self.inner.history.as_ref()
     }
 
     /// The socketioxide operators of this namespace.
@@ -289,7 +305,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 }
 
 /// The recipients a socket is indexed under: its key, its user, its channels.
-fn recipients<M>(data: &ClientData<M>) -> Vec<Target> {
+pub(super) fn recipients<M>(data: &ClientData<M>) -> Vec<Target> {
     let session = data.session();
     std::iter::once(Target::Client(data.key.clone()))
         .chain(session.user.clone().map(Target::User))

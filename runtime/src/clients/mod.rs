@@ -6,11 +6,13 @@
 //!   ([`Client`]);
 //! - `index`: the indexes behind the map's lock;
 //! - `map`: the map, where a socket enters and leaves the indexes;
-//! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits.
+//! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits;
+//! - `history`: recovery (recorded emits, and the replay of what a socket missed).
 
 mod client;
 mod data;
 mod fanout;
+mod history;
 mod index;
 mod map;
 mod membership;

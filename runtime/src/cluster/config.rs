@@ -115,6 +115,11 @@ impl ClusterConfig {
         }
     }
 
+    /// Whether this names a Redis Cluster (seeds, or a `redis+cluster://` URL).
+    pub(crate) fn is_redis_cluster(&self) -> bool {
+        !self.seeds.is_empty() || self.url.starts_with("redis+cluster://")
+    }
+
     /// A Redis Cluster reached through these seed nodes (`redis://host:port` each; one is
     /// enough, the others are found from it). Uses sharded pub/sub (Redis ≥ 7).
     pub fn redis_cluster<I>(seeds: I) -> Self

@@ -18,6 +18,7 @@ use super::node::Cluster;
 use super::sign::open;
 use super::transport::{Feed, Incoming};
 use crate::protocol::is_reserved_event;
+use crate::recovery::Position;
 use crate::remote::{Delivering, Inbound, Order};
 
 /// Most envelopes waiting for the delivery loop.
@@ -26,6 +27,11 @@ pub(crate) const INBOX_MESSAGES: usize = 1024;
 /// subscriber, `client-output-buffer-limit pubsub 32mb`); one envelope is always taken when
 /// nothing waits, whatever its size (within `max_envelope_size`).
 pub(crate) const INBOX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The longest position a recorded emit's prefix carries (`<20 digits>-<20 digits>`).
+const MAX_POSITION_LEN: usize = 41;
+/// What the prefix of a recorded emit (`@<position> `) adds to an envelope, at most.
+const POSITION_PREFIX_LEN: usize = MAX_POSITION_LEN + 2;
 
 /// The sending side of a node's inbox.
 pub(crate) struct Inbox {
@@ -61,7 +67,7 @@ impl Inbox {
             return self.tx.send(incoming).await.is_ok();
         };
         let len = payload.len();
-        if len > self.guard.max_envelope {
+        if len > self.guard.max_envelope + POSITION_PREFIX_LEN {
             self.guard.reject(&channel, Refusal::TooLarge(len));
             return true;
         }
@@ -116,6 +122,26 @@ impl Cluster {
             guard.reject(channel, why);
             None
         };
+        // A recorded emit comes as `@<position> <message>`.
+        let (position, message) = match message.strip_prefix(b"@") {
+            Some(rest) => {
+                let Some(space) = rest
+                    .iter()
+                    .take(MAX_POSITION_LEN + 1)
+                    .position(|b| *b == b' ')
+                else {
+                    return refuse(Refusal::Malformed("a position prefix without its message"));
+                };
+                let pos = std::str::from_utf8(&rest[..space])
+                    .ok()
+                    .and_then(|p| p.parse::<Position>().ok());
+                let Some(pos) = pos else {
+                    return refuse(Refusal::Malformed("a position that is not `<ms>-<seq>`"));
+                };
+                (Some(pos), &rest[space + 1..])
+            }
+            None => (None, message),
+        };
         let json = match open(guard.key.as_ref(), message) {
             Ok(json) => json,
             Err(why) => return refuse(why.into()),
@@ -130,7 +156,8 @@ impl Cluster {
         if envelope.id.len() > MAX_ID_LEN {
             return refuse(Refusal::Malformed("an `id` over 128 bytes"));
         }
-        if envelope.node.is_some() && envelope.node == self.node_id() {
+        // A node delivers its own recorded emits from here too, in the history's order.
+        if position.is_none() && envelope.node.is_some() && envelope.node == self.node_id() {
             return None;
         }
         let Some(order) = envelope.order() else {
@@ -163,6 +190,7 @@ impl Cluster {
             targets: &envelope.targets,
             except: &envelope.except,
             order,
+            position,
         }))
     }
 }
@@ -198,7 +226,8 @@ mod tests {
         for _ in 0..INBOX_MESSAGES + 10 {
             assert!(tx.push(message(10)).await);
         }
-        assert!(tx.push(message(101)).await, "over the bound: refused");
+        let over = 100 + super::POSITION_PREFIX_LEN + 1;
+        assert!(tx.push(message(over)).await, "over the bound: refused");
         let stats = guard.stats(0);
         assert_eq!((stats.dropped, stats.rejected), (10, 1));
         // The link's own events still get through once there is room.

@@ -8,8 +8,15 @@
 //! | `{prefix}:{ns}:presence:{user}` | hash | socket id → node id |
 //! | `{prefix}:{ns}:conns:{user}` | sorted set | `node\|sid` by connection time, for the cap |
 //! | `{prefix}:{ns}:view:{node}` | hash | user → sockets on that node, expiring after three beats |
+//! | `{{prefix}:{ns}}:clock` | string | recovery: the namespace's latest position, `<ms>-<seq>` |
+//! | `{{prefix}:{ns}}:origin` | string | recovery: where the namespace's history begins |
+//! | `{{prefix}:{ns}}:stream:{kind}:{id}` | stream | recovery: a recipient's recorded events (field `m`: the message), bounded, expiring after the window |
+//!
+//! The recovery keys of a namespace share one hash tag, so a script can use them together.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::protocol::Target;
 
 pub(crate) fn node_key(prefix: &str, node: &str) -> String {
     format!("{prefix}:node:{node}")
@@ -29,6 +36,29 @@ pub(crate) fn conns_key(prefix: &str, ns: &str, user: &str) -> String {
 
 pub(crate) fn view_key(prefix: &str, ns: &str, node: &str) -> String {
     format!("{prefix}:{ns}:view:{node}")
+}
+
+/// The hash tag of a namespace's recovery keys.
+fn history_tag(prefix: &str, ns: &str) -> String {
+    format!("{{{prefix}:{ns}}}")
+}
+
+pub(crate) fn clock_key(prefix: &str, ns: &str) -> String {
+    format!("{}:clock", history_tag(prefix, ns))
+}
+
+pub(crate) fn origin_key(prefix: &str, ns: &str) -> String {
+    format!("{}:origin", history_tag(prefix, ns))
+}
+
+pub(crate) fn stream_key(prefix: &str, ns: &str, target: &Target) -> String {
+    let tag = history_tag(prefix, ns);
+    match target {
+        Target::User(u) => format!("{tag}:stream:user:{u}"),
+        Target::Channel(c) => format!("{tag}:stream:channel:{c}"),
+        Target::Client(k) => format!("{tag}:stream:client:{k}"),
+        Target::All => format!("{tag}:stream:all"),
+    }
 }
 
 /// How long a node's entries live without a heartbeat: three beats, in milliseconds.

@@ -28,7 +28,8 @@
 //! - `subscriber`, `transport`: the pub/sub link and the two shapes of Redis; `wanted`: the
 //!   channels to follow;
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
-//!   `heartbeat`: liveness; `cap`: the per-user connection cap.
+//!   `heartbeat`: liveness; `cap`: the per-user connection cap;
+//! - `history`: recovery's streams (recording an emit, reading what a client missed).
 
 mod cap;
 mod config;
@@ -36,6 +37,7 @@ mod envelope;
 mod error;
 mod guard;
 mod heartbeat;
+mod history;
 mod inbox;
 mod join;
 mod keys;

@@ -16,7 +16,10 @@ use super::queue::Writers;
 use super::transport::{Conn, Topology};
 use super::wanted::Wanted;
 use crate::protocol::{Target, redis_channel};
-use crate::remote::{PresenceSource, Sink};
+use crate::remote::{PresenceSource, RemoteFuture, Sink};
+
+/// How long a recovering socket waits for its node to follow its recipients.
+const FOLLOW_WAIT: Duration = Duration::from_secs(2);
 
 /// Ids of recently delivered multi-target messages.
 #[derive(Default)]
@@ -147,6 +150,22 @@ impl Cluster {
             // Full: a wake-up is pending already, and it will see this change.
             let _ = wake.try_send(());
         }
+    }
+
+    /// Waits, at most [`FOLLOW_WAIT`], until the link follows every recipient asked for so far;
+    /// `false` when it does not by then (Redis is away), or for a publisher only.
+    pub(super) fn followed(&self) -> RemoteFuture<'static, bool> {
+        let Some((wanted, wake)) = &self.subs else {
+            return Box::pin(std::future::ready(false));
+        };
+        let generation = wanted.generation();
+        let mut applied = wanted.applied();
+        let _ = wake.try_send(());
+        Box::pin(async move {
+            tokio::time::timeout(FOLLOW_WAIT, applied.wait_for(|g| *g >= generation))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        })
     }
 
     /// `(namespace, user, socket id)` of every signed-in socket this node holds, a user's

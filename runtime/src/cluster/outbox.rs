@@ -65,8 +65,17 @@ impl Cluster {
         self.fits(envelope.encoded_len())
     }
 
+    /// A fresh message id: unique to this process.
+    pub(super) fn next_message_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.origin,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
     /// The message to publish: the envelope's JSON, signed when there is a key.
-    fn seal(&self, envelope: &Envelope<'_>) -> Result<Vec<u8>, EmitError> {
+    pub(super) fn seal(&self, envelope: &Envelope<'_>) -> Result<Vec<u8>, EmitError> {
         let json = serde_json::to_vec(envelope).map_err(|e| EmitError::Serialize(e.to_string()))?;
         self.fits(json.len())?;
         Ok(match &self.guard.key {
@@ -96,11 +105,7 @@ impl Cluster {
             tracing::error!(error = %e, ns, "not published");
             return None;
         }
-        let id = format!(
-            "{}-{}",
-            self.origin,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = self.next_message_id();
         let envelope = Envelope::new(
             &id,
             self.node_id.as_deref(),

@@ -6,6 +6,7 @@ use super::node::{Cluster, Namespaced};
 use super::presence::{cluster_view, online_nodes};
 use crate::delivery::EmitError;
 use crate::protocol::Target;
+use crate::recovery::{Missed, Position, Recovery};
 use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Sink};
 
 impl Remote for Cluster {
@@ -68,5 +69,30 @@ impl Remote for Cluster {
 
     fn view<'a>(&'a self, ns: &'a str) -> RemoteFuture<'a, Option<ClusterView>> {
         Box::pin(cluster_view(self, ns))
+    }
+
+    fn record<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        order: Order<'a>,
+        recovery: Recovery,
+    ) -> RemoteFuture<'a, Option<(Position, usize)>> {
+        Box::pin(Cluster::record(self, ns, targets, except, order, recovery))
+    }
+
+    fn followed(&self) -> RemoteFuture<'static, bool> {
+        Cluster::followed(self)
+    }
+
+    fn missed<'a>(
+        &'a self,
+        ns: &'a str,
+        streams: &'a [Target],
+        since: Option<Position>,
+        recovery: Recovery,
+    ) -> RemoteFuture<'a, Option<Missed>> {
+        Box::pin(Cluster::missed(self, ns, streams, since, recovery))
     }
 }

@@ -45,7 +45,8 @@ async fn apply(
     wanted: &Wanted,
     subscribed: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
-    for (channel, yes) in wanted.changes() {
+    let (changes, generation) = wanted.changes();
+    for (channel, yes) in changes {
         if yes && !subscribed.contains(&channel) {
             link.subscribe(std::slice::from_ref(&channel)).await?;
             subscribed.insert(channel);
@@ -53,6 +54,7 @@ async fn apply(
             link.unsubscribe(&channel).await?;
         }
     }
+    wanted.mark_applied(generation);
     Ok(())
 }
 
@@ -68,7 +70,7 @@ pub(crate) async fn run(
     loop {
         match topology.subscribe_link().await {
             Ok((mut link, feed)) => {
-                let channels = follow.wanted.all();
+                let (channels, generation) = follow.wanted.all();
                 match link.subscribe(&channels).await {
                     Err(e) => {
                         if attempts == 0 || attempts.is_power_of_two() {
@@ -83,6 +85,7 @@ pub(crate) async fn run(
                                 "Redis pub/sub reconnected"
                             );
                         }
+                        follow.wanted.mark_applied(generation);
                         let mut subscribed: HashSet<String> = channels.into_iter().collect();
                         let (tx, mut outlet) = inbox(follow.guard.clone());
                         let _reader = Reader(tokio::spawn(read(feed, tx)));

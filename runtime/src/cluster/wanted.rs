@@ -10,12 +10,21 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
+use tokio::sync::watch;
+
 /// The wanted channels (see the module).
-#[derive(Debug, Default)]
-pub(crate) struct Wanted(Mutex<Inner>);
+#[derive(Debug)]
+pub(crate) struct Wanted {
+    inner: Mutex<Inner>,
+    /// The latest generation of changes the link has made (see [`Inner::generation`]).
+    applied: watch::Sender<u64>,
+}
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Bumped by every change: a caller that saw generation `g` is followed once `applied`
+    /// reaches `g`.
+    generation: u64,
     /// How many of the node's recipients want each channel.
     counts: HashMap<String, usize>,
     /// Channels wanted or dropped since the subscriber last looked.
@@ -26,14 +35,39 @@ impl Wanted {
     /// Wanting `always` (the namespaces' broadcast channels) for good.
     pub(crate) fn new(always: Vec<String>) -> Self {
         let counts = always.into_iter().map(|c| (c, 1)).collect();
-        Self(Mutex::new(Inner {
-            counts,
-            changed: HashSet::new(),
-        }))
+        Self {
+            inner: Mutex::new(Inner {
+                generation: 0,
+                counts,
+                changed: HashSet::new(),
+            }),
+            applied: watch::Sender::new(0),
+        }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The generation of the latest change: followed once [`applied`](Self::applied) reaches it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
+    /// Records that the link follows every change up to `generation`.
+    pub(crate) fn mark_applied(&self, generation: u64) {
+        self.applied.send_if_modified(|g| {
+            let newer = generation > *g;
+            if newer {
+                *g = generation;
+            }
+            newer
+        });
+    }
+
+    /// The generations the link has made, as they come.
+    pub(crate) fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// One more (`true`) or one fewer recipient wants `channel`; `true` when the channel is now
@@ -58,29 +92,33 @@ impl Wanted {
             }
         };
         if crossed {
+            inner.generation += 1;
             inner.changed.insert(channel);
         }
         crossed
     }
 
-    /// The channels changed since the last look, each with whether it is wanted now.
-    pub(crate) fn changes(&self) -> Vec<(String, bool)> {
+    /// The channels changed since the last look, each with whether it is wanted now, and the
+    /// generation they bring the link to.
+    pub(crate) fn changes(&self) -> (Vec<(String, bool)>, u64) {
         let mut inner = self.inner();
         let changed = std::mem::take(&mut inner.changed);
-        changed
+        let changes = changed
             .into_iter()
             .map(|c| {
                 let wanted = inner.counts.contains_key(&c);
                 (c, wanted)
             })
-            .collect()
+            .collect();
+        (changes, inner.generation)
     }
 
-    /// Every wanted channel, for a fresh link (which makes any pending change moot).
-    pub(crate) fn all(&self) -> Vec<String> {
+    /// Every wanted channel, for a fresh link (which makes any pending change moot), and the
+    /// generation it brings the link to.
+    pub(crate) fn all(&self) -> (Vec<String>, u64) {
         let mut inner = self.inner();
         inner.changed.clear();
-        inner.counts.keys().cloned().collect()
+        (inner.counts.keys().cloned().collect(), inner.generation)
     }
 
     /// Whether `channel` is wanted.
@@ -103,19 +141,23 @@ mod tests {
         assert!(wanted.follow("user:b".into(), true));
         assert!(!wanted.follow("user:b".into(), true), "already wanted");
         assert!(!wanted.follow("user:c".into(), false), "never wanted");
-        let mut changes = wanted.changes();
+        let (mut changes, _) = wanted.changes();
         changes.sort();
         assert_eq!(
             changes,
             vec![("user:a".into(), false), ("user:b".into(), true)]
         );
-        assert!(wanted.changes().is_empty());
+        assert!(wanted.changes().0.is_empty());
         assert!(!wanted.follow("user:b".into(), false), "one socket left");
         assert!(wanted.follow("user:b".into(), false));
-        let mut all = wanted.all();
+        let (mut all, generation) = wanted.all();
         all.sort();
         assert_eq!(all, vec!["all".to_owned()]);
-        assert!(wanted.changes().is_empty(), "a fresh link takes everything");
+        assert_eq!(generation, wanted.generation());
+        assert!(
+            wanted.changes().0.is_empty(),
+            "a fresh link takes everything"
+        );
         assert!(wanted.contains("all"));
     }
 }

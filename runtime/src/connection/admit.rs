@@ -10,13 +10,14 @@ use socketioxide::socket::DisconnectReason;
 use super::expiry;
 use super::identity::Identity;
 use super::per_ip::{IpSlot, PerIp};
-use super::runtime::{Runtime, send_connection_info};
+use super::runtime::Runtime;
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
 use crate::listener::{AckAsked, Policy, client_of, guarded, schedule};
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
 use crate::rate::Throttle;
+use crate::recovery::{self, Cursor, Position};
 use crate::serial::{Job, Serial};
 
 impl<T: Namespace> Runtime<T> {
@@ -28,6 +29,11 @@ impl<T: Namespace> Runtime<T> {
         s: &SocketRef,
         auth: Value,
     ) -> Result<(), SocketNok> {
+        let recover = match self.def.recovery {
+            Some(_) => recovery::request(&auth)
+                .map_err(|why| SocketNok::with_code("invalid_recover", why))?,
+            None => None,
+        };
         let parts = s.req_parts();
         let ip = PerIp::peer(parts);
         // Held while the middleware decides: an address may not pile up pending handshakes.
@@ -43,6 +49,10 @@ impl<T: Namespace> Runtime<T> {
         )
         .with_origins(self.settings.allowed_origins.as_ref());
         let channels = requested_channels(&hs)?;
+        let (since, recovered_channels) = match recover {
+            Some(r) => (Some(r.offset), r.channels),
+            None => (None, Vec::new()),
+        };
         let Identity {
             metadata,
             user,
@@ -58,17 +68,37 @@ impl<T: Namespace> Runtime<T> {
         let serial = Serial::start(self.settings.max_pending_events);
         let gate = self.settings.connect_gate;
         let throttle = Throttle::new(self.def.rate_limit.or(self.settings.rate_limit));
-        let data = Arc::new(ClientData::new(key, metadata, user, serial, throttle, gate));
+        let cursor = match self.def.recovery {
+            // Held until `connected` has sent what the socket missed.
+            Some(_) => Cursor::held(),
+            None => Cursor::live(),
+        };
+        let data = Arc::new(ClientData::new(
+            key, metadata, user, serial, throttle, gate, cursor,
+        ));
         // The timer starts once the socket is connected (`connected`).
         data.expiry().at = expires_at;
         s.extensions.insert(data.clone());
-        if !channels.is_empty() {
+        if !channels.is_empty() || !recovered_channels.is_empty() {
             let client = Client::new(data.clone(), s.clone(), self.clients.clone());
             for channel in channels {
                 self.authorize_join(&client, &channel).await?;
                 data.session().channels.insert(channel);
             }
+            // The channels a reconnecting client was in: joined again when still allowed (a
+            // refusal leaves the channel out rather than the connection).
+            for channel in recovered_channels {
+                match self.authorize_join(&client, &channel).await {
+                    Ok(()) => {
+                        data.session().channels.insert(channel);
+                    }
+                    Err(e) => {
+                        tracing::debug!(sid = %s.id, channel, code = e.code(), "channel not rejoined on recovery");
+                    }
+                }
+            }
         }
+        s.extensions.insert(RecoverFrom(since));
         for listener in &self.def.listeners {
             listener.register(s, &self.state, &self.clients);
         }
@@ -124,7 +154,9 @@ impl<T: Namespace> Runtime<T> {
         }
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
         self.enforce_cap(&client);
-        send_connection_info(&client);
+        let since = s.extensions.remove::<RecoverFrom>().and_then(|r| r.0);
+        let recovery = self.clients.recover(&client, since).await;
+        client.send_connection_info(recovery);
         expiry::watch(
             &client,
             client.token_expires_at(),
@@ -157,6 +189,11 @@ impl<T: Namespace> Runtime<T> {
         }
     }
 }
+
+/// The position a connecting socket asked to recover from (`auth.recover.offset`), kept in its
+/// extensions from the middleware to the connect handler.
+#[derive(Clone, Copy)]
+struct RecoverFrom(Option<Position>);
 
 /// The channels named in the connection query (`channel_id=a,b`), validated.
 fn requested_channels(hs: &Handshake) -> Result<Vec<String>, SocketNok> {

@@ -21,7 +21,8 @@ pub(crate) fn mount<T: Namespace>(
     settings: Arc<Settings>,
     remote: Option<Arc<dyn Remote>>,
 ) -> ConnectedClients<T::Metadata> {
-    let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone());
+    let def = NamespaceDef::<T>::collect();
+    let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone(), def.recovery);
     if let Some(remote) = &remote {
         // Weak: the remote outlives no namespace, and must not keep one alive.
         let (sink, presence) = (clients.downgrade(), clients.downgrade());
@@ -40,7 +41,7 @@ pub(crate) fn mount<T: Namespace>(
         );
     }
     let rt = Arc::new(Runtime {
-        def: NamespaceDef::<T>::collect(),
+        def,
         state,
         clients: clients.clone(),
         settings,

@@ -11,7 +11,6 @@ use crate::handshake::AllowedOrigins;
 use crate::listener::guarded;
 use crate::login::Verifier;
 use crate::namespace::{Namespace, NamespaceDef};
-use crate::protocol::{CONNECTION_INFO_EVENT, ConnectionInfo};
 use crate::rate::RateLimit;
 
 use super::per_ip::PerIp;
@@ -76,19 +75,9 @@ impl<T: Namespace> Runtime<T> {
     }
 }
 
-/// Emits the connection info to this socket (`/ops/connection-success`).
-pub(super) fn send_connection_info<M: Send + Sync + 'static>(client: &Client<M>) -> ConnectionInfo {
-    let info = client.connection_info();
-    if let Err(e) = client.emit(CONNECTION_INFO_EVENT, &info) {
-        // Counted as a dropped emit by `Client::emit`.
-        tracing::debug!(sid = %client.id(), error = %e, "connection info not sent");
-    }
-    info
-}
-
 /// The reply of an `/ops/*` request that changed (or asked for) the connection info, sent
 /// once: as the ack when the client asked for one, otherwise as the
-/// [`CONNECTION_INFO_EVENT`] event (then the returned value is not sent).
+/// [`CONNECTION_INFO_EVENT`](crate::CONNECTION_INFO_EVENT) event (then the returned value is not sent).
 pub(super) fn connection_info_reply<M: Send + Sync + 'static>(
     client: &Client<M>,
     asked: bool,
@@ -96,7 +85,7 @@ pub(super) fn connection_info_reply<M: Send + Sync + 'static>(
     if asked {
         serde_json::to_value(client.connection_info()).unwrap_or(Value::Null)
     } else {
-        send_connection_info(client);
+        client.send_connection_info(None);
         Value::Null
     }
 }

@@ -1,0 +1,282 @@
+//! Recovery in cluster mode: a namespace's history in Redis streams, one per recipient, numbered
+//! by one clock per namespace that Redis keeps (so every node and emitter agrees on the order).
+//!
+//! An emit is recorded and published by one script, atomically: the clock gives it the next
+//! position, it is added to each target's stream (bounded, expiring after the window), and it is
+//! published as `@<position> <message>` on each target's channel. Every node holding a recipient
+//! (the publisher's included) receives it in the history's order. A reconnecting socket's node
+//! reads the streams since the client's position with a second script.
+//!
+//! Redis is not trusted more than for pub/sub: what the streams hold is the signed envelope, read
+//! back through the same checks as a message.
+
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+
+use super::config::ClusterState;
+use super::envelope::Envelope;
+use super::keys::{clock_key, origin_key, stream_key};
+use super::node::Cluster;
+use super::sign::open;
+use crate::protocol::{Target, is_reserved_event, redis_channel};
+use crate::recovery::{Entry, Missed, Position, Recovery};
+use crate::remote::Order;
+
+/// The next position of the namespace's clock (from Redis's `TIME`, never going back).
+const NEXT_POSITION: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function next_position(clock, origin)
+  local now = now_ms()
+  local last = redis.call('GET', clock)
+  local ms, seq = now, 0
+  if last then
+    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+    lms, lseq = tonumber(lms), tonumber(lseq)
+    if now <= lms then ms, seq = lms, lseq + 1 end
+  else
+    redis.call('SET', origin, string.format('%.0f-0', now))
+  end
+  local id = string.format('%.0f-%.0f', ms, seq)
+  redis.call('SET', clock, id)
+  return id, now
+end
+";
+
+/// KEYS: clock, origin, the streams. ARGV: window (ms), bound, message, the channels.
+/// Returns `{position, subscriptions reached}`.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{NEXT_POSITION}
+local id = next_position(KEYS[1], KEYS[2])
+for i = 3, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[2], id, 'm', ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+local message = '@' .. id .. ' ' .. ARGV[3]
+local reached = 0
+for i = 4, #ARGV do
+  reached = reached + redis.call('PUBLISH', ARGV[i], message)
+end
+return {{id, reached}}"
+    ))
+});
+
+/// KEYS: clock, origin, the streams. ARGV: since (empty: only the head), bound.
+/// Returns `{head, origin, now}`, then for each stream its latest trimmed position and its
+/// entries after `since`.
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{NEXT_POSITION}
+local head = redis.call('GET', KEYS[1])
+local origin = redis.call('GET', KEYS[2])
+local now
+if not head or not origin then
+  head, now = next_position(KEYS[1], KEYS[2])
+  origin = redis.call('GET', KEYS[2]) or head
+else
+  now = now_ms()
+end
+local out = {{head, origin, string.format('%.0f', now)}}
+if ARGV[1] == '' then return out end
+for i = 3, #KEYS do
+  local trimmed, entries = '0-0', {{}}
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local info = redis.call('XINFO', 'STREAM', KEYS[i])
+    for j = 1, #info, 2 do
+      if info[j] == 'max-deleted-entry-id' then trimmed = info[j + 1] end
+    end
+    entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+  end
+  table.insert(out, trimmed)
+  table.insert(out, entries)
+end
+return out"
+    ))
+});
+
+/// The text of a Redis reply.
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        Value::VerbatimString { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+fn bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn array(v: &Value) -> Option<&[Value]> {
+    match v {
+        Value::Array(a) | Value::Set(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn position(v: &Value) -> Option<Position> {
+    text(v)?.parse().ok()
+}
+
+impl Cluster {
+    /// Records an emit and publishes it (see the module); `None` when Redis could not be
+    /// reached or the order was refused.
+    pub(super) async fn record(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: Order<'_>,
+        recovery: Recovery,
+    ) -> Option<(Position, usize)> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
+            return None;
+        }
+        let id = self.next_message_id();
+        let envelope = Envelope::new(
+            &id,
+            self.node_id.as_deref(),
+            ns,
+            targets.to_vec(),
+            except.to_vec(),
+            order,
+        );
+        let message = match self.seal(&envelope) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, ns, "not recorded");
+                return None;
+            }
+        };
+        let mut invocation = RECORD.prepare_invoke();
+        invocation
+            .key(clock_key(&self.prefix, ns))
+            .key(origin_key(&self.prefix, ns));
+        for target in targets.iter().filter(|t| **t != Target::All) {
+            invocation.key(stream_key(&self.prefix, ns, target));
+        }
+        invocation
+            .arg(recovery.window_ms())
+            .arg(recovery.max_len_value())
+            .arg(message);
+        for target in targets {
+            invocation.arg(redis_channel(&self.prefix, ns, target));
+        }
+        match invocation
+            .invoke_async::<(String, usize)>(&mut self.publisher())
+            .await
+        {
+            Ok((pos, reached)) => Some((pos.parse().ok()?, reached)),
+            Err(e) => {
+                tracing::warn!(error = %e, ns, "recording in Redis failed; only this node's sockets got the emit");
+                None
+            }
+        }
+    }
+
+    /// What a client at `since` missed on `streams` (see [`Missed`]); `None` when Redis could
+    /// not be reached.
+    pub(super) async fn missed(
+        &self,
+        ns: &str,
+        streams: &[Target],
+        since: Option<Position>,
+        recovery: Recovery,
+    ) -> Option<Missed> {
+        let mut invocation = READ.prepare_invoke();
+        invocation
+            .key(clock_key(&self.prefix, ns))
+            .key(origin_key(&self.prefix, ns));
+        for target in streams {
+            invocation.key(stream_key(&self.prefix, ns, target));
+        }
+        invocation
+            .arg(since.map(|p| p.to_string()).unwrap_or_default())
+            .arg(recovery.max_len_value());
+        let reply: Value = match invocation.invoke_async(&mut self.publisher()).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, ns, "reading the recovery history failed");
+                return None;
+            }
+        };
+        let reply = array(&reply)?;
+        let (head, origin) = (position(reply.first()?)?, position(reply.get(1)?)?);
+        let now: u64 = text(reply.get(2)?)?.parse().ok()?;
+        let Some(since) = since else {
+            return Some(Missed {
+                head,
+                ..Missed::default()
+            });
+        };
+        if since.ms.saturating_add(recovery.window_ms()) < now {
+            return Some(Missed {
+                lost: streams.to_vec(),
+                expired: true,
+                head,
+                ..Missed::default()
+            });
+        }
+        let reset = since < origin || since > head;
+        let mut missed = Missed {
+            lost: if reset { streams.to_vec() } else { Vec::new() },
+            reset,
+            head,
+            ..Missed::default()
+        };
+        for (target, pair) in streams.iter().zip(reply[3..].chunks(2)) {
+            let [trimmed, entries] = pair else { break };
+            if position(trimmed).is_some_and(|t| t > since) {
+                if !reset {
+                    missed.lost.push(target.clone());
+                }
+                continue;
+            }
+            for entry in array(entries).unwrap_or_default() {
+                if let Some(entry) = self.entry(ns, entry) {
+                    missed.entries.push(std::sync::Arc::new(entry));
+                }
+            }
+        }
+        missed.entries.sort_by_key(|e| e.pos);
+        missed.entries.dedup_by_key(|e| e.pos);
+        Some(missed)
+    }
+
+    /// One stream entry (`[position, ["m", message]]`) read back through the checks every
+    /// message passes; `None` (logged) when it does not.
+    fn entry(&self, ns: &str, raw: &Value) -> Option<Entry> {
+        let [pos, fields] = array(raw)? else {
+            return None;
+        };
+        let pos = position(pos)?;
+        let message = array(fields)?.get(1).and_then(bytes)?;
+        let checked = open(self.guard.key.as_ref(), message)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<Envelope<'_>>(json).ok())
+            .filter(|e| e.ns == ns);
+        let Some(envelope) = checked else {
+            tracing::warn!(ns, %pos, "a recorded entry failed its checks; not replayed");
+            return None;
+        };
+        match envelope.order() {
+            Some(Order::Emit { event, data }) if !is_reserved_event(event) => Some(Entry {
+                pos,
+                event: event.to_owned(),
+                data: data.to_owned(),
+                targets: envelope.targets,
+                except: envelope.except,
+            }),
+            _ => None,
+        }
+    }
+}
