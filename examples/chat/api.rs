@@ -204,13 +204,20 @@ pub(super) async fn notify(
             )
         })?;
     // `nodes`: the nodes that hold a socket of the user (this one alone in embedded mode).
-    Ok(Json(if delivery.delivered() {
+    // `stored`: recorded for recovery, so a page that blips (or comes back within the window)
+    // still gets it; `delivered` alone only says it was handed to a connection.
+    let mut answer = if delivery.delivered() {
         json!({ "delivered": true, "sockets": delivery.sockets, "nodes": delivery.nodes })
     } else if delivery.cluster_unavailable {
         json!({ "delivered": false, "reason": "cluster_unavailable", "nodes": 0 })
     } else {
         json!({ "delivered": false, "reason": "offline", "nodes": 0 })
-    }))
+    };
+    answer["stored"] = json!(delivery.stored);
+    if let Some(position) = delivery.position() {
+        answer["position"] = json!(position);
+    }
+    Ok(Json(answer))
 }
 
 #[cfg(test)]

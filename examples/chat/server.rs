@@ -15,6 +15,10 @@
 //! The server also emits `notification` (the body of `POST /api/notify/{user}`) and `presence`
 //! `{user, online}`. Every error ack is `{"error": {"code", "message"}}`.
 //!
+//! Recovery is on: `message`, `dm` and `notification` carry their position as a last argument,
+//! and a client that reconnects with `auth.recover = {offset, channels}` (the offset from
+//! `/ops/connection-success` and from those positions) receives what it missed first.
+//!
 //! # Tokens expire, on live sockets too
 //!
 //! `POST /api/login {"user"}` issues a token that expires after [`ChatConfig::token_ttl`]
@@ -121,6 +125,9 @@ struct Chat {
     // Handshakes need a token (the middleware refuses one without); a live socket may log out
     // and stay connected, signed out, until it logs in again.
     anonymous = true,
+    // Notifications, DMs and channel messages survive a blip: a reconnecting page that sends
+    // back its last position (`auth.recover`) gets what it missed, in order, once.
+    recovery = true,
     events = ChatEvent
 )]
 impl Chat {

@@ -36,8 +36,8 @@ pub struct Delivery {
     pub cluster_unavailable: bool,
     /// Recovery on: the event was recorded in its recipients' streams (at
     /// [`position`](Self::position)). In cluster mode a recorded event reaches the sockets of
-    /// every node, this one included, through Redis, so `sockets` is 0 and `nodes` counts the
-    /// nodes that received it.
+    /// every node, this one included, through Redis (so that every node delivers in the
+    /// history's order): `sockets` counts this node's recipients it is on its way to.
     pub stored: bool,
     position: Option<Position>,
 }
@@ -97,6 +97,10 @@ pub enum EmitError {
         /// The largest envelope the cluster takes.
         max: usize,
     },
+    /// `emit_with_ack` from an emitter that serves no sockets
+    /// ([`Emitter::connect_redis`](crate::Emitter::connect_redis)): it cannot receive the
+    /// answers. Nothing was sent.
+    AcksNeedANode,
 }
 
 impl fmt::Display for EmitError {
@@ -110,6 +114,9 @@ impl fmt::Display for EmitError {
                 "`{name}` is a reserved event name (`/ops/…` is tether's, and socket.io reserves \
                  `connect`, `connect_error`, `disconnect`, `disconnecting`, `newListener`, \
                  `removeListener`)"
+            ),
+            Self::AcksNeedANode => f.write_str(
+                "acks need a node: an emitter that serves no sockets cannot receive them",
             ),
             Self::TooLarge { size, max } => write!(
                 f,

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::acks::{DEFAULT_ACK_TIMEOUT, SocketAck};
 use crate::clients::{Client, ConnectedClients};
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError, serialize_once};
@@ -208,6 +210,7 @@ impl<T: Namespace> Emitter<T> {
             emitter: self,
             targets: vec![target],
             except: Vec::new(),
+            timeout: DEFAULT_ACK_TIMEOUT,
         }
     }
 
@@ -226,6 +229,7 @@ impl<T: Namespace> Emitter<T> {
             emitter: self,
             targets: users.into_iter().map(|u| Target::User(u.into())).collect(),
             except: Vec::new(),
+            timeout: DEFAULT_ACK_TIMEOUT,
         }
     }
 
@@ -251,6 +255,7 @@ pub struct Emit<'a, T: Namespace> {
     emitter: &'a Emitter<T>,
     targets: Vec<Target>,
     except: Vec<Target>,
+    timeout: Duration,
 }
 
 impl<T: Namespace> fmt::Debug for Emit<'_, T> {
@@ -258,6 +263,7 @@ impl<T: Namespace> fmt::Debug for Emit<'_, T> {
         f.debug_struct("Emit")
             .field("targets", &self.targets)
             .field("except", &self.except)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -291,6 +297,53 @@ impl<T: Namespace> Emit<'_, T> {
     pub fn except_client(mut self, key: impl Into<String>) -> Self {
         self.except.push(Target::Client(key.into()));
         self
+    }
+
+    /// How long [`emit_with_ack`](Self::emit_with_ack) waits for each socket's ack (default
+    /// [`DEFAULT_ACK_TIMEOUT`], at most [`MAX_ACK_TIMEOUT`](crate::MAX_ACK_TIMEOUT)).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends the event asking every socket for an ack, on every node, and returns one answer per
+    /// socket: its id, its node, and the ack's value or why there is none
+    /// ([`AckFailure::Timeout`](crate::AckFailure::Timeout) naming a socket that did not
+    /// answer in time). Returns within the [`timeout`](Self::timeout) plus
+    /// [`ACK_GRACE`](crate::ACK_GRACE), even when a node dies meanwhile (its sockets are then
+    /// missing from the answers). Acked emits are not recorded for recovery.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo<T: tether::Namespace<Events = tether::AnyEvent>>(emitter: tether::Emitter<T>) -> Result<(), tether::EmitError> {
+    /// let ev = tether::AnyEvent::new("confirm", serde_json::json!({"order": 42}));
+    /// for answer in emitter.to_user("42").timeout(Duration::from_secs(2)).emit_with_ack(ev).await? {
+    ///     match answer.reply {
+    ///         Ok(value) => println!("{} on {} said {value}", answer.socket, answer.node),
+    ///         Err(why) => println!("{} on {}: {why:?}", answer.socket, answer.node),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`emit`](Self::emit); and [`EmitError::AcksNeedANode`] from an emitter that serves no
+    /// sockets ([`Emitter::connect_redis`]), which cannot receive the answers.
+    pub async fn emit_with_ack(self, event: T::Events) -> Result<Vec<SocketAck>, EmitError> {
+        match &self.emitter.backend {
+            Backend::Node(clients) => {
+                clients
+                    .emit_with_ack_targets(
+                        &self.targets,
+                        &self.except,
+                        event.name(),
+                        &event,
+                        self.timeout,
+                    )
+                    .await
+            }
+            Backend::Redis(..) => Err(EmitError::AcksNeedANode),
+        }
     }
 
     /// Sends the event. The payload is serialised once for all recipients.

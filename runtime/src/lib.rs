@@ -15,7 +15,7 @@
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `error`, `protocol` (the wire contract), `recovery` (positions, the in-memory history, a
+//! 1. `error`, `protocol` (the wire contract), `acks`, `recovery` (positions, the in-memory history, a
 //!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
 //!    socket's work in order), [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
@@ -26,6 +26,7 @@
 //! 7. `emitter`, `tether`, then `builder`: the public entry points.
 #![warn(missing_docs, clippy::unwrap_used)]
 
+mod acks;
 pub mod auth;
 mod builder;
 mod clients;
@@ -52,6 +53,7 @@ mod tether;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use acks::{ACK_GRACE, AckFailure, DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck};
 pub use builder::{
     BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,

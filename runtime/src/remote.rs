@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use serde_json::value::RawValue;
 
+use crate::acks::SocketAck;
 use crate::delivery::{Delivery, EmitError};
 use crate::protocol::{Kick, Target};
 use crate::recovery::{Missed, Position, Recovery};
@@ -30,6 +31,15 @@ pub(crate) enum Order<'a> {
     Kick { kick: Kick },
     /// Disconnect one socket (a cluster-wide connection cap evicted it).
     KickSocket { sid: &'a str, kick: Kick },
+    /// Emit `event` with `data` asking each local socket for an ack; answer the publishing node
+    /// (`reply_to`) with each socket's, within `timeout_ms`, under `request`.
+    EmitWithAck {
+        event: &'a str,
+        data: &'a RawValue,
+        request: &'a str,
+        reply_to: &'a str,
+        timeout_ms: u64,
+    },
 }
 
 /// A message another node (or a Redis-only emitter) published, as the cluster hands it to the
@@ -130,6 +140,28 @@ pub(crate) trait Remote: Send + Sync + 'static {
     /// Waits, for a bounded time, until the node follows every recipient it was asked to follow
     /// so far; `false` when it could not (Redis is away).
     fn followed(&self) -> RemoteFuture<'static, bool>;
+
+    /// Emits with acks to the sockets of `targets` on the other nodes (this node's own are the
+    /// caller's), and collects their answers until every node that received it answered or
+    /// `timeout` plus [`ACK_GRACE`](crate::ACK_GRACE) passed. `None` when the cluster could not
+    /// be reached, or for a process that serves no sockets (it cannot receive answers).
+    fn emit_with_ack<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        event: &'a str,
+        data: &'a RawValue,
+        timeout: std::time::Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>>;
+
+    /// Sends this node's sockets' acks to the node that asked (`to`), under its `request`.
+    fn reply_acks(
+        &self,
+        to: &str,
+        request: &str,
+        acks: Vec<SocketAck>,
+    ) -> RemoteFuture<'static, ()>;
 
     /// What a client at `since` missed on `streams` (with `None`: only the history's head, for
     /// a socket that asks for nothing); `None` when Redis could not be reached.

@@ -1,6 +1,7 @@
 // A socket.io-client driven by tether's Rust tests over stdin/stdout, one JSON object a line.
 //
 // Commands (stdin):  {"id": 1, "op": "connect", "name": "a", "url": "http://127.0.0.1:PORT/ns", "opts": {...}}
+//                      opts are socket.io-client's, plus `tetherAck`: a value to ack every server event with
 //                    {"id": 2, "op": "emit", "name": "a", "event": "ev", "args": [..]}
 //                    {"id": 3, "op": "emitWithAck", "name": "a", "event": "ev", "args": [..], "timeout": 2000}
 //                    {"id": 4, "op": "disconnect", "name": "a"}
@@ -17,13 +18,21 @@ const sockets = new Map();
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 function connect({ id, name, url, opts }) {
+  // `tetherAck` (not a socket.io option): answer every server event that asks for an ack with it.
+  const { tetherAck, ...ioOpts } = opts ?? {};
   const socket = io(url, {
     transports: ["websocket"],
     reconnection: false,
     forceNew: true,
     timeout: 5000,
-    ...opts,
+    ...ioOpts,
   });
+  if (tetherAck !== undefined) {
+    socket.onAny((event, ...args) => {
+      const ack = args[args.length - 1];
+      if (typeof ack === "function") ack(tetherAck);
+    });
+  }
   sockets.set(name, socket);
   let settled = false;
   socket.on("connect", () => {

@@ -348,3 +348,46 @@ async fn under_jitter_every_event_arrives_exactly_once_in_order() {
         "the network was flaky: {reconnects} reconnects"
     );
 }
+
+/// Server→client acks on one node: one answer per socket, a silent one named as a timeout.
+#[tokio::test]
+async fn emit_with_ack_answers_once_per_socket_and_names_the_silent_one() {
+    let (tether, server) = server().await;
+    let emitter: Emitter<Inbox> = tether.emitter();
+    let mut js = JsClient::spawn().await;
+    let url = server.url("/inbox");
+    let a1 = js
+        .connect_ok(
+            "a1",
+            &url,
+            json!({"auth": {"token": "alice"}, "tetherAck": {"ok": 1}}),
+        )
+        .await;
+    let a2 = js
+        .connect_ok("a2", &url, json!({"auth": {"token": "alice"}}))
+        .await;
+    let started = std::time::Instant::now();
+    let mut acks = emitter
+        .to_user("alice")
+        .timeout(Duration::from_millis(300))
+        .emit_with_ack(note(1))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(400),
+        "within the timeout and a bound: {took:?}"
+    );
+    acks.sort_by_key(|a| a.socket != a1);
+    assert_eq!(acks.len(), 2, "{acks:?}");
+    assert_eq!(
+        (acks[0].socket.as_str(), acks[0].node.as_str()),
+        (a1.as_str(), "local")
+    );
+    assert_eq!(acks[0].reply, Ok(json!({"ok": 1})));
+    assert_eq!(acks[1].socket, a2);
+    assert_eq!(acks[1].reply, Err(tether::AckFailure::Timeout));
+    // Acked emits are not recorded: no position, only the ack callback after the payload.
+    let args = js.event("a2", "note").await;
+    assert_eq!(args, vec![json!({"n": 1}), Value::Null], "{args:?}");
+}

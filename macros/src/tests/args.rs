@@ -4,7 +4,41 @@ use super::assert_errors;
 
 const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
      `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
-     `rate`, `burst`, `crate`";
+     `rate`, `burst`, `recovery`, `recovery_max_len`, `crate`";
+
+#[test]
+fn recovery_argument_errors() {
+    let item = "impl A {}";
+    assert_errors(
+        r#"path = "/a", recovery = "2 weeks""#,
+        item,
+        &[(
+            "expected a recovery window such as `\"90s\"`, `\"2min\"` or `\"1h\"` (or `true` for the default, two minutes)",
+            r#""2 weeks""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", recovery = true, recovery_max_len = 0"#,
+        item,
+        &[("`recovery_max_len` must be at least 1", "0")],
+    );
+    assert_errors(
+        r#"path = "/a", recovery_max_len = 10"#,
+        item,
+        &[(
+            "`recovery_max_len` needs `recovery`, e.g. `recovery = \"2min\", recovery_max_len = 1000`",
+            "10",
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", recovery = 5"#,
+        item,
+        &[(
+            "expected `true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`, e.g. `recovery = \"2min\"`",
+            "5",
+        )],
+    );
+}
 
 #[test]
 fn argument_errors() {

@@ -2,6 +2,8 @@
 //! the [`Remote`](crate::remote::Remote) port to the nodes that hold the other recipients; and
 //! the sink that carries out what other nodes publish here.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::map::ConnectedClients;
@@ -94,6 +96,30 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                     }
                 })
             }
+            Order::EmitWithAck {
+                event,
+                data,
+                request,
+                reply_to,
+                timeout_ms,
+            } => {
+                let Some(remote) = self.remote().cloned() else {
+                    return Box::pin(async {});
+                };
+                let this = self.clone();
+                let (targets, except) = (inbound.targets.to_vec(), inbound.except.to_vec());
+                let (event, data) = (event.to_owned(), data.to_owned());
+                let (request, reply_to) = (request.to_owned(), reply_to.to_owned());
+                // Answered on its own task: the next messages are not held up by slow acks.
+                tokio::spawn(async move {
+                    let timeout = Duration::from_millis(timeout_ms);
+                    let acks = this
+                        .acks_local(&targets, &except, &event, &data, timeout)
+                        .await;
+                    remote.reply_acks(&reply_to, &request, acks).await;
+                });
+                Box::pin(async {})
+            }
             Order::Kick { kick } => {
                 for target in inbound.targets {
                     self.kick(target, &kick);
@@ -173,7 +199,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 }
 
 /// Refuses an event name no emit may carry (see [`is_reserved_event`]).
-fn refuse_reserved(event: &str) -> Result<(), EmitError> {
+pub(super) fn refuse_reserved(event: &str) -> Result<(), EmitError> {
     if is_reserved_event(event) {
         return Err(EmitError::ReservedEvent(event.to_owned()));
     }

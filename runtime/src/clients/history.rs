@@ -98,6 +98,8 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .await
         {
             Some((pos, nodes)) => {
+                // This node's sockets get it from Redis too, in the history's order.
+                delivery.sockets = self.read().count_selected(targets, except);
                 delivery.nodes = nodes;
                 delivery.stored_at(pos);
             }
@@ -155,14 +157,30 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         self.history().map(|_| data.cursor().last().to_string())
     }
 
+    /// The history's latest position (recovery on; `None` when it cannot be read). A socket
+    /// that asks for nothing starts from the head read before its CONNECT packet goes out, so
+    /// that no event emitted after its client saw `connect` is lost while it registers.
+    pub(crate) async fn head(&self) -> Option<Position> {
+        let history = self.history()?;
+        match self.remote() {
+            None => history.ring().map(|ring| ring.head()),
+            Some(remote) => remote
+                .missed(self.namespace(), &[], None, history.config)
+                .await
+                .map(|m| m.head),
+        }
+    }
+
     /// Brings a just-registered socket up to date (recovery on): reads what its streams
-    /// recorded after `since` (its `auth.recover.offset`), sends it in order, then lets the
-    /// live events held meanwhile through. Without `since`, the socket simply goes live at the
-    /// history's head. Returns what the socket learns when it asked to recover.
+    /// recorded after `since` (its `auth.recover.offset`, or the head before it connected),
+    /// sends it in order, then lets the live events held meanwhile through. Without `since`,
+    /// the socket simply goes live at the history's head. Returns what the socket learns when
+    /// it `asked` to recover.
     pub(crate) async fn recover(
         &self,
         client: &Client<M>,
         since: Option<Position>,
+        asked: bool,
     ) -> Option<RecoveryInfo> {
         let history = self.history()?;
         let streams = recipients(client.data());
@@ -177,7 +195,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             };
             let info = self.replay(client, Ok(missed));
             drop(ring);
-            return since.map(|_| info);
+            return asked.then_some(info);
         };
         let missed = if remote.followed().await {
             remote
@@ -187,7 +205,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             None
         };
         let info = self.replay(client, missed.ok_or(streams));
-        since.map(|_| info)
+        asked.then_some(info)
     }
 
     /// Sends what a socket missed (or, when the history could not be read, nothing: `Err`

@@ -7,8 +7,10 @@
 //! - `index`: the indexes behind the map's lock;
 //! - `map`: the map, where a socket enters and leaves the indexes;
 //! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits;
+//! - `acks`: `emit_with_ack`, one answer per socket across nodes;
 //! - `history`: recovery (recorded emits, and the replay of what a socket missed).
 
+mod acks;
 mod client;
 mod data;
 mod fanout;

@@ -23,6 +23,8 @@ pub const VERSION: u32 = 1;
 ///  "kind": "emit", "event": "message", "data": <any JSON>}
 /// {"v": 1, …, "kind": "kick", "kick": {"code": "…", "message": "…"}}
 /// {"v": 1, …, "kind": "kick_socket", "sid": "…", "kick": {…}}
+/// {"v": 1, …, "kind": "emit_with_ack", "event": "…", "data": …, "request": "…",
+///  "reply_to": "<node id>", "timeout_ms": 5000}
 /// ```
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope<'a> {
@@ -60,6 +62,12 @@ pub(crate) struct Envelope<'a> {
     sid: Option<&'a str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kick: Option<Kick>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    request: Option<&'a str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
 }
 
 fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
@@ -74,6 +82,7 @@ enum Kind {
     Emit,
     Kick,
     KickSocket,
+    EmitWithAck,
 }
 
 impl<'a> Envelope<'a> {
@@ -85,11 +94,22 @@ impl<'a> Envelope<'a> {
         except: Vec<Target>,
         order: Order<'a>,
     ) -> Self {
+        let (mut request, mut reply_to, mut timeout_ms) = (None, None, None);
         let (kind, event, data, sid, kick) = match order {
             Order::Emit { event, data } => (Kind::Emit, Some(event), Some(data), None, None),
             Order::Kick { kick } => (Kind::Kick, None, None, None, Some(kick)),
             Order::KickSocket { sid, kick } => {
                 (Kind::KickSocket, None, None, Some(sid), Some(kick))
+            }
+            Order::EmitWithAck {
+                event,
+                data,
+                request: id,
+                reply_to: to,
+                timeout_ms: ms,
+            } => {
+                (request, reply_to, timeout_ms) = (Some(id), Some(to), Some(ms));
+                (Kind::EmitWithAck, Some(event), Some(data), None, None)
             }
         };
         Self {
@@ -104,6 +124,9 @@ impl<'a> Envelope<'a> {
             data,
             sid,
             kick,
+            request,
+            reply_to,
+            timeout_ms,
         }
     }
 
@@ -141,6 +164,13 @@ impl<'a> Envelope<'a> {
             Kind::KickSocket => Order::KickSocket {
                 sid: self.sid?,
                 kick: self.kick.clone()?,
+            },
+            Kind::EmitWithAck => Order::EmitWithAck {
+                event: self.event?,
+                data: self.data?,
+                request: self.request?,
+                reply_to: self.reply_to?,
+                timeout_ms: self.timeout_ms?,
             },
         })
     }

@@ -122,6 +122,10 @@ impl Cluster {
             guard.reject(channel, why);
             None
         };
+        if self.acks_channel.as_deref() == Some(channel) {
+            self.receive_acks(channel, message);
+            return None;
+        }
         // A recorded emit comes as `@<position> <message>`.
         let (position, message) = match message.strip_prefix(b"@") {
             Some(rest) => {
@@ -163,7 +167,7 @@ impl Cluster {
         let Some(order) = envelope.order() else {
             return refuse(Refusal::Malformed("a field its kind needs is missing"));
         };
-        if let Order::Emit { event, .. } = order
+        if let Order::Emit { event, .. } | Order::EmitWithAck { event, .. } = order
             && is_reserved_event(event)
         {
             return refuse(Refusal::ReservedEvent);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
+use super::acks::{Pending, acks_channel};
 use super::config::{ClusterConfig, ClusterState, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
@@ -44,15 +45,17 @@ impl Cluster {
         };
         // Capacity one: a wake-up pending is all the subscriber needs to know.
         let (wake_tx, wake) = mpsc::channel(1);
+        let node_id = random_id();
+        let acks = acks_channel(&config.prefix, &node_id);
         let wanted = Arc::new(Wanted::new(
             namespaces
                 .iter()
                 .map(|ns| redis_channel(&config.prefix, ns, &Target::All))
+                .chain([acks.clone()])
                 .collect(),
         ));
         let guard = Arc::new(Guard::new(config.max_envelope_size, config.key.clone()));
         let (state_tx, state_rx) = watch::channel(ClusterState::Reconnecting { attempts: 0 });
-        let node_id = random_id();
         let (writers, queues) = Writers::new(guard.clone());
         let cluster = Arc::new(Self {
             node_id: Some(node_id.clone()),
@@ -67,6 +70,8 @@ impl Cluster {
             seen: Mutex::new(Seen::default()),
             guard: guard.clone(),
             writers,
+            acks_channel: Some(acks),
+            pending_acks: Pending::default(),
         });
         let follow = Follow {
             wanted,

@@ -29,8 +29,10 @@
 //!   channels to follow;
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
 //!   `heartbeat`: liveness; `cap`: the per-user connection cap;
-//! - `history`: recovery's streams (recording an emit, reading what a client missed).
+//! - `history`: recovery's streams (recording an emit, reading what a client missed); `acks`:
+//!   acks asked of other nodes' sockets, and their answers.
 
+mod acks;
 mod cap;
 mod config;
 mod envelope;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::acks::Pending;
 use super::config::{ClusterConfig, ClusterState, ClusterStats, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
@@ -71,6 +72,10 @@ pub(crate) struct Cluster {
     pub(super) guard: Arc<Guard>,
     /// Presence writes, in order per user (see `writer`).
     pub(super) writers: Writers,
+    /// The channel on which this node receives acks from other nodes (`None`: a publisher).
+    pub(super) acks_channel: Option<String>,
+    /// This node's `emit_with_ack` requests waiting for other nodes' answers.
+    pub(super) pending_acks: Pending,
 }
 
 impl fmt::Debug for Cluster {
@@ -113,6 +118,8 @@ impl Cluster {
             seen: Mutex::new(Seen::default()),
             guard: Arc::new(Guard::new(config.max_envelope_size, config.key.clone())),
             writers: Writers::none(),
+            acks_channel: None,
+            pending_acks: Pending::default(),
         }))
     }
 

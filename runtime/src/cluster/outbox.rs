@@ -20,7 +20,9 @@ use crate::remote::Order;
 /// sends `/ops/disconnected` itself).
 fn refuse_reserved(order: &Order<'_>) -> Result<(), EmitError> {
     match order {
-        Order::Emit { event, .. } if is_reserved_event(event) => {
+        Order::Emit { event, .. } | Order::EmitWithAck { event, .. }
+            if is_reserved_event(event) =>
+        {
             Err(EmitError::ReservedEvent((*event).to_owned()))
         }
         _ => Ok(()),
@@ -77,6 +79,11 @@ impl Cluster {
     /// The message to publish: the envelope's JSON, signed when there is a key.
     pub(super) fn seal(&self, envelope: &Envelope<'_>) -> Result<Vec<u8>, EmitError> {
         let json = serde_json::to_vec(envelope).map_err(|e| EmitError::Serialize(e.to_string()))?;
+        self.seal_bytes(json)
+    }
+
+    /// A message from JSON: checked against the bound, signed when there is a key.
+    pub(super) fn seal_bytes(&self, json: Vec<u8>) -> Result<Vec<u8>, EmitError> {
         self.fits(json.len())?;
         Ok(match &self.guard.key {
             Some(key) => key.sign(&json),

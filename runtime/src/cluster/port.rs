@@ -1,9 +1,13 @@
 //! The cluster behind the [`Remote`] port: how the map's requests become Redis work.
 
 use std::sync::PoisonError;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
 
 use super::node::{Cluster, Namespaced};
 use super::presence::{cluster_view, online_nodes};
+use crate::acks::SocketAck;
 use crate::delivery::EmitError;
 use crate::protocol::Target;
 use crate::recovery::{Missed, Position, Recovery};
@@ -80,6 +84,29 @@ impl Remote for Cluster {
         recovery: Recovery,
     ) -> RemoteFuture<'a, Option<(Position, usize)>> {
         Box::pin(Cluster::record(self, ns, targets, except, order, recovery))
+    }
+
+    fn emit_with_ack<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        event: &'a str,
+        data: &'a RawValue,
+        timeout: Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>> {
+        Box::pin(Cluster::emit_with_ack(
+            self, ns, targets, except, event, data, timeout,
+        ))
+    }
+
+    fn reply_acks(
+        &self,
+        to: &str,
+        request: &str,
+        acks: Vec<SocketAck>,
+    ) -> RemoteFuture<'static, ()> {
+        Cluster::reply_acks(self, to, request, acks)
     }
 
     fn followed(&self) -> RemoteFuture<'static, bool> {

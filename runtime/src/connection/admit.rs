@@ -49,9 +49,11 @@ impl<T: Namespace> Runtime<T> {
         )
         .with_origins(self.settings.allowed_origins.as_ref());
         let channels = requested_channels(&hs)?;
+        let asked = recover.is_some();
         let (since, recovered_channels) = match recover {
             Some(r) => (Some(r.offset), r.channels),
-            None => (None, Vec::new()),
+            // Recovery on: from the head now, before the client sees `connect`.
+            None => (self.clients.head().await, Vec::new()),
         };
         let Identity {
             metadata,
@@ -98,7 +100,7 @@ impl<T: Namespace> Runtime<T> {
                 }
             }
         }
-        s.extensions.insert(RecoverFrom(since));
+        s.extensions.insert(RecoverFrom { since, asked });
         for listener in &self.def.listeners {
             listener.register(s, &self.state, &self.clients);
         }
@@ -154,8 +156,9 @@ impl<T: Namespace> Runtime<T> {
         }
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
         self.enforce_cap(&client);
-        let since = s.extensions.remove::<RecoverFrom>().and_then(|r| r.0);
-        let recovery = self.clients.recover(&client, since).await;
+        let from = s.extensions.remove::<RecoverFrom>();
+        let (since, asked) = from.map_or((None, false), |f| (f.since, f.asked));
+        let recovery = self.clients.recover(&client, since, asked).await;
         client.send_connection_info(recovery);
         expiry::watch(
             &client,
@@ -190,10 +193,15 @@ impl<T: Namespace> Runtime<T> {
     }
 }
 
-/// The position a connecting socket asked to recover from (`auth.recover.offset`), kept in its
-/// extensions from the middleware to the connect handler.
+/// Where a connecting socket's history starts (recovery on), kept in its extensions from the
+/// middleware to the connect handler: the offset it asked to recover from, or the history's
+/// head before its CONNECT packet went out.
 #[derive(Clone, Copy)]
-struct RecoverFrom(Option<Position>);
+struct RecoverFrom {
+    since: Option<Position>,
+    /// Whether the client asked (`auth.recover`): then it is told what was recovered.
+    asked: bool,
+}
 
 /// The channels named in the connection query (`channel_id=a,b`), validated.
 fn requested_channels(hs: &Handshake) -> Result<Vec<String>, SocketNok> {

@@ -11,6 +11,11 @@
 // fetches a fresh token for the same user and sends /ops/login on the same socket: the user does
 // not notice. A handshake refused with expired_token (a saved session, a long disconnection) is
 // retried once with a fresh token the same way. /ops/disconnected shows the server's reason.
+//
+// Nothing is lost on a blip: /chat records what it sends (recovery), and the page sends back, on
+// every reconnect, the last position it saw and its channels (`auth.recover`, the README's
+// snippet). The server then replays what the page missed, in order, before anything new, and
+// says whether that was everything (/ops/connection-success `recovery`).
 "use strict";
 
 (() => {
@@ -41,6 +46,7 @@
     channels: new Set(), // joined channels, as the server acked them
     online: new Set(),
     rejoin: [], // channels to join again after a reconnect
+    recover: null, // {offset, channels}: what this page saw, sent back on every reconnect
     kick: null, // the last /ops/disconnected {code, message}, until the disconnect it announces
     retriedExpired: false, // a handshake refused with expired_token was retried with a new token
     renewals: 0, // tokens renewed after /ops/token-expired (shown as body[data-token-renewals])
@@ -243,6 +249,7 @@
     const wasUser = state.user;
     state.user = info.user_id ?? null;
     state.channels = new Set(info.channels ?? []);
+    if (state.recover) state.recover.channels = [...state.channels];
     renderInfo();
     renderChannels();
     if (wasUser !== state.user) renderSignedIn();
@@ -256,13 +263,14 @@
   }
 
   function connect(token) {
+    state.token = token;
     if (state.socket) {
       // Same socket object: its next handshake carries the new token.
-      state.socket.auth = { token };
       state.socket.connect();
       return;
     }
-    const socket = io("/chat", { auth: { token } });
+    // `auth` is read on every (re)connect: the current token, and what to recover.
+    const socket = io("/chat", { auth: (cb) => cb({ token: state.token, recover: state.recover }) });
     state.socket = socket;
     setStatus("connecting", "connecting…");
 
@@ -317,7 +325,16 @@
         socket.active ? `reconnecting… (${reason})` : `disconnected (${reason})`);
     });
 
-    socket.on("/ops/connection-success", (info) => onConnectionInfo(info));
+    socket.on("/ops/connection-success", (info) => {
+      // Where this page stands in the server's history: the next reconnect continues from here.
+      state.recover = { offset: info.offset, channels: info.channels ?? [] };
+      if (info.recovery && !info.recovery.recovered) showUnrecovered(info.recovery);
+      onConnectionInfo(info);
+    });
+    // Every recorded event carries its position as a last argument.
+    socket.onAny((_event, ...args) => {
+      if (state.recover && args.length > 1) state.recover.offset = args[args.length - 1];
+    });
 
     socket.on("/ops/token-expired", () => renewToken());
 
@@ -366,12 +383,21 @@
     });
   }
 
+  /** A reconnect that could not recover everything (back after the window, or the server lost
+   * its history): say so, since messages may be missing above. */
+  function showUnrecovered(recovery) {
+    addLine("presence", [el("span", { class: "text" },
+      `reconnected, but some messages may be missing (${recovery.reason ?? "not recovered"})`)],
+      { recovery: String(recovery.reason ?? "") });
+  }
+
   /** The server disconnected this socket and said why: back to the login form, with the reason. */
   function showKicked(kick) {
     setStatus("offline", `disconnected by the server (${kick.code})`);
     state.token = null;
     state.user = null;
     state.rejoin = [];
+    state.recover = null;
     saveSession();
     renderSignedIn();
     $("login-error").replaceChildren(`Disconnected by the server: ${kick.code}: `, richText(kick.message),
@@ -392,8 +418,7 @@
       if (state.user !== user || !state.socket?.connected) return;
       const ack = await request("/ops/login", { token });
       if (isError(ack)) throw errorOf(ack);
-      state.token = token;
-      state.socket.auth = { token }; // for later reconnections
+      state.token = token; // for later reconnections
       saveSession();
       onConnectionInfo(ack);
       state.renewals += 1;
@@ -448,7 +473,6 @@
         state.token = null;
         throw errorOf(ack);
       }
-      state.socket.auth = { token };
       onConnectionInfo(ack);
       setStatus("online", "connected");
       refreshWho();
@@ -465,8 +489,8 @@
     if (!state.socket?.connected) {
       // No server to tell: close the (re)connecting socket and forget the session here.
       state.socket?.disconnect();
-      if (state.socket) state.socket.auth = {};
       state.token = null;
+      state.recover = null;
       state.user = null;
       state.rejoin = [];
       saveSession();
@@ -479,8 +503,8 @@
     for (const channel of [...state.channels]) await request("leave", { channel });
     const ack = await request("/ops/logout");
     if (isError(ack)) return showError("log out", errorOf(ack));
-    if (state.socket) state.socket.auth = {};
     state.token = null;
+    state.recover = null;
     state.rejoin = [];
     saveSession();
     onConnectionInfo(ack);

@@ -1,0 +1,61 @@
+//! Acks asked of clients: what one socket answered to an
+//! [`Emit::emit_with_ack`](crate::Emit::emit_with_ack).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How long [`Emit::emit_with_ack`](crate::Emit::emit_with_ack) waits for acks by default.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much longer than its timeout an `emit_with_ack` waits for other nodes' answers (their
+/// sockets' timeouts start when the request reaches them). After it, the call returns with what
+/// it has: a node that died while its sockets were asked is missing from the answers.
+pub const ACK_GRACE: Duration = Duration::from_millis(100);
+
+/// The longest any socket is waited for, whatever a caller (or another node's request) asks.
+pub const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One socket's answer to an [`Emit::emit_with_ack`](crate::Emit::emit_with_ack).
+///
+/// ```
+/// use tether::{AckFailure, SocketAck};
+/// let answer: SocketAck = serde_json::from_value(serde_json::json!({
+///     "socket": "Aa1", "node": "local", "reply": {"Err": "timeout"}
+/// })).unwrap();
+/// assert_eq!(answer.reply, Err(AckFailure::Timeout));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SocketAck {
+    /// The socket id.
+    pub socket: String,
+    /// The node holding the socket (`"local"` in embedded mode).
+    pub node: String,
+    /// The client's ack (its first argument), or why there is none.
+    pub reply: Result<Value, AckFailure>,
+}
+
+/// Why a socket did not ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AckFailure {
+    /// No ack within the timeout.
+    Timeout,
+    /// The socket was closed, or its send queue was full: the event was not sent.
+    Disconnected,
+    /// The ack could not be read.
+    Unreadable,
+}
+
+impl SocketAck {
+    pub(crate) fn new(socket: String, node: String, reply: Result<Value, AckFailure>) -> Self {
+        Self {
+            socket,
+            node,
+            reply,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! A tether node in its own process, for tests that kill one with SIGKILL: it serves `/inbox`
+//! (recovery on; the auth token is the user) on a free port, joined to the Redis at argv[1], and
+//! prints `listening <port>` once it is connected.
+
+use serde::Serialize;
+use tether::cluster::{ClusterConfig, ClusterState};
+use tether::{Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+
+#[derive(Debug, Clone, Serialize)]
+struct Member {
+    user_id: String,
+}
+
+struct Inbox;
+
+#[socket_namespace(path = "/inbox", user_key = "user_id", recovery = true)]
+impl Inbox {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        let user = hs
+            .auth_str("token")
+            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
+        Ok(SocketOk::new(Member {
+            user_id: user.to_owned(),
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let redis = std::env::args()
+        .nth(1)
+        .expect("usage: recovery-node <redis url>");
+    let tether = Tether::builder()
+        .namespace(Inbox)
+        .cluster(ClusterConfig::new(redis))
+        .build()
+        .await
+        .expect("join the cluster");
+    let mut state = tether.watch_cluster().expect("cluster mode");
+    state
+        .wait_for(|s| *s == ClusterState::Connected)
+        .await
+        .expect("connected");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    println!("listening {port}");
+    let app = axum::Router::new().layer(tether.layer());
+    axum::serve(listener, app).await.expect("serve");
+}
