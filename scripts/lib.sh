@@ -40,3 +40,15 @@ warn_old_node() {
     echo "setup: warning: Node.js $(node --version 2>/dev/null) is older than $1; the browser test needs Node.js >= $1" >&2
   fi
 }
+
+# install_venv DIR: a Python virtualenv in DIR/.venv with DIR/requirements.txt, skipped when it
+# already matches the requirements.
+install_venv() {
+  local dir=$1
+  if [ ! -x "$dir/.venv/bin/python" ] || ! cmp -s "$dir/requirements.txt" "$dir/.venv/.installed-requirements"; then
+    echo "setup: python venv in $dir"
+    python3 -m venv "$dir/.venv"
+    "$dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
+    cp "$dir/requirements.txt" "$dir/.venv/.installed-requirements"
+  fi
+}

@@ -2,7 +2,8 @@
 # Installs what tether's tests and demo need beyond the Rust toolchain: Node.js + npm (for the
 # official socket.io-client and jose), redis-server (cluster tests start their own on free ports),
 # Chromium (the chat demo's browser test drives Debian's /usr/bin/chromium with playwright-core),
-# and the npm packages pinned by the lockfiles of tests/js, tests/browser and examples/chat/web.
+# the npm packages pinned by the lockfiles of tests/js, tests/browser and examples/chat/web, and
+# python-socketio (pinned by tests/python/requirements.txt) in a virtualenv for the Python test.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +13,12 @@ need_apt=()
 need_node
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 apt_install "${need_apt[@]}"
 warn_old_node 20
 
 install_npm tests/js
 install_npm tests/browser
 install_npm examples/chat/web
+install_venv tests/python

@@ -39,6 +39,10 @@ pub struct Delivery {
     /// every node, this one included, through Redis (so that every node delivers in the
     /// history's order): `sockets` counts this node's recipients it is on its way to.
     pub stored: bool,
+    /// How many users, offline everywhere, had the event kept in their offline inbox
+    /// ([`Emit::persist`](crate::Emit::persist)): the first of their sockets to connect within
+    /// the time to live receives it.
+    pub kept: usize,
     position: Option<Position>,
 }
 
@@ -57,9 +61,9 @@ impl Delivery {
         self.sockets > 0 || self.nodes > 0
     }
 
-    /// Whether nobody got the event and nobody can: no socket, no node, not stored.
+    /// Whether nobody got the event and nobody can: no socket, no node, not stored, not kept.
     pub fn is_offline(&self) -> bool {
-        !self.delivered() && !self.stored
+        !self.delivered() && !self.stored && self.kept == 0
     }
 
     /// Where the event was recorded (`<ms>-<seq>`), when [`stored`](Self::stored).

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::value::RawValue;
 
 use crate::acks::{DEFAULT_ACK_TIMEOUT, SocketAck};
 use crate::clients::{Client, ConnectedClients};
@@ -11,7 +13,8 @@ use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::{Namespace, NamespaceDef};
-use crate::protocol::{Kick, Target};
+use crate::offline::{Kept, MAX_KEEP};
+use crate::protocol::{Kick, Target, is_reserved_event};
 use crate::recovery::Recovery;
 use crate::remote::{Order, Remote, publish_into};
 
@@ -211,6 +214,7 @@ impl<T: Namespace> Emitter<T> {
             targets: vec![target],
             except: Vec::new(),
             timeout: DEFAULT_ACK_TIMEOUT,
+            persist: None,
         }
     }
 
@@ -230,6 +234,7 @@ impl<T: Namespace> Emitter<T> {
             targets: users.into_iter().map(|u| Target::User(u.into())).collect(),
             except: Vec::new(),
             timeout: DEFAULT_ACK_TIMEOUT,
+            persist: None,
         }
     }
 
@@ -256,6 +261,7 @@ pub struct Emit<'a, T: Namespace> {
     targets: Vec<Target>,
     except: Vec<Target>,
     timeout: Duration,
+    persist: Option<Duration>,
 }
 
 impl<T: Namespace> fmt::Debug for Emit<'_, T> {
@@ -264,6 +270,7 @@ impl<T: Namespace> fmt::Debug for Emit<'_, T> {
             .field("targets", &self.targets)
             .field("except", &self.except)
             .field("timeout", &self.timeout)
+            .field("persist", &self.persist)
             .finish()
     }
 }
@@ -346,6 +353,71 @@ impl<T: Namespace> Emit<'_, T> {
         }
     }
 
+    /// Keeps the event for every targeted user who is offline everywhere, for `ttl` (at most
+    /// [`MAX_KEEP`](crate::MAX_KEEP)): the first of the user's sockets to connect within it
+    /// (on any node) receives it, asked for an ack; once acked, no other device receives it
+    /// (one not acked within [`DEFAULT_ACK_TIMEOUT`] is kept again for the next socket). A user
+    /// online somewhere receives the event as usual instead. [`Delivery::kept`] counts the
+    /// users whose inbox took it.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo<T: tether::Namespace<Events = tether::AnyEvent>>(emitter: tether::Emitter<T>) -> Result<(), tether::EmitError> {
+    /// let ev = tether::AnyEvent::new("invoice", serde_json::json!({"id": 7}));
+    /// let delivery = emitter.to_user("42").persist(Duration::from_secs(86_400)).emit(ev).await?;
+    /// assert!(delivery.delivered() || delivery.kept == 1 || delivery.cluster_unavailable);
+    /// # Ok(()) }
+    /// ```
+    pub fn persist(mut self, ttl: Duration) -> Self {
+        self.persist = Some(ttl);
+        self
+    }
+
+    /// The targeted users offline everywhere get the event in their inbox; the other targets
+    /// are left for a live emit. Returns how many users it was kept for.
+    async fn keep_for_offline(
+        &mut self,
+        ttl: Duration,
+        event: &str,
+        data: &RawValue,
+    ) -> Result<usize, EmitError> {
+        if is_reserved_event(event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        let mut kept = 0;
+        let mut live = Vec::with_capacity(self.targets.len());
+        for target in std::mem::take(&mut self.targets) {
+            let Target::User(user) = &target else {
+                live.push(target);
+                continue;
+            };
+            if self.emitter.is_online(user).await {
+                live.push(target);
+                continue;
+            }
+            let done = match &self.emitter.backend {
+                Backend::Node(clients) => clients.keep(user, event, data, ttl).await,
+                Backend::Redis(remote, _) => {
+                    let expires_ms = SystemTime::now()
+                        .checked_add(ttl.min(MAX_KEEP))
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(u64::MAX, |d| {
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                        });
+                    let kept = Kept {
+                        event: event.to_owned(),
+                        data: data.to_owned(),
+                        expires_ms,
+                    };
+                    remote.keep(T::PATH, user, vec![kept]).await
+                }
+            };
+            kept += usize::from(done);
+        }
+        self.targets = live;
+        Ok(kept)
+    }
+
     /// Sends the event. The payload is serialised once for all recipients.
     ///
     /// # Errors
@@ -354,6 +426,23 @@ impl<T: Namespace> Emit<'_, T> {
     /// cluster mode, its envelope would exceed the cluster's bound ([`EmitError::TooLarge`]).
     /// Then nothing was sent, to any socket.
     pub async fn emit(self, event: T::Events) -> Result<Delivery, EmitError> {
+        let mut this = self;
+        let mut kept = 0;
+        if let Some(ttl) = this.persist {
+            let data = serialize_once(&event)?;
+            kept = this.keep_for_offline(ttl, event.name(), &data).await?;
+            if this.targets.is_empty() {
+                let mut delivery = Delivery::default();
+                delivery.kept = kept;
+                return Ok(delivery);
+            }
+        }
+        let mut delivery = this.emit_now(event).await?;
+        delivery.kept = kept;
+        Ok(delivery)
+    }
+
+    async fn emit_now(self, event: T::Events) -> Result<Delivery, EmitError> {
         match &self.emitter.backend {
             Backend::Node(clients) => {
                 clients

@@ -15,7 +15,7 @@
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `error`, `protocol` (the wire contract), `acks`, `recovery` (positions, the in-memory history, a
+//! 1. `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `recovery` (positions, the in-memory history, a
 //!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
 //!    socket's work in order), [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
@@ -41,6 +41,7 @@ mod listener;
 mod login;
 pub mod metrics;
 mod namespace;
+mod offline;
 mod protocol;
 mod rate;
 mod recovery;
@@ -68,6 +69,7 @@ pub use handshake::{Handshake, HandshakeBuilder, SocketNok, SocketOk};
 pub use listener::{NoPayload, Reply};
 pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{ListenerDef, Namespace, NamespaceDef};
+pub use offline::{MAX_KEEP, MAX_KEPT_PER_USER};
 pub use protocol::{
     CHANNEL_QUERY, CONNECTION_INFO_EVENT, ConnectionInfo, DEFAULT_TOKEN_GRACE, DISCONNECTED_EVENT,
     Kick, MAX_CHANNEL_LEN, RecoveryInfo, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired,

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::acks::SocketAck;
 use crate::delivery::{Delivery, EmitError};
+use crate::offline::Kept;
 use crate::protocol::{Kick, Target};
 use crate::recovery::{Missed, Position, Recovery};
 
@@ -162,6 +163,14 @@ pub(crate) trait Remote: Send + Sync + 'static {
         request: &str,
         acks: Vec<SocketAck>,
     ) -> RemoteFuture<'static, ()>;
+
+    /// Keeps an event in `user`'s offline inbox until `expires_ms`; `false` when Redis could
+    /// not be reached.
+    fn keep<'a>(&'a self, ns: &'a str, user: &'a str, kept: Vec<Kept>) -> RemoteFuture<'a, bool>;
+
+    /// Takes every unexpired event of `user`'s offline inbox, so that no other socket gets
+    /// them; `None` when Redis could not be reached.
+    fn take_kept<'a>(&'a self, ns: &'a str, user: &'a str) -> RemoteFuture<'a, Option<Vec<Kept>>>;
 
     /// What a client at `since` missed on `streams` (with `None`: only the history's head, for
     /// a socket that asks for nothing); `None` when Redis could not be reached.

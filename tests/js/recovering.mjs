@@ -40,8 +40,9 @@ function open(session) {
     if (info.recovery) session.recoveries.push(info.recovery);
   });
   socket.onAny((event, ...args) => {
-    if (recover && args.length > 1) {
-      recover.offset = args[args.length - 1];
+    const at = args[args.length - 1]; // a recorded event's position
+    if (recover && args.length > 1 && typeof at === "string") {
+      recover.offset = at;
       session.recover = recover;
     }
   });

@@ -391,3 +391,81 @@ async fn emit_with_ack_answers_once_per_socket_and_names_the_silent_one() {
     let args = js.event("a2", "note").await;
     assert_eq!(args, vec![json!({"n": 1}), Value::Null], "{args:?}");
 }
+
+/// The offline inbox on one node: kept for a user offline everywhere, handed once, acked.
+#[tokio::test]
+async fn a_persisted_event_reaches_the_first_device_once_and_expires() {
+    let (tether, server) = server().await;
+    let emitter: Emitter<Inbox> = tether.emitter();
+    let mut js = JsClient::spawn().await;
+    let url = server.url("/inbox");
+    let d = emitter
+        .to_user("alice")
+        .persist(Duration::from_secs(60))
+        .emit(note(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.kept, d.delivered(), d.is_offline()),
+        (1, false, false),
+        "{d:?}"
+    );
+    emitter
+        .to_user("alice")
+        .persist(Duration::from_millis(100))
+        .emit(note(2))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let acking = json!({"auth": {"token": "alice"}, "tetherAck": "got it"});
+    js.connect_ok("phone", &url, acking.clone()).await;
+    assert_eq!(js.event("phone", "note").await[0], json!({"n": 1}));
+    js.assert_no_event("phone", "note", Duration::from_millis(300))
+        .await;
+    js.connect_ok("laptop", &url, acking).await;
+    js.assert_no_event("laptop", "note", Duration::from_millis(300))
+        .await;
+
+    // Online: delivered as usual, not kept.
+    let d = emitter
+        .to_user("alice")
+        .persist(Duration::from_secs(60))
+        .emit(note(3))
+        .await
+        .unwrap();
+    assert_eq!((d.kept, d.sockets), (0, 2), "{d:?}");
+}
+
+/// A replay larger than the socket's send queue (1024 packets) waits for room instead of
+/// dropping: all of it arrives, in order, then live events.
+#[tokio::test]
+async fn a_replay_larger_than_the_send_queue_arrives_whole_and_in_order() {
+    let (tether, server) = server().await;
+    let emitter: Emitter<Inbox> = tether.emitter();
+    let mut js = JsClient::spawn().await;
+    let url = server.url("/inbox");
+    let info = connect(&mut js, "a", &url, json!({"token": "alice"})).await;
+    js.disconnect("a").await;
+    js.disconnected("a").await;
+    let missed = 3000;
+    for n in 0..missed {
+        emitter.to_user("alice").emit(note(n)).await.unwrap();
+    }
+    let recover = json!({"offset": info["offset"], "channels": []});
+    js.connect_ok(
+        "a2",
+        &url,
+        json!({"auth": {"token": "alice", "recover": recover}}),
+    )
+    .await;
+    emitter.to_user("alice").emit(note(missed)).await.unwrap();
+    for n in 0..=missed {
+        assert_eq!(js.event("a2", "note").await[0], json!({ "n": n }));
+    }
+    let info = js.event("a2", "/ops/connection-success").await[0].clone();
+    assert_eq!(
+        info["recovery"],
+        json!({"recovered": true, "replayed": missed})
+    );
+}

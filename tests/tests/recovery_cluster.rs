@@ -373,3 +373,48 @@ async fn emit_with_ack_returns_in_time_when_a_node_dies_meanwhile() {
         (on_a.as_str(), &Ok(json!(1)))
     );
 }
+
+/// Whether `name` receives a `note` within 200 ms.
+async fn got_note(client: &JsClient, name: &str) -> bool {
+    tokio::time::timeout(Duration::from_millis(200), client.event(name, "note"))
+        .await
+        .is_ok()
+}
+
+/// The offline inbox across nodes: two devices of the user connect at once to two nodes; one
+/// of them gets the event, once; a third device later gets nothing.
+#[tokio::test]
+async fn a_persisted_event_reaches_one_device_once_across_nodes() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let worker = Emitter::<Inbox>::connect_redis(&redis.url()).await.unwrap();
+    let d = worker
+        .to_user("alice")
+        .persist(Duration::from_secs(60))
+        .emit(note(1))
+        .await
+        .unwrap();
+    assert_eq!(d.kept, 1, "{d:?}");
+    let (mut phone, mut laptop) = (JsClient::spawn().await, JsClient::spawn().await);
+    let acking = json!({"auth": {"token": "alice"}, "tetherAck": true});
+    let (url_a, url_b) = (a.url(), b.url());
+    tokio::join!(
+        phone.connect_ok("phone", &url_b, acking.clone()),
+        laptop.connect_ok("laptop", &url_a, acking.clone()),
+    );
+    let (on_phone, on_laptop) =
+        tokio::join!(got_note(&phone, "phone"), got_note(&laptop, "laptop"));
+    assert!(
+        on_phone ^ on_laptop,
+        "exactly one device: phone {on_phone}, laptop {on_laptop}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // the ack is in
+    laptop.connect_ok("tablet", &a.url(), acking).await;
+    laptop
+        .assert_no_event("tablet", "note", Duration::from_millis(300))
+        .await;
+    assert!(
+        !got_note(&phone, "phone").await && !got_note(&laptop, "laptop").await,
+        "once"
+    );
+}

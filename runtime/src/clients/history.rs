@@ -2,8 +2,10 @@
 //! local socket through its cursor), and a connecting socket's replay of what it missed.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde_json::value::RawValue;
+use socketioxide::SendError;
 
 use super::client::Client;
 use super::data::ClientData;
@@ -11,7 +13,7 @@ use super::map::{ConnectedClients, recipients};
 use crate::delivery::{Delivery, EmitError};
 use crate::metrics::{Dropped, dropped};
 use crate::protocol::{RecoveryInfo, Target};
-use crate::recovery::{Entry, Missed, Position, Recovery, Ring, stream_name};
+use crate::recovery::{Entry, Missed, Position, Recovery, Ring, stream_name, to_send};
 use crate::remote::Order;
 
 /// A namespace's recovery: its settings and, in embedded mode, its history (cluster mode keeps
@@ -30,8 +32,9 @@ impl History {
         }
     }
 
-    /// The in-memory history (embedded mode). Held while a recorded emit is delivered and while
-    /// a socket's replay is sent, so that the two never interleave.
+    /// The in-memory history (embedded mode). Held while a recorded emit gets its position and
+    /// is handed to the local sockets, so that every socket gets recorded events in position
+    /// order; and while a connecting socket's missed events are read.
     fn ring(&self) -> Option<MutexGuard<'_, Ring>> {
         self.ring
             .as_ref()
@@ -114,11 +117,13 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 
     /// Sends a recorded event to the local sockets it selects, each through its cursor (held
     /// sockets keep it for after their replay; a socket the replay already sent it to skips
-    /// it). Returns `(sent, failed)`.
+    /// it). Returns `(sent, failed)`. A socket that cannot take it (its send queue is full) is
+    /// disconnected: its client reconnects and recovers from what it really received, rather
+    /// than living on with a gap.
     pub(super) fn deliver_entry(&self, entry: &Arc<Entry>) -> (usize, usize) {
         let indexes = self.read();
         let pos = entry.pos.to_string();
-        let (mut sent, mut failed) = (0, 0);
+        let (mut sent, mut stuck) = (0, Vec::new());
         for e in indexes.selected(&entry.targets, &entry.except) {
             let mut cursor = e.data.cursor();
             if !cursor.offer(entry) {
@@ -126,10 +131,16 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             }
             match e.socket.emit(&entry.event, &(&*entry.data, &pos)) {
                 Ok(()) => sent += 1,
-                Err(_) => failed += 1,
+                Err(_) => stuck.push(self.client(e)),
             }
         }
+        drop(indexes);
+        let failed = stuck.len();
         dropped(self.namespace(), Dropped::Emit, failed);
+        for client in stuck {
+            tracing::debug!(sid = %client.id(), "a recorded event did not fit: disconnecting, the client recovers");
+            client.disconnect();
+        }
         (sent, failed)
     }
 
@@ -184,35 +195,46 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     ) -> Option<RecoveryInfo> {
         let history = self.history()?;
         let streams = recipients(client.data());
-        let Some(remote) = self.remote() else {
-            let ring = history.ring()?;
-            let missed = match since {
-                Some(since) => ring.missed(&streams, since, now_ms()),
-                None => Missed {
-                    head: ring.head(),
-                    ..Missed::default()
-                },
-            };
-            let info = self.replay(client, Ok(missed));
-            drop(ring);
-            return asked.then_some(info);
+        let missed = match self.remote() {
+            None => {
+                let ring = history.ring()?;
+                Ok(match since {
+                    Some(since) => ring.missed(&streams, since, now_ms()),
+                    None => Missed {
+                        head: ring.head(),
+                        ..Missed::default()
+                    },
+                })
+            }
+            Some(remote) => {
+                let missed = if remote.followed().await {
+                    remote
+                        .missed(self.namespace(), &streams, since, history.config)
+                        .await
+                } else {
+                    None
+                };
+                missed.ok_or(streams)
+            }
         };
-        let missed = if remote.followed().await {
-            remote
-                .missed(self.namespace(), &streams, since, history.config)
-                .await
-        } else {
-            None
-        };
-        let info = self.replay(client, missed.ok_or(streams));
+        let info = self.replay(client, missed).await;
         asked.then_some(info)
     }
 
     /// Sends what a socket missed (or, when the history could not be read, nothing: `Err`
-    /// names the streams), then ends its hold.
-    fn replay(&self, client: &Client<M>, missed: Result<Missed, Vec<Target>>) -> RecoveryInfo {
+    /// names the streams), then the live events held meanwhile, then ends its hold.
+    ///
+    /// A replay can be long (up to the bound of each stream): it waits for room in the socket's
+    /// send queue rather than dropping, and live events keep being held until it is done. A
+    /// client that does not read within [`REPLAY_PATIENCE`] is disconnected (it recovers from
+    /// what it received when it comes back).
+    async fn replay(
+        &self,
+        client: &Client<M>,
+        missed: Result<Missed, Vec<Target>>,
+    ) -> RecoveryInfo {
         let data = client.data();
-        let (entries, head, lost, reason) = match missed {
+        let (entries, head, lost, mut reason) = match missed {
             Ok(m) => {
                 let reason = if m.expired {
                     Some("expired")
@@ -232,30 +254,83 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 Some("unavailable"),
             ),
         };
-        let entries: Vec<Arc<Entry>> = entries
+        let mut pending: Vec<Arc<Entry>> = entries
             .into_iter()
             .filter(|e| !excluded(data, &e.except))
             .collect();
-        let mut cursor = data.cursor();
-        let out = cursor.release(entries, head);
-        let mut replayed = 0;
-        for entry in &out {
-            replayed += usize::from(entry.pos <= head);
-            let pos = entry.pos.to_string();
-            if client
-                .socket()
-                .emit(&entry.event, &(&*entry.data, &pos))
-                .is_err()
-            {
-                dropped(self.namespace(), Dropped::Emit, 1);
+        let (mut last, mut replayed) = (Position::default(), 0);
+        let stuck = loop {
+            let mut stuck = false;
+            for entry in to_send(std::mem::take(&mut pending), last) {
+                if !send_patiently(client, &entry).await {
+                    stuck = true;
+                    break;
+                }
+                replayed += usize::from(entry.pos <= head);
+                last = entry.pos;
             }
+            if stuck {
+                break true;
+            }
+            let mut cursor = data.cursor();
+            let held = to_send(cursor.take_held(), last);
+            if held.len() > FINAL_BATCH {
+                // Many arrived meanwhile: send them patiently too, still holding.
+                drop(cursor);
+                pending = held;
+                continue;
+            }
+            // The last few go out under the cursor's lock, so no live event passes them.
+            for entry in &held {
+                if send_now(client, entry).is_err() {
+                    stuck = true;
+                    break;
+                }
+                last = entry.pos;
+            }
+            cursor.go_live(last.max(head));
+            break stuck;
+        };
+        if stuck {
+            reason = Some("send_queue_full");
+            tracing::debug!(sid = %client.id(), "the replay did not fit: disconnecting, the client recovers");
+            client.data().cursor().go_live(last.max(head));
+            client.disconnect();
         }
-        drop(cursor);
         RecoveryInfo {
             recovered: reason.is_none(),
             replayed,
             reason: reason.map(str::to_owned),
             lost: lost.iter().map(stream_name).collect(),
+        }
+    }
+}
+
+/// How long a replay waits for room in a socket's send queue, in all.
+pub(crate) const REPLAY_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Held events at most sent at once when a replay ends.
+const FINAL_BATCH: usize = 64;
+
+/// Sends a recorded event to one socket now.
+fn send_now<M: Send + Sync + 'static>(client: &Client<M>, entry: &Entry) -> Result<(), SendError> {
+    let pos = entry.pos.to_string();
+    client.socket().emit(&entry.event, &(&*entry.data, &pos))
+}
+
+/// Sends a recorded event to one socket, waiting for room in its send queue; `false` when it
+/// is closed, or still full after [`REPLAY_PATIENCE`].
+async fn send_patiently<M: Send + Sync + 'static>(client: &Client<M>, entry: &Entry) -> bool {
+    let deadline = tokio::time::Instant::now() + REPLAY_PATIENCE;
+    loop {
+        match send_now(client, entry) {
+            Ok(()) => return true,
+            Err(SendError::Socket(socketioxide::SocketError::InternalChannelFull))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(_) => return false,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! a socket enters or leaves an index (and the node follows or unfollows a recipient).
 
 use std::fmt;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{
+    Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -15,6 +17,7 @@ use super::data::ClientData;
 use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
+use crate::offline::Inboxes;
 use crate::protocol::Target;
 use crate::recovery::Recovery;
 use crate::remote::Remote;
@@ -28,6 +31,8 @@ struct Inner<M> {
     remote: Option<Arc<dyn Remote>>,
     /// Recovery on: the namespace's history.
     history: Option<History>,
+    /// Embedded mode: the offline inboxes (cluster mode keeps them in Redis).
+    inboxes: Mutex<Inboxes>,
     /// What unregisters a socket that cannot be told to disconnect (set by the connection
     /// layer, which runs the namespace's disconnect hook).
     evict: OnceLock<EvictFn>,
@@ -111,6 +116,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 recorder: RwLock::new(None),
                 remote,
                 history,
+                inboxes: Mutex::default(),
                 evict: OnceLock::new(),
             }),
         }
@@ -160,6 +166,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 
     pub(crate) fn remote(&self) -> Option<&Arc<dyn Remote>> {
         self.inner.remote.as_ref()
+    }
+
+    /// The offline inboxes of embedded mode.
+    pub(super) fn inner_inboxes(&self) -> &Mutex<Inboxes> {
+        &self.inner.inboxes
     }
 
     /// The namespace's recovery history; `None` when recovery is off.

@@ -8,6 +8,7 @@
 //! - `map`: the map, where a socket enters and leaves the indexes;
 //! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits;
 //! - `acks`: `emit_with_ack`, one answer per socket across nodes;
+//! - `kept`: the offline inbox (`persist`);
 //! - `history`: recovery (recorded emits, and the replay of what a socket missed).
 
 mod acks;
@@ -16,6 +17,7 @@ mod data;
 mod fanout;
 mod history;
 mod index;
+mod kept;
 mod map;
 mod membership;
 mod queries;

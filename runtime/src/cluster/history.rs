@@ -192,6 +192,9 @@ impl Cluster {
         since: Option<Position>,
         recovery: Recovery,
     ) -> Option<Missed> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
+            return None;
+        }
         let mut invocation = READ.prepare_invoke();
         invocation
             .key(clock_key(&self.prefix, ns))

@@ -8,6 +8,7 @@
 //! | `{prefix}:{ns}:presence:{user}` | hash | socket id → node id |
 //! | `{prefix}:{ns}:conns:{user}` | sorted set | `node\|sid` by connection time, for the cap |
 //! | `{prefix}:{ns}:view:{node}` | hash | user → sockets on that node, expiring after three beats |
+//! | `{prefix}:{ns}:inbox:{user}` | sorted set | the offline inbox: signed envelopes scored by expiry (ms) |
 //! | `{{prefix}:{ns}}:clock` | string | recovery: the namespace's latest position, `<ms>-<seq>` |
 //! | `{{prefix}:{ns}}:origin` | string | recovery: where the namespace's history begins |
 //! | `{{prefix}:{ns}}:stream:{kind}:{id}` | stream | recovery: a recipient's recorded events (field `m`: the message), bounded, expiring after the window |
@@ -36,6 +37,10 @@ pub(crate) fn conns_key(prefix: &str, ns: &str, user: &str) -> String {
 
 pub(crate) fn view_key(prefix: &str, ns: &str, node: &str) -> String {
     format!("{prefix}:{ns}:view:{node}")
+}
+
+pub(crate) fn inbox_key(prefix: &str, ns: &str, user: &str) -> String {
+    format!("{prefix}:{ns}:inbox:{user}")
 }
 
 /// The hash tag of a namespace's recovery keys.

@@ -30,7 +30,7 @@
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
 //!   `heartbeat`: liveness; `cap`: the per-user connection cap;
 //! - `history`: recovery's streams (recording an emit, reading what a client missed); `acks`:
-//!   acks asked of other nodes' sockets, and their answers.
+//!   acks asked of other nodes' sockets, and their answers; `kept`: the offline inbox.
 
 mod acks;
 mod cap;
@@ -42,6 +42,7 @@ mod heartbeat;
 mod history;
 mod inbox;
 mod join;
+mod kept;
 mod keys;
 mod node;
 mod outbox;

@@ -165,6 +165,9 @@ impl Cluster {
         let Some((wanted, wake)) = &self.subs else {
             return Box::pin(std::future::ready(false));
         };
+        if self.state() != ClusterState::Connected {
+            return Box::pin(std::future::ready(false));
+        }
         let generation = wanted.generation();
         let mut applied = wanted.applied();
         let _ = wake.try_send(());

@@ -9,6 +9,7 @@ use super::node::{Cluster, Namespaced};
 use super::presence::{cluster_view, online_nodes};
 use crate::acks::SocketAck;
 use crate::delivery::EmitError;
+use crate::offline::Kept;
 use crate::protocol::Target;
 use crate::recovery::{Missed, Position, Recovery};
 use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Sink};
@@ -107,6 +108,14 @@ impl Remote for Cluster {
         acks: Vec<SocketAck>,
     ) -> RemoteFuture<'static, ()> {
         Cluster::reply_acks(self, to, request, acks)
+    }
+
+    fn keep<'a>(&'a self, ns: &'a str, user: &'a str, kept: Vec<Kept>) -> RemoteFuture<'a, bool> {
+        Box::pin(Cluster::keep(self, ns, user, kept))
+    }
+
+    fn take_kept<'a>(&'a self, ns: &'a str, user: &'a str) -> RemoteFuture<'a, Option<Vec<Kept>>> {
+        Box::pin(Cluster::take_kept(self, ns, user))
     }
 
     fn followed(&self) -> RemoteFuture<'static, bool> {

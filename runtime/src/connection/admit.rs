@@ -160,6 +160,7 @@ impl<T: Namespace> Runtime<T> {
         let (since, asked) = from.map_or((None, false), |f| (f.since, f.asked));
         let recovery = self.clients.recover(&client, since, asked).await;
         client.send_connection_info(recovery);
+        self.hand_kept(&client);
         expiry::watch(
             &client,
             client.token_expires_at(),
@@ -201,6 +202,18 @@ struct RecoverFrom {
     since: Option<Position>,
     /// Whether the client asked (`auth.recover`): then it is told what was recovered.
     asked: bool,
+}
+
+impl<T: Namespace> Runtime<T> {
+    /// Hands the socket what its user's offline inbox kept, on its own task (the acks are
+    /// awaited there).
+    pub(super) fn hand_kept(&self, client: &Client<T::Metadata>) {
+        if client.user_id().is_none() {
+            return;
+        }
+        let (clients, client) = (self.clients.clone(), client.clone());
+        tokio::spawn(async move { clients.deliver_kept(&client).await });
+    }
 }
 
 /// The channels named in the connection query (`channel_id=a,b`), validated.

@@ -127,8 +127,13 @@ impl<T: Namespace> Runtime<T> {
         expiry::watch(&client, expires_at, self.settings.token_grace);
         self.recheck_channels(&client).await;
         self.enforce_cap(&client);
+        let new_user = previous.clone().flatten() != client.user_id();
         self.user_changed(&client, previous).await;
-        Ok(connection_info_reply(&client, asked))
+        let reply = connection_info_reply(&client, asked);
+        if new_user {
+            self.hand_kept(&client);
+        }
+        Ok(reply)
     }
 
     /// A logout, or a login without a middleware: the login verifier names the user of a

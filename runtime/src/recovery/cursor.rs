@@ -1,12 +1,12 @@
 //! Where one socket stands in its namespace's history: the latest position it was sent, and,
-//! while its recovery is being read, the live events held back until the missed ones are out.
+//! while what it missed is being sent, the live events held back until then.
 
 use std::sync::Arc;
 
 use super::{Entry, Position};
 
-/// One socket's place in the history. A socket starts held (its history is read first); live
-/// events then wait, so that what it missed goes out before them, each event once.
+/// One socket's place in the history. A socket starts held (what it missed is read and sent
+/// first); live events wait meanwhile, so that each event goes out once, in order.
 #[derive(Debug)]
 pub(crate) struct Cursor {
     /// The latest position sent to the socket (or the history's head when it went live).
@@ -16,7 +16,7 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    /// A cursor holding live events until [`release`](Self::release).
+    /// A cursor holding live events until [`go_live`](Self::go_live).
     pub(crate) fn held() -> Self {
         Self {
             last: Position::default(),
@@ -46,39 +46,38 @@ impl Cursor {
         true
     }
 
-    /// Ends the hold: what to send now, in order, each once — the `missed` events read from
-    /// the history (up to `head`), then the live ones held meanwhile that came after them.
-    pub(crate) fn release(&mut self, missed: Vec<Arc<Entry>>, head: Position) -> Vec<Arc<Entry>> {
-        let mut out = missed;
-        out.extend(self.held.take().unwrap_or_default());
-        out.sort_by_key(|e| e.pos);
-        out.dedup_by_key(|e| e.pos);
-        out.retain(|e| e.pos > self.last);
-        if let Some(latest) = out.last() {
-            self.last = latest.pos;
-        }
-        // Live events at or before the head were in the history just read.
-        self.last = self.last.max(head);
-        out
+    /// The live events held so far (the socket stays held).
+    pub(crate) fn take_held(&mut self) -> Vec<Arc<Entry>> {
+        self.held.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Ends the hold: everything up to `last` was sent (live events at or before it are
+    /// skipped from now on).
+    pub(crate) fn go_live(&mut self, last: Position) {
+        self.held = None;
+        self.last = self.last.max(last);
     }
 
     /// The latest position sent: what the client reports back when it reconnects.
     pub(crate) fn last(&self) -> Position {
         self.last
     }
+}
 
-    /// Whether live events are held.
-    #[cfg(test)]
-    pub(crate) fn is_held(&self) -> bool {
-        self.held.is_some()
-    }
+/// What to send of `entries` (missed events read from the history, or live ones held), in
+/// position order, each once, after `after`.
+pub(crate) fn to_send(mut entries: Vec<Arc<Entry>>, after: Position) -> Vec<Arc<Entry>> {
+    entries.retain(|e| e.pos > after);
+    entries.sort_by_key(|e| e.pos);
+    entries.dedup_by_key(|e| e.pos);
+    entries
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::Cursor;
+    use super::{Cursor, to_send};
     use crate::recovery::{Entry, Position};
 
     fn entry(ms: u64) -> Arc<Entry> {
@@ -91,28 +90,33 @@ mod tests {
         })
     }
 
-    #[test]
-    fn missed_events_go_first_then_held_ones_each_once_then_live_ones_in_order() {
-        let mut cursor = Cursor::held();
-        assert!(!cursor.offer(&entry(5)), "held");
-        assert!(!cursor.offer(&entry(6)));
-        let out = cursor.release(
-            vec![entry(3), entry(4), entry(5)],
-            Position { ms: 5, seq: 0 },
-        );
-        let sent: Vec<u64> = out.iter().map(|e| e.pos.ms).collect();
-        assert_eq!(sent, vec![3, 4, 5, 6]);
-        assert!(!cursor.is_held());
-        assert!(!cursor.offer(&entry(6)), "the replay sent it already");
-        assert!(cursor.offer(&entry(7)));
-        assert_eq!(cursor.last(), Position { ms: 7, seq: 0 });
+    fn at(ms: u64) -> Position {
+        Position { ms, seq: 0 }
     }
 
     #[test]
-    fn a_late_copy_of_a_replayed_event_is_not_sent_twice() {
+    fn held_events_wait_then_live_ones_go_in_order_and_replayed_ones_are_skipped() {
         let mut cursor = Cursor::held();
-        let out = cursor.release(vec![entry(3)], Position { ms: 4, seq: 0 });
-        assert_eq!(out.len(), 1);
+        assert!(!cursor.offer(&entry(5)), "held");
+        assert!(!cursor.offer(&entry(6)));
+        let held = cursor.take_held();
+        assert_eq!(held.len(), 2);
+        assert!(!cursor.offer(&entry(7)), "still held after a take");
+        let mut all = held;
+        all.extend(cursor.take_held());
+        all.extend([entry(3), entry(5)]);
+        let sent: Vec<u64> = to_send(all, at(3)).iter().map(|e| e.pos.ms).collect();
+        assert_eq!(sent, vec![5, 6, 7], "after 3, in order, once");
+        cursor.go_live(at(7));
+        assert!(!cursor.offer(&entry(6)), "the replay sent it already");
+        assert!(cursor.offer(&entry(8)));
+        assert_eq!(cursor.last(), at(8));
+    }
+
+    #[test]
+    fn going_live_at_the_head_skips_late_copies_of_what_was_read() {
+        let mut cursor = Cursor::held();
+        cursor.go_live(at(4));
         assert!(
             !cursor.offer(&entry(4)),
             "at the head: it was in the history read"

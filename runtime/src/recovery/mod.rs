@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-pub(crate) use cursor::Cursor;
+pub(crate) use cursor::{Cursor, to_send};
 pub(crate) use position::Position;
 pub(crate) use ring::Ring;
 

@@ -1,5 +1,5 @@
 //! A tether node in its own process, for tests that kill one with SIGKILL: it serves `/inbox`
-//! (recovery on; the auth token is the user) on a free port, joined to the Redis at argv[1], and
+//! (recovery on; the auth token is the user) on a free port, joined to the Redis at the URL given as its first argument, and
 //! prints `listening <port>` once it is connected.
 
 use serde::Serialize;

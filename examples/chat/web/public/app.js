@@ -333,7 +333,8 @@
     });
     // Every recorded event carries its position as a last argument.
     socket.onAny((_event, ...args) => {
-      if (state.recover && args.length > 1) state.recover.offset = args[args.length - 1];
+      const at = args[args.length - 1];
+      if (state.recover && args.length > 1 && typeof at === "string") state.recover.offset = at;
     });
 
     socket.on("/ops/token-expired", () => renewToken());
