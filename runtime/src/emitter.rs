@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 
-use crate::acks::{DEFAULT_ACK_TIMEOUT, SocketAck};
+use crate::acks::{DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck};
 use crate::clients::{Client, ConnectedClients};
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError, serialize_once};
@@ -309,7 +309,7 @@ impl<T: Namespace> Emit<'_, T> {
     /// How long [`emit_with_ack`](Self::emit_with_ack) waits for each socket's ack (default
     /// [`DEFAULT_ACK_TIMEOUT`], at most [`MAX_ACK_TIMEOUT`](crate::MAX_ACK_TIMEOUT)).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(MAX_ACK_TIMEOUT);
         self
     }
 
@@ -374,17 +374,18 @@ impl<T: Namespace> Emit<'_, T> {
     }
 
     /// The targeted users offline everywhere get the event in their inbox; the other targets
-    /// are left for a live emit. Returns how many users it was kept for.
+    /// are left for a live emit. Returns how many users it was kept for, and whether keeping
+    /// failed for one (Redis away).
     async fn keep_for_offline(
         &mut self,
         ttl: Duration,
         event: &str,
         data: &RawValue,
-    ) -> Result<usize, EmitError> {
+    ) -> Result<(usize, bool), EmitError> {
         if is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let mut kept = 0;
+        let (mut kept, mut failed) = (0, false);
         let mut live = Vec::with_capacity(self.targets.len());
         for target in std::mem::take(&mut self.targets) {
             let Target::User(user) = &target else {
@@ -413,9 +414,10 @@ impl<T: Namespace> Emit<'_, T> {
                 }
             };
             kept += usize::from(done);
+            failed |= !done;
         }
         self.targets = live;
-        Ok(kept)
+        Ok((kept, failed))
     }
 
     /// Sends the event. The payload is serialised once for all recipients.
@@ -427,18 +429,20 @@ impl<T: Namespace> Emit<'_, T> {
     /// Then nothing was sent, to any socket.
     pub async fn emit(self, event: T::Events) -> Result<Delivery, EmitError> {
         let mut this = self;
-        let mut kept = 0;
+        let (mut kept, mut failed) = (0, false);
         if let Some(ttl) = this.persist {
             let data = serialize_once(&event)?;
-            kept = this.keep_for_offline(ttl, event.name(), &data).await?;
+            (kept, failed) = this.keep_for_offline(ttl, event.name(), &data).await?;
             if this.targets.is_empty() {
                 let mut delivery = Delivery::default();
                 delivery.kept = kept;
+                delivery.cluster_unavailable = failed;
                 return Ok(delivery);
             }
         }
         let mut delivery = this.emit_now(event).await?;
         delivery.kept = kept;
+        delivery.cluster_unavailable |= failed;
         Ok(delivery)
     }
 

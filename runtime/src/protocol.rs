@@ -236,8 +236,9 @@ pub struct RecoveryInfo {
     /// Why not everything was recovered: `"expired"` (back after the window: nothing replayed),
     /// `"trimmed"` (a stream dropped events past its bound: nothing of it replayed), `"reset"`
     /// (the history was lost, e.g. a restart: what was recorded since is replayed),
-    /// `"unavailable"` (the history could not be read), or `"send_queue_full"` (the client did
-    /// not read the replay in time: it is disconnected, and recovers when it comes back).
+    /// `"unavailable"` (the history could not be read), `"send_queue_full"` (the client did
+    /// not read the replay in time: it is disconnected, and recovers when it comes back), or
+    /// `"invalid_offset"` (the offset sent was not a position: live from now on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The streams not recovered completely, as `user:<id>`, `channel:<name>` or `client:<key>`.

@@ -63,6 +63,9 @@ pub(crate) struct Inbound<'a> {
 pub(crate) type Delivering = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Receives the inbound messages of one namespace on this node.
 pub(crate) type Sink = Box<dyn Fn(Inbound<'_>) -> Delivering + Send + Sync>;
+/// Makes every socket of a namespace with recovery on catch up from the history (after this
+/// node may have missed recorded emits: its pub/sub link was lost, or its inbox overflowed).
+pub(crate) type Resync = Box<dyn Fn() + Send + Sync>;
 /// Lists the `(user, socket id)` pairs a namespace holds, to rewrite presence after an outage
 /// and to publish the cluster view.
 pub(crate) type PresenceSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
@@ -72,8 +75,12 @@ pub(crate) trait Remote: Send + Sync + 'static {
     /// This node's id; `None` for a process that serves no sockets.
     fn node_id(&self) -> Option<&str>;
 
-    /// Routes the inbound messages of namespace `ns` to `sink`.
-    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource);
+    /// Whether the link to the cluster is up (a Redis-only emitter: always).
+    fn is_connected(&self) -> bool;
+
+    /// Routes the inbound messages of namespace `ns` to `sink`; `resync` is called when the
+    /// node may have missed recorded emits.
+    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource, resync: Resync);
 
     /// This node starts (`true`) or stops holding a recipient: follow its messages or not.
     fn follow(&self, ns: &str, target: &Target, yes: bool);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tether::{AnyEvent, Client, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
@@ -66,7 +67,53 @@ impl Short {
     }
 }
 
+/// The global recorder of this test binary, read through its snapshotter.
+fn recorder() -> &'static Snapshotter {
+    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().expect("install the metrics recorder");
+        snapshotter
+    })
+}
+
+/// A counter's name, its labels and a value it was seen with.
+type Seen = (String, Vec<(String, String)>, u64);
+
+/// Every counter recorded so far: a snapshot drains the recorder, so the tests (which run at
+/// once) read from this sum instead.
+fn counters() -> &'static std::sync::Mutex<Vec<Seen>> {
+    static COUNTERS: std::sync::OnceLock<std::sync::Mutex<Vec<Seen>>> = std::sync::OnceLock::new();
+    COUNTERS.get_or_init(Default::default)
+}
+
+/// The value of a counter with these labels (0 when never recorded).
+fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
+    let mut all = counters().lock().unwrap();
+    for (key, .., value) in recorder().snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            let key = key.key();
+            let labels = key
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            all.push((key.name().to_owned(), labels, n));
+        }
+    }
+    all.iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(.., v)| v)
+        .sum()
+}
+
 async fn server() -> (Tether, TestServer) {
+    recorder();
     let tether = Tether::builder()
         .namespace(Inbox)
         .namespace(Brief)
@@ -247,6 +294,12 @@ async fn after_the_window_the_client_is_told_and_nothing_is_replayed() {
     );
     js.assert_no_event("a2", "note", Duration::from_millis(300))
         .await;
+    let brief = [("namespace", "/brief"), ("outcome", "expired")];
+    assert_eq!(
+        counter(tether::metrics::RECOVERIES, &brief),
+        1,
+        "counted once, by outcome"
+    );
     // Live events flow as usual.
     emitter.to_user("alice").emit(note(2)).await.unwrap();
     assert_eq!(js.event("a2", "note").await[0], json!({"n": 2}));
@@ -277,10 +330,18 @@ async fn past_a_streams_bound_the_client_is_told_and_that_stream_is_not_replayed
     assert_eq!(info["recovery"]["lost"], json!(["user:alice"]));
     js.assert_no_event("a2", "note", Duration::from_millis(300))
         .await;
+    let short = [("namespace", "/short"), ("outcome", "trimmed")];
+    assert_eq!(counter(tether::metrics::RECOVERIES, &short), 1);
+    let replayed = [("namespace", "/short")];
+    assert_eq!(
+        counter(tether::metrics::REPLAYED_EVENTS, &replayed),
+        0,
+        "nothing of a trimmed stream"
+    );
 }
 
 #[tokio::test]
-async fn a_malformed_recover_request_is_refused_with_a_specific_code() {
+async fn a_malformed_recover_request_is_refused_and_an_odd_offset_told() {
     let (_tether, server) = server().await;
     let mut js = JsClient::spawn().await;
     let url = server.url("/inbox");
@@ -288,15 +349,26 @@ async fn a_malformed_recover_request_is_refused_with_a_specific_code() {
         .connect(
             "a",
             &url,
-            json!({"auth": {"token": "alice", "recover": {"offset": "yesterday"}}}),
+            json!({"auth": {"token": "alice", "recover": "1-0"}}),
         )
         .await;
     let tether_tests::Connect::Refused(message) = refused else {
         panic!("{refused:?}");
     };
     assert!(message.starts_with("invalid_recover:"), "{message}");
-    // A well-behaved client beside it is unaffected.
-    connect(&mut js, "b", &url, json!({"token": "bob"})).await;
+    // A stray string taken for a position does not lock the client out: it is told.
+    let recover = json!({"offset": "yesterday", "channels": []});
+    let info = connect(
+        &mut js,
+        "b",
+        &url,
+        json!({"token": "bob", "recover": recover}),
+    )
+    .await;
+    assert_eq!(info["recovery"]["recovered"], false);
+    assert_eq!(info["recovery"]["reason"], "invalid_offset");
+    // A well-behaved client beside them is unaffected.
+    connect(&mut js, "c", &url, json!({"token": "carol"})).await;
 }
 
 /// The test: users on a flaky network (each socket drops every 0.7–2 s and comes back

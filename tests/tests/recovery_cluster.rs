@@ -418,3 +418,85 @@ async fn a_persisted_event_reaches_one_device_once_across_nodes() {
         "once"
     );
 }
+
+/// Three events per stream at most, across nodes.
+struct Short;
+
+#[socket_namespace(
+    path = "/short",
+    user_key = "user_id",
+    recovery = true,
+    recovery_max_len = 3
+)]
+impl Short {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        Ok(SocketOk::new(Member {
+            user_id: hs.auth_str("token").unwrap_or("anonymous").to_owned(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn past_a_streams_bound_in_redis_the_client_is_told_and_nothing_of_it_is_replayed() {
+    let redis = RedisServer::start();
+    let tether = Tether::builder()
+        .namespace(Short)
+        .cluster(ClusterConfig::new(redis.url()))
+        .build()
+        .await
+        .unwrap();
+    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    connected(&tether).await;
+    let emitter: Emitter<Short> = tether.emitter();
+    let mut js = JsClient::spawn().await;
+    let url = server.url("/short");
+    js.connect_ok("a", &url, json!({"auth": {"token": "alice"}}))
+        .await;
+    let info = js.event("a", "/ops/connection-success").await[0].clone();
+    js.disconnect("a").await;
+    js.disconnected("a").await;
+    for n in 1..=5 {
+        emitter.to_user("alice").emit(note(n)).await.unwrap();
+    }
+    let recover = json!({"offset": info["offset"], "channels": []});
+    js.connect_ok(
+        "a2",
+        &url,
+        json!({"auth": {"token": "alice", "recover": recover}}),
+    )
+    .await;
+    let info = js.event("a2", "/ops/connection-success").await[0].clone();
+    assert_eq!(info["recovery"]["reason"], "trimmed", "{info}");
+    assert_eq!(info["recovery"]["lost"], json!(["user:alice"]));
+    js.assert_no_event("a2", "note", Duration::from_millis(300))
+        .await;
+}
+
+/// Events recorded while a node's pub/sub link is down never reach it live: when the link is
+/// back, its sockets catch up from the history, once, in order.
+#[tokio::test]
+async fn sockets_catch_up_after_their_node_lost_its_redis_link() {
+    let redis = RedisServer::start();
+    let a = Node::start(&redis).await;
+    let worker = Emitter::<Inbox>::connect_redis(&redis.url()).await.unwrap();
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("a", &a.url(), json!({"auth": {"token": "alice"}}))
+        .await;
+    js.event("a", "/ops/connection-success").await;
+    let mut n = 0;
+    for _ in 0..5 {
+        redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        for _ in 0..3 {
+            worker.to_user("alice").emit(note(n)).await.unwrap();
+            n += 1;
+        }
+        connected(&a.tether).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for expected in 0..n {
+        assert_eq!(js.event("a", "note").await[0], json!({ "n": expected }));
+    }
+    js.assert_no_event("a", "note", Duration::from_millis(300))
+        .await;
+}

@@ -12,6 +12,9 @@ use crate::metrics::{Dropped, dropped};
 use crate::protocol::{Target, is_reserved_event};
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
+/// How much sooner than the asker a node answers an `emit_with_ack` for its sockets.
+const REMOTE_ACK_MARGIN: Duration = Duration::from_millis(50);
+
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
     /// Emits `event` to the sockets selected by `targets` minus `except`, here and (in cluster
     /// mode) on every node that holds one of them, serialising the payload once; every emit of
@@ -112,7 +115,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 let (request, reply_to) = (request.to_owned(), reply_to.to_owned());
                 // Answered on its own task: the next messages are not held up by slow acks.
                 tokio::spawn(async move {
-                    let timeout = Duration::from_millis(timeout_ms);
+                    // Answer a little before the asker's deadline, so that the answer (two
+                    // hops away) is in before it.
+                    let timeout =
+                        Duration::from_millis(timeout_ms).saturating_sub(REMOTE_ACK_MARGIN);
                     let acks = this
                         .acks_local(&targets, &except, &event, &data, timeout)
                         .await;

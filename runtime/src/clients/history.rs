@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use socketioxide::SendError;
 
@@ -106,9 +107,16 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 delivery.nodes = nodes;
                 delivery.stored_at(pos);
             }
-            None => {
-                // Redis is away: nothing is recorded; this node's sockets still get the event.
+            None if !remote.is_connected() => {
+                // Redis is away, so the script did not run: nothing is recorded, this node's
+                // sockets still get the event (without a position).
                 delivery = self.emit_local(targets, except, event, data).await?;
+                delivery.cluster_unavailable = true;
+            }
+            None => {
+                // The script failed or its answer was lost: it may have run, and then every
+                // node delivers the event from Redis. Delivering it here too could send it
+                // twice; the client recovers it if it was recorded.
                 delivery.cluster_unavailable = true;
             }
         }
@@ -161,6 +169,45 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             except: except.to_vec(),
         });
         self.deliver_entry(&entry);
+    }
+
+    /// Makes every socket catch up from the history (recovery on): each is held again and
+    /// sent what its streams recorded after the last position it was sent. Called when this
+    /// node may have missed recorded emits (its Redis link was lost, or its inbox overflowed).
+    pub(crate) fn resync(&self) {
+        if self.history().is_none() {
+            return;
+        }
+        let clients: Vec<(Client<M>, Position)> = {
+            let indexes = self.read();
+            indexes
+                .by_sid
+                .values()
+                .filter_map(|e| {
+                    let mut cursor = e.data.cursor();
+                    cursor.hold().then(|| (self.client(e), cursor.last()))
+                })
+                .collect()
+        };
+        if clients.is_empty() {
+            return;
+        }
+        tracing::info!(
+            ns = self.namespace(),
+            sockets = clients.len(),
+            "catching up from the recovery history"
+        );
+        let this = self.clone();
+        tokio::spawn(async move {
+            futures_util::stream::iter(clients)
+                .for_each_concurrent(RESYNC_CONCURRENCY, |(client, last)| {
+                    let this = this.clone();
+                    async move {
+                        this.recover(&client, Some(last), false).await;
+                    }
+                })
+                .await;
+        });
     }
 
     /// The latest position sent to a socket, as its connection info reports it (recovery on).
@@ -217,8 +264,13 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 missed.ok_or(streams)
             }
         };
-        let info = self.replay(client, missed).await;
-        asked.then_some(info)
+        let info = self.replay(client, missed, since).await;
+        if !asked {
+            return None;
+        }
+        let outcome = info.reason.as_deref().unwrap_or("recovered");
+        crate::metrics::recovery(self.namespace(), outcome, info.replayed);
+        Some(info)
     }
 
     /// Sends what a socket missed (or, when the history could not be read, nothing: `Err`
@@ -232,8 +284,15 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         &self,
         client: &Client<M>,
         missed: Result<Missed, Vec<Target>>,
+        since: Option<Position>,
     ) -> RecoveryInfo {
         let data = client.data();
+        // What the client already has: nothing held at or before it is sent again (unless the
+        // history does not vouch for it: then everything held goes).
+        let mut last = match &missed {
+            Ok(m) if !m.reset && !m.expired => since.unwrap_or_default(),
+            _ => Position::default(),
+        };
         let (entries, head, lost, mut reason) = match missed {
             Ok(m) => {
                 let reason = if m.expired {
@@ -258,11 +317,12 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .into_iter()
             .filter(|e| !excluded(data, &e.except))
             .collect();
-        let (mut last, mut replayed) = (Position::default(), 0);
+        let mut replayed = 0;
+        let deadline = tokio::time::Instant::now() + REPLAY_PATIENCE;
         let stuck = loop {
             let mut stuck = false;
             for entry in to_send(std::mem::take(&mut pending), last) {
-                if !send_patiently(client, &entry).await {
+                if !send_patiently(client, &entry, deadline).await {
                     stuck = true;
                     break;
                 }
@@ -274,6 +334,9 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             }
             let mut cursor = data.cursor();
             let held = to_send(cursor.take_held(), last);
+            if held.len() > FINAL_BATCH && tokio::time::Instant::now() >= deadline {
+                break true;
+            }
             if held.len() > FINAL_BATCH {
                 // Many arrived meanwhile: send them patiently too, still holding.
                 drop(cursor);
@@ -306,7 +369,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     }
 }
 
-/// How long a replay waits for room in a socket's send queue, in all.
+/// How many sockets catch up from the history at once after this node missed recorded emits.
+const RESYNC_CONCURRENCY: usize = 32;
+
+/// How long a replay may take in all (waiting for room in the socket's send queue); the
+/// socket's own events wait as long at most (`CONNECT_GATE`).
 pub(crate) const REPLAY_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Held events at most sent at once when a replay ends.
@@ -319,9 +386,12 @@ fn send_now<M: Send + Sync + 'static>(client: &Client<M>, entry: &Entry) -> Resu
 }
 
 /// Sends a recorded event to one socket, waiting for room in its send queue; `false` when it
-/// is closed, or still full after [`REPLAY_PATIENCE`].
-async fn send_patiently<M: Send + Sync + 'static>(client: &Client<M>, entry: &Entry) -> bool {
-    let deadline = tokio::time::Instant::now() + REPLAY_PATIENCE;
+/// is closed, or still full at the replay's `deadline`.
+async fn send_patiently<M: Send + Sync + 'static>(
+    client: &Client<M>,
+    entry: &Entry,
+    deadline: tokio::time::Instant,
+) -> bool {
     loop {
         match send_now(client, entry) {
             Ok(()) => return true,

@@ -77,6 +77,9 @@ pub(crate) struct Guard {
     received: AtomicU64,
     rejected: AtomicU64,
     dropped: AtomicU64,
+    /// A recorded emit was dropped since the delivery loop last looked: the sockets that
+    /// should have got it must catch up from the history.
+    recorded_lost: std::sync::atomic::AtomicBool,
     too_large: Throttle,
     malformed: Throttle,
     full: Throttle,
@@ -90,6 +93,7 @@ impl Guard {
             received: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            recorded_lost: std::sync::atomic::AtomicBool::new(false),
             too_large: Throttle::default(),
             malformed: Throttle::default(),
             full: Throttle::default(),
@@ -141,6 +145,16 @@ impl Guard {
     }
 
     /// Counts and logs (rate-limited) an envelope the node had no room for.
+    /// Notes that a recorded emit was dropped (see [`take_recorded_lost`](Self::take_recorded_lost)).
+    pub(crate) fn recorded_lost(&self) {
+        self.recorded_lost.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a recorded emit was dropped since the last call.
+    pub(crate) fn take_recorded_lost(&self) -> bool {
+        self.recorded_lost.swap(false, Ordering::Relaxed)
+    }
+
     pub(crate) fn drop_full(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         if let Some(more) = self.full.tick() {

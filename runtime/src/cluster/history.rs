@@ -23,7 +23,9 @@ use crate::protocol::{Target, is_reserved_event, redis_channel};
 use crate::recovery::{Entry, Missed, Position, Recovery};
 use crate::remote::Order;
 
-/// The next position of the namespace's clock (from Redis's `TIME`, never going back).
+/// The next position of the namespace's clock (from Redis's `TIME`, never going back). The
+/// history's origin is set to it when there is none (a fresh or wiped Redis): a client whose
+/// offset is older learns that its history was reset.
 const NEXT_POSITION: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
@@ -37,23 +39,32 @@ local function next_position(clock, origin)
     local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
     lms, lseq = tonumber(lms), tonumber(lseq)
     if now <= lms then ms, seq = lms, lseq + 1 end
-  else
-    redis.call('SET', origin, string.format('%.0f-0', now))
   end
   local id = string.format('%.0f-%.0f', ms, seq)
   redis.call('SET', clock, id)
+  redis.call('SET', origin, id, 'NX')
   return id, now
 end
 ";
 
-/// KEYS: clock, origin, the streams. ARGV: window (ms), bound, message, the channels.
-/// Returns `{position, subscriptions reached}`.
+/// KEYS: clock, origin, the streams (each once). ARGV: window (ms), bound, message, the
+/// channels. Returns `{position, subscriptions reached}`.
+///
+/// A full stream drops its oldest entry to take the new one; the latest position dropped is
+/// kept beside it (`<stream>:trimmed`, for the window), so that a reader can tell it missed
+/// something (`MAXLEN` trimming leaves no trace in the stream itself).
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NEXT_POSITION}
 local id = next_position(KEYS[1], KEYS[2])
+local max = tonumber(ARGV[2])
 for i = 3, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[2], id, 'm', ARGV[3])
+  local len = redis.call('XLEN', KEYS[i])
+  if len >= max then
+    local dropped = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', len - max + 1)
+    redis.call('SET', KEYS[i] .. ':trimmed', dropped[#dropped][1], 'PX', ARGV[1])
+  end
+  redis.call('XADD', KEYS[i], 'MAXLEN', max, id, 'm', ARGV[3])
   redis.call('PEXPIRE', KEYS[i], ARGV[1])
 end
 local message = '@' .. id .. ' ' .. ARGV[3]
@@ -72,25 +83,19 @@ static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NEXT_POSITION}
 local head = redis.call('GET', KEYS[1])
-local origin = redis.call('GET', KEYS[2])
 local now
-if not head or not origin then
+if not head then
   head, now = next_position(KEYS[1], KEYS[2])
-  origin = redis.call('GET', KEYS[2]) or head
 else
   now = now_ms()
+  redis.call('SET', KEYS[2], head, 'NX')
 end
+local origin = redis.call('GET', KEYS[2])
 local out = {{head, origin, string.format('%.0f', now)}}
 if ARGV[1] == '' then return out end
 for i = 3, #KEYS do
-  local trimmed, entries = '0-0', {{}}
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local info = redis.call('XINFO', 'STREAM', KEYS[i])
-    for j = 1, #info, 2 do
-      if info[j] == 'max-deleted-entry-id' then trimmed = info[j + 1] end
-    end
-    entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-  end
+  local trimmed = redis.call('GET', KEYS[i] .. ':trimmed') or '0-0'
+  local entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
   table.insert(out, trimmed)
   table.insert(out, entries)
 end
@@ -161,15 +166,29 @@ impl Cluster {
         invocation
             .key(clock_key(&self.prefix, ns))
             .key(origin_key(&self.prefix, ns));
-        for target in targets.iter().filter(|t| **t != Target::All) {
-            invocation.key(stream_key(&self.prefix, ns, target));
+        // Each stream once: the script adds one position to a stream once.
+        let mut streams: Vec<String> = targets
+            .iter()
+            .filter(|t| **t != Target::All)
+            .map(|t| stream_key(&self.prefix, ns, t))
+            .collect();
+        streams.sort_unstable();
+        streams.dedup();
+        for stream in streams {
+            invocation.key(stream);
         }
         invocation
             .arg(recovery.window_ms())
             .arg(recovery.max_len_value())
             .arg(message);
-        for target in targets {
-            invocation.arg(redis_channel(&self.prefix, ns, target));
+        let mut channels: Vec<String> = targets
+            .iter()
+            .map(|t| redis_channel(&self.prefix, ns, t))
+            .collect();
+        channels.sort_unstable();
+        channels.dedup();
+        for channel in channels {
+            invocation.arg(channel);
         }
         match invocation
             .invoke_async::<(String, usize)>(&mut self.publisher())

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::envelope::{self, Envelope};
 use super::guard::{Guard, MAX_ID_LEN, Refusal};
+use super::keys::now_ms;
 use super::node::Cluster;
 use super::sign::open;
 use super::transport::{Feed, Incoming};
@@ -30,6 +31,9 @@ pub(crate) const INBOX_BYTES: usize = 32 * 1024 * 1024;
 
 /// The longest position a recorded emit's prefix carries (`<20 digits>-<20 digits>`).
 const MAX_POSITION_LEN: usize = 41;
+/// How far ahead of this node's clock a recorded emit's position may be (Redis's clock and the
+/// node's may differ a little).
+const MAX_POSITION_AHEAD_MS: u64 = 5 * 60 * 1000;
 /// What the prefix of a recorded emit (`@<position> `) adds to an envelope, at most.
 const POSITION_PREFIX_LEN: usize = MAX_POSITION_LEN + 2;
 
@@ -59,6 +63,15 @@ pub(crate) fn inbox(guard: Arc<Guard>) -> (Inbox, Outlet) {
 }
 
 impl Inbox {
+    /// Counts a message dropped for room; a recorded emit's loss is noted too, so that the
+    /// sockets it was for catch up from the history.
+    fn dropped(&self, recorded: bool) {
+        self.guard.drop_full();
+        if recorded {
+            self.guard.recorded_lost();
+        }
+    }
+
     /// Queues what the link brought. A message over the size bound is dropped (rejected), and
     /// one that finds the inbox full too (dropped); a change of the link itself always waits
     /// for room. `false` once the delivery loop is gone.
@@ -71,17 +84,18 @@ impl Inbox {
             self.guard.reject(&channel, Refusal::TooLarge(len));
             return true;
         }
+        let recorded = payload.first() == Some(&b'@');
         let queued = self.bytes.fetch_add(len, Ordering::Relaxed);
         if queued > 0 && queued + len > INBOX_BYTES {
             self.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.guard.drop_full();
+            self.dropped(recorded);
             return true;
         }
         match self.tx.try_send(Incoming::Message { channel, payload }) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.bytes.fetch_sub(len, Ordering::Relaxed);
-                self.guard.drop_full();
+                self.dropped(recorded);
                 true
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -142,6 +156,11 @@ impl Cluster {
                 let Some(pos) = pos else {
                     return refuse(Refusal::Malformed("a position that is not `<ms>-<seq>`"));
                 };
+                // Not signed: at most a few minutes ahead of this node's clock, so that a forged
+                // one cannot make cursors skip what follows.
+                if pos.ms > now_ms().saturating_add(MAX_POSITION_AHEAD_MS) {
+                    return refuse(Refusal::Malformed("a position far in the future"));
+                }
                 (Some(pos), &rest[space + 1..])
             }
             None => (None, message),

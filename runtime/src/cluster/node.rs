@@ -17,7 +17,7 @@ use super::queue::Writers;
 use super::transport::{Conn, Topology};
 use super::wanted::Wanted;
 use crate::protocol::{Target, redis_channel};
-use crate::remote::{PresenceSource, RemoteFuture, Sink};
+use crate::remote::{PresenceSource, RemoteFuture, Resync, Sink};
 
 /// How long a recovering socket waits for its node to follow its recipients.
 const FOLLOW_WAIT: Duration = Duration::from_secs(2);
@@ -51,6 +51,7 @@ impl Seen {
 pub(super) struct Namespaced {
     pub(super) sink: Sink,
     pub(super) presence: PresenceSource,
+    pub(super) resync: Resync,
 }
 
 /// A node's (or a Redis-only emitter's) connection to the cluster.
@@ -176,6 +177,18 @@ impl Cluster {
                 .await
                 .is_ok_and(|r| r.is_ok())
         })
+    }
+
+    /// Makes the sockets of every namespace with recovery on catch up from the history: this
+    /// node may have missed recorded emits (its link was lost, or its inbox overflowed).
+    pub(super) fn resync_all(&self) {
+        let namespaces = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for namespaced in namespaces.values() {
+            (namespaced.resync)();
+        }
     }
 
     /// `(namespace, user, socket id)` of every signed-in socket this node holds, a user's

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::config::ClusterState;
 use super::node::{Cluster, Namespaced};
 use super::presence::{cluster_view, online_nodes};
 use crate::acks::SocketAck;
@@ -12,18 +13,29 @@ use crate::delivery::EmitError;
 use crate::offline::Kept;
 use crate::protocol::Target;
 use crate::recovery::{Missed, Position, Recovery};
-use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Sink};
+use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Resync, Sink};
 
 impl Remote for Cluster {
     fn node_id(&self) -> Option<&str> {
         Cluster::node_id(self)
     }
 
-    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource) {
+    fn is_connected(&self) -> bool {
+        self.state() == ClusterState::Connected
+    }
+
+    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource, resync: Resync) {
         self.namespaces
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(ns.to_owned(), Namespaced { sink, presence });
+            .insert(
+                ns.to_owned(),
+                Namespaced {
+                    sink,
+                    presence,
+                    resync,
+                },
+            );
     }
 
     fn follow(&self, ns: &str, target: &Target, yes: bool) {

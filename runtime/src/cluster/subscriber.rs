@@ -78,6 +78,7 @@ pub(crate) async fn run(
                         }
                     }
                     Ok(()) => {
+                        let attempts_before = attempts;
                         if attempts > 0 {
                             tracing::info!(
                                 attempts,
@@ -99,14 +100,21 @@ pub(crate) async fn run(
                         state.send_replace(ClusterState::Connected);
                         if let Some(cluster) = cluster.upgrade() {
                             rewrite_presence(&cluster);
+                            if attempts_before > 0 {
+                                // Recorded emits published while the link was down never came.
+                                cluster.resync_all();
+                            }
                         }
                         loop {
                             tokio::select! {
                                 incoming = outlet.recv() => match incoming {
                                     Some(Incoming::Message { channel, payload }) => {
-                                        let Some(cluster) = cluster.upgrade() else { return };
-                                        let delivering = cluster.receive(&channel, &payload);
-                                        drop(cluster);
+                                        let Some(node) = cluster.upgrade() else { return };
+                                        let delivering = node.receive(&channel, &payload);
+                                        if follow.guard.take_recorded_lost() {
+                                            node.resync_all();
+                                        }
+                                        drop(node);
                                         if let Some(delivering) = delivering {
                                             delivering.await;
                                         }

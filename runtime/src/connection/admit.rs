@@ -17,7 +17,7 @@ use crate::listener::{AckAsked, Policy, client_of, guarded, schedule};
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
 use crate::rate::Throttle;
-use crate::recovery::{self, Cursor, Position};
+use crate::recovery::{self, Cursor, Position, Request};
 use crate::serial::{Job, Serial};
 
 impl<T: Namespace> Runtime<T> {
@@ -50,9 +50,14 @@ impl<T: Namespace> Runtime<T> {
         .with_origins(self.settings.allowed_origins.as_ref());
         let channels = requested_channels(&hs)?;
         let asked = recover.is_some();
+        let invalid_offset = recover.as_ref().is_some_and(|r| r.offset.is_none());
         let (since, recovered_channels) = match recover {
-            Some(r) => (Some(r.offset), r.channels),
+            Some(Request {
+                offset: Some(offset),
+                channels,
+            }) => (Some(offset), channels),
             // Recovery on: from the head now, before the client sees `connect`.
+            Some(Request { channels, .. }) => (self.clients.head().await, channels),
             None => (self.clients.head().await, Vec::new()),
         };
         let Identity {
@@ -100,7 +105,11 @@ impl<T: Namespace> Runtime<T> {
                 }
             }
         }
-        s.extensions.insert(RecoverFrom { since, asked });
+        s.extensions.insert(RecoverFrom {
+            since,
+            asked,
+            invalid_offset,
+        });
         for listener in &self.def.listeners {
             listener.register(s, &self.state, &self.clients);
         }
@@ -158,7 +167,12 @@ impl<T: Namespace> Runtime<T> {
         self.enforce_cap(&client);
         let from = s.extensions.remove::<RecoverFrom>();
         let (since, asked) = from.map_or((None, false), |f| (f.since, f.asked));
-        let recovery = self.clients.recover(&client, since, asked).await;
+        let mut recovery = self.clients.recover(&client, since, asked).await;
+        if let (Some(info), Some(true)) = (&mut recovery, from.map(|f| f.invalid_offset)) {
+            // Live from the head: what came before the reconnect is not known.
+            info.recovered = false;
+            info.reason = Some("invalid_offset".to_owned());
+        }
         client.send_connection_info(recovery);
         self.hand_kept(&client);
         expiry::watch(
@@ -202,6 +216,8 @@ struct RecoverFrom {
     since: Option<Position>,
     /// Whether the client asked (`auth.recover`): then it is told what was recovered.
     asked: bool,
+    /// The client's offset was not a position: it is told `invalid_offset`.
+    invalid_offset: bool,
 }
 
 impl<T: Namespace> Runtime<T> {

@@ -25,7 +25,11 @@ pub(crate) fn mount<T: Namespace>(
     let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone(), def.recovery);
     if let Some(remote) = &remote {
         // Weak: the remote outlives no namespace, and must not keep one alive.
-        let (sink, presence) = (clients.downgrade(), clients.downgrade());
+        let (sink, presence, resync) = (
+            clients.downgrade(),
+            clients.downgrade(),
+            clients.downgrade(),
+        );
         remote.attach(
             T::PATH,
             Box::new(move |inbound| match sink.upgrade() {
@@ -37,6 +41,11 @@ pub(crate) fn mount<T: Namespace>(
                     .upgrade()
                     .map(|c| c.presence_entries())
                     .unwrap_or_default()
+            }),
+            Box::new(move || {
+                if let Some(clients) = resync.upgrade() {
+                    clients.resync();
+                }
             }),
         );
     }

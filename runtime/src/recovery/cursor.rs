@@ -32,6 +32,15 @@ impl Cursor {
         }
     }
 
+    /// Holds live events again (to catch up from the history); `false` when already held.
+    pub(crate) fn hold(&mut self) -> bool {
+        if self.held.is_some() {
+            return false;
+        }
+        self.held = Some(Vec::new());
+        true
+    }
+
     /// Takes a live event: `true` when it is to be sent now; held, or `false` when it was
     /// already sent (by the replay).
     pub(crate) fn offer(&mut self, entry: &Arc<Entry>) -> bool {

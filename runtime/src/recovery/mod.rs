@@ -139,12 +139,17 @@ pub(crate) struct Missed {
 }
 
 /// What a reconnecting client asks for (`auth.recover`): the events of its streams after
-/// `offset`, and the channels it was in.
+/// `offset` (`None`: the client sent something that is not a position, e.g. a stray last
+/// argument it took for one; it is told `invalid_offset` rather than locked out), and the
+/// channels it was in (each once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
-    pub(crate) offset: Position,
+    pub(crate) offset: Option<Position>,
     pub(crate) channels: Vec<String>,
 }
+
+/// The most channels a recover request may list (a socket's channel cap applies after).
+pub(crate) const MAX_RECOVER_CHANNELS: usize = 1024;
 
 /// The `recover` object of a handshake's auth payload.
 #[derive(Deserialize)]
@@ -166,26 +171,20 @@ pub(crate) fn request(auth: &Value) -> Result<Option<Request>, BadRequest> {
     let raw: RawRequest = serde_json::from_value(raw.clone()).map_err(|e| {
         format!("`recover` must be {{\"offset\": \"<ms>-<seq>\", \"channels\": [..]}}: {e}")
     })?;
-    let offset = raw.offset.parse().map_err(|_| {
-        format!(
-            "`recover.offset` is not a position (`<ms>-<seq>`): `{}`",
-            short(&raw.offset)
-        )
-    })?;
-    for channel in &raw.channels {
-        validate_channel(channel).map_err(|e| format!("`recover.channels`: {}", e.message()))?;
+    let offset = raw.offset.parse().ok();
+    let mut channels = Vec::with_capacity(raw.channels.len().min(MAX_RECOVER_CHANNELS));
+    for channel in raw.channels {
+        validate_channel(&channel).map_err(|e| format!("`recover.channels`: {}", e.message()))?;
+        if !channels.contains(&channel) {
+            channels.push(channel);
+        }
+        if channels.len() > MAX_RECOVER_CHANNELS {
+            return Err(format!(
+                "`recover.channels` lists more than {MAX_RECOVER_CHANNELS} channels"
+            ));
+        }
     }
-    Ok(Some(Request {
-        offset,
-        channels: raw.channels,
-    }))
-}
-
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(32) {
-        Some((cut, _)) => &s[..cut],
-        None => s,
-    }
+    Ok(Some(Request { offset, channels }))
 }
 
 /// A stream's name as [`RecoveryInfo::lost`](crate::RecoveryInfo::lost) lists it.
@@ -211,10 +210,12 @@ mod tests {
         let req = request(&json!({"recover": {"offset": "5-1", "channels": ["a"]}}))
             .unwrap()
             .unwrap();
-        assert_eq!(req.offset, Position { ms: 5, seq: 1 });
+        assert_eq!(req.offset, Some(Position { ms: 5, seq: 1 }));
         assert_eq!(req.channels, vec!["a".to_owned()]);
-        let err = request(&json!({"recover": {"offset": "x"}})).unwrap_err();
-        assert!(err.contains("not a position"), "{err}");
+        let odd = request(&json!({"recover": {"offset": "x", "channels": ["b", "b"]}})).unwrap();
+        let odd = odd.unwrap();
+        assert_eq!(odd.offset, None, "told invalid_offset, not refused");
+        assert_eq!(odd.channels, vec!["b".to_owned()], "each once");
         let err = request(&json!({"recover": {"offset": "1-0", "channels": ["a b"]}})).unwrap_err();
         assert!(err.contains("recover.channels"), "{err}");
         assert!(request(&json!({"recover": "1-0"})).is_err());

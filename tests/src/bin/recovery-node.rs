@@ -1,6 +1,6 @@
 //! A tether node in its own process, for tests that kill one with SIGKILL: it serves `/inbox`
-//! (recovery on; the auth token is the user) on a free port, joined to the Redis at the URL given as its first argument, and
-//! prints `listening <port>` once it is connected.
+//! (recovery on; the auth token is the user) on a free port, joined to the Redis whose URL is
+//! its first argument, and prints `listening <port>` once it is connected.
 
 use serde::Serialize;
 use tether::cluster::{ClusterConfig, ClusterState};
