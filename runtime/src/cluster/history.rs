@@ -103,6 +103,20 @@ return out"
     ))
 });
 
+/// A position just before `origin`, to read a history from its first entry.
+fn origin_before(origin: Position) -> Position {
+    match origin.seq {
+        0 => Position {
+            ms: origin.ms.saturating_sub(1),
+            seq: u64::MAX,
+        },
+        seq => Position {
+            ms: origin.ms,
+            seq: seq - 1,
+        },
+    }
+}
+
 /// The text of a Redis reply.
 fn text(v: &Value) -> Option<&str> {
     match v {
@@ -248,7 +262,18 @@ impl Cluster {
                 ..Missed::default()
             });
         }
-        let reset = since < origin || since > head;
+        if since > head {
+            // Another history's position (a wiped Redis whose clock restarted behind it): read
+            // this history whole, as a reset.
+            return Box::pin(self.missed(ns, streams, Some(origin_before(origin)), recovery))
+                .await
+                .map(|mut m| {
+                    m.reset = true;
+                    m.lost = streams.to_vec();
+                    m
+                });
+        }
+        let reset = since < origin;
         let mut missed = Missed {
             lost: if reset { streams.to_vec() } else { Vec::new() },
             reset,
