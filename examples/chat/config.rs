@@ -114,6 +114,15 @@ pub async fn app(key: Key) -> Result<Router, BuildError> {
 /// # Errors
 /// When tether cannot mount the namespace or reach Redis.
 pub async fn app_with(config: ChatConfig) -> Result<Router, BuildError> {
+    app_and_tether(config).await.map(|(app, _)| app)
+}
+
+/// [`app_with`], and the [`Tether`] behind it: `Tether::close` drains the node for a graceful
+/// shutdown (the demo calls it on SIGTERM and Ctrl-C).
+///
+/// # Errors
+/// When tether cannot mount the namespace or reach Redis.
+pub async fn app_and_tether(config: ChatConfig) -> Result<(Router, Tether), BuildError> {
     let verifier = Arc::new(JweVerifier::new(KeySet::new(config.key)));
     let mut builder = Tether::builder()
         .namespace(Chat {
@@ -140,7 +149,7 @@ pub async fn app_with(config: ChatConfig) -> Result<Router, BuildError> {
             "the page's socket.io client is missing: run `scripts/demo.sh` (or `npm ci --prefix examples/chat/web`) first"
         );
     }
-    Ok(Router::new()
+    let app = Router::new()
         .route("/api/login", post(api::login))
         .route("/api/notify/{user}", post(api::notify))
         .route_service("/vendor/socket.io.min.js", ServeFile::new(client_bundle))
@@ -151,5 +160,6 @@ pub async fn app_with(config: ChatConfig) -> Result<Router, BuildError> {
             emitter: tether.emitter::<Chat>(),
             notify_secret: config.notify_secret,
             token_ttl: config.token_ttl,
-        }))
+        });
+    Ok((app, tether))
 }

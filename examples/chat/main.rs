@@ -130,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ?origins,
         "pages allowed to connect with cookie or query tokens"
     );
-    let app = chat::app_with(config.allowed_origins(origins)).await?;
+    let (app, tether) = chat::app_and_tether(config.allowed_origins(origins)).await?;
     tracing::info!("chat demo on http://{addr} (namespace /chat)");
     // With the peer address, so tether's per-address limits apply.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -141,9 +141,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Every socket is told `server_shutdown` (its page reconnects, to another node
+            // behind a load balancer, and recovers what it missed), and in cluster mode this
+            // node's users go offline for the other nodes at once.
+            let told = tether.close().await;
+            tracing::info!(sockets = told, "drained; stopping");
         })
         .await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a container runtime or systemd sends to stop a service).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGTERM not handled");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }

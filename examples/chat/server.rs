@@ -53,7 +53,7 @@ mod api;
 mod config;
 
 pub use api::NotifySecret;
-pub use config::{ChatConfig, DEFAULT_TOKEN_TTL, app, app_with, web_dir};
+pub use config::{ChatConfig, DEFAULT_TOKEN_TTL, app, app_and_tether, app_with, web_dir};
 
 /// Longest chat message, in characters.
 pub const MAX_TEXT: usize = 2000;

@@ -171,11 +171,16 @@ pub(crate) fn validate_channel(channel: &str) -> Result<(), SocketError> {
 /// assert_eq!(serde_json::to_value(&kick).unwrap()["code"], "kicked");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Kick {
-    /// A stable code, e.g. `kicked`, `connection_limit`, `expired_token`.
+    /// A stable code, e.g. `kicked`, `connection_limit`, `expired_token`, `server_shutdown`.
     pub code: String,
     /// A human-readable message.
     pub message: String,
+    /// Whether the client should connect again (to another node): `true` when this server is
+    /// going away ([`Kick::server_shutdown`]), not the client. Sent only when `true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconnect: bool,
 }
 
 impl Kick {
@@ -184,6 +189,23 @@ impl Kick {
         Self {
             code: code.into(),
             message: message.into(),
+            reconnect: false,
+        }
+    }
+
+    /// What [`Tether::close`](crate::Tether::close) tells every socket:
+    /// `{"code": "server_shutdown", "message": "...", "reconnect": true}`.
+    ///
+    /// ```
+    /// let kick = tether::Kick::server_shutdown();
+    /// assert_eq!(serde_json::to_value(&kick).unwrap()["reconnect"], true);
+    /// ```
+    pub fn server_shutdown() -> Self {
+        Self {
+            code: "server_shutdown".to_owned(),
+            message: "this server is shutting down; connect again (another node takes over)"
+                .to_owned(),
+            reconnect: true,
         }
     }
 }

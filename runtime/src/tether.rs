@@ -5,14 +5,17 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use socketioxide::SocketIo;
 use socketioxide::layer::SocketIoLayer;
 
 use crate::clients::ConnectedClients;
 use crate::cluster::{Cluster, ClusterState, ClusterStats};
+use crate::connection::Settings;
 use crate::emitter::Emitter;
 use crate::namespace::Namespace;
+use crate::protocol::Kick;
 use crate::testing::EmitLog;
 
 /// One mounted namespace: its connected clients and its state.
@@ -27,11 +30,16 @@ impl<T: Namespace> Mounted<T> {
     }
 }
 
+/// Tells every socket of one namespace why, then disconnects it; returns how many.
+pub(crate) type Drain = Box<dyn Fn(&Kick) -> usize + Send + Sync>;
+
 struct Inner {
     io: SocketIo,
     layer: SocketIoLayer,
     namespaces: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     cluster: Option<Arc<Cluster>>,
+    settings: Arc<Settings>,
+    drains: Vec<Drain>,
 }
 
 /// A running tether: the tower layer to mount on axum, and access to every namespace's clients.
@@ -56,6 +64,8 @@ impl Tether {
         layer: SocketIoLayer,
         namespaces: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
         cluster: Option<Arc<Cluster>>,
+        settings: Arc<Settings>,
+        drains: Vec<Drain>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -63,6 +73,8 @@ impl Tether {
                 layer,
                 namespaces,
                 cluster,
+                settings,
+                drains,
             }),
         }
     }
@@ -149,9 +161,46 @@ impl Tether {
         &self.inner.io
     }
 
-    /// Disconnects every client and closes the server.
-    pub async fn close(&self) {
-        self.inner.io.close().await;
+    /// Drains this node for a graceful shutdown (call it on SIGTERM, before the HTTP server
+    /// stops): new handshakes are refused with `server_shutdown`; every socket is told
+    /// ([`DISCONNECTED_EVENT`](crate::DISCONNECTED_EVENT)
+    /// `{"code": "server_shutdown", "reconnect": true}`, see [`Kick::server_shutdown`]) and
+    /// disconnected, so its client reconnects to another node (and, with recovery on, receives
+    /// what it missed there); in cluster mode this node's presence, view and heartbeat are
+    /// removed from Redis at once, so the other nodes see its users offline right away rather
+    /// than after three heartbeats, and its cluster tasks stop. Returns how many sockets were
+    /// told. Calling it again does nothing more.
+    ///
+    /// ```no_run
+    /// # async fn run(tether: tether::Tether, app: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// let draining = tether.clone();
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async move {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///         draining.close().await;
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn close(&self) -> usize {
+        if self.inner.settings.closing.swap(true, Ordering::SeqCst) {
+            return 0;
+        }
+        let held = self
+            .inner
+            .cluster
+            .as_ref()
+            .map(|c| c.held_sockets())
+            .unwrap_or_default();
+        let kick = Kick::server_shutdown();
+        let told = self.inner.drains.iter().map(|drain| drain(&kick)).sum();
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.leave(held).await;
+        }
+        // socketioxide's own `close` is not called: it would remove the namespaces, and a late
+        // handshake would be refused with `Invalid namespace` rather than `server_shutdown`.
+        told
     }
 }
 

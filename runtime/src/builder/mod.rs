@@ -22,16 +22,17 @@ use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::protocol::DEFAULT_TOKEN_GRACE;
+use crate::protocol::Target;
 use crate::rate::RateLimit;
 use crate::remote::Remote;
-use crate::tether::{Mounted, Tether};
+use crate::tether::{Drain, Mounted, Tether};
 
 type Mount = Box<
     dyn FnOnce(
             &SocketIo,
             Arc<Settings>,
             Option<Arc<dyn Remote>>,
-        ) -> (TypeId, Arc<dyn Any + Send + Sync>)
+        ) -> (TypeId, Arc<dyn Any + Send + Sync>, Drain)
         + Send,
 >;
 
@@ -161,9 +162,12 @@ impl TetherBuilder {
             T::PATH,
             Box::new(move |io, settings, remote| {
                 let clients = connection::mount::<T>(io, state.clone(), settings, remote);
+                let draining = clients.clone();
+                let drain: Drain = Box::new(move |kick| draining.kick(&Target::All, kick));
                 (
                     TypeId::of::<T>(),
                     Arc::new(Mounted::new(clients, state)) as Arc<dyn Any + Send + Sync>,
+                    drain,
                 )
             }),
         ));
@@ -298,14 +302,20 @@ impl TetherBuilder {
             per_ip: PerIp::new(self.max_connections_per_ip, self.max_handshakes_per_ip),
             connect_gate: CONNECT_GATE,
             allowed_origins,
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         let remote = cluster.clone().map(|c| c as Arc<dyn Remote>);
-        let namespaces = self
+        let (namespaces, drains) = self
             .mounts
             .into_iter()
-            .map(|(_, mount)| mount(&io, settings.clone(), remote.clone()))
-            .collect();
-        Ok(Tether::new(io, layer, namespaces, cluster))
+            .map(|(_, mount)| {
+                let (id, mounted, drain) = mount(&io, settings.clone(), remote.clone());
+                ((id, mounted), drain)
+            })
+            .unzip();
+        Ok(Tether::new(
+            io, layer, namespaces, cluster, settings, drains,
+        ))
     }
 }
 

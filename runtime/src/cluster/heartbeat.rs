@@ -52,6 +52,9 @@ pub(crate) async fn heartbeat(cluster: Weak<Cluster>) {
             let Some(cluster) = cluster.upgrade() else {
                 return;
             };
+            if cluster.is_leaving() {
+                return;
+            }
             let alive = beat(&cluster).await;
             if alive.is_some() {
                 publish_view(&cluster).await;

@@ -72,11 +72,14 @@ impl Cluster {
             writers,
             acks_channel: Some(acks),
             pending_acks: Pending::default(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
         });
         let follow = Follow {
             wanted,
             wake,
             guard,
+            shutdown: cluster.shutdown.subscribe(),
         };
         tracing::info!(
             node = node_id,

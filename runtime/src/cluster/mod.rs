@@ -30,7 +30,8 @@
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
 //!   `heartbeat`: liveness; `cap`: the per-user connection cap;
 //! - `history`: recovery's streams (recording an emit, reading what a client missed); `acks`:
-//!   acks asked of other nodes' sockets, and their answers; `kept`: the offline inbox.
+//!   acks asked of other nodes' sockets, and their answers; `kept`: the offline inbox;
+//!   `leave`: leaving on purpose (a graceful shutdown).
 
 mod acks;
 mod cap;
@@ -44,6 +45,7 @@ mod inbox;
 mod join;
 mod kept;
 mod keys;
+mod leave;
 mod node;
 mod outbox;
 mod port;

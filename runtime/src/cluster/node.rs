@@ -77,6 +77,10 @@ pub(crate) struct Cluster {
     pub(super) acks_channel: Option<String>,
     /// This node's `emit_with_ack` requests waiting for other nodes' answers.
     pub(super) pending_acks: Pending,
+    /// Set when the node leaves (a graceful shutdown): its tasks stop.
+    pub(super) leaving: std::sync::atomic::AtomicBool,
+    /// Tells the node's tasks it is leaving.
+    pub(super) shutdown: watch::Sender<bool>,
 }
 
 impl fmt::Debug for Cluster {
@@ -121,6 +125,8 @@ impl Cluster {
             writers: Writers::none(),
             acks_channel: None,
             pending_acks: Pending::default(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
         }))
     }
 
@@ -193,7 +199,7 @@ impl Cluster {
 
     /// `(namespace, user, socket id)` of every signed-in socket this node holds, a user's
     /// sockets in connection order.
-    pub(super) fn held_sockets(&self) -> Vec<(String, String, String)> {
+    pub(crate) fn held_sockets(&self) -> Vec<(String, String, String)> {
         let namespaces = self
             .namespaces
             .read()

@@ -37,6 +37,8 @@ pub(crate) struct Follow {
     pub(crate) wanted: Arc<Wanted>,
     pub(crate) wake: mpsc::Receiver<()>,
     pub(crate) guard: Arc<Guard>,
+    /// Becomes `true` when the node leaves: the subscriber stops (its link closes).
+    pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 /// Makes the link follow the channels whose wish changed; `Err` when Redis failed.
@@ -130,6 +132,7 @@ pub(crate) async fn run(
                                     }
                                     Some(Incoming::Lost) | None => break,
                                 },
+                                _ = follow.shutdown.changed() => return,
                                 wake = follow.wake.recv() => {
                                     if wake.is_none() {
                                         return;
@@ -161,6 +164,7 @@ pub(crate) async fn run(
             tokio::select! {
                 () = &mut sleep => break,
                 wake = follow.wake.recv() => if wake.is_none() { return },
+                _ = follow.shutdown.changed() => return,
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -28,6 +28,10 @@ pub(crate) async fn write(cluster: Weak<Cluster>, mut queue: mpsc::UnboundedRece
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
+        if cluster.is_leaving() {
+            // `leave` removed this node's presence; nothing more is written.
+            return;
+        }
         cluster.writers.taken(&op);
         let Some(node) = cluster.node_id.clone() else {
             return;

@@ -29,6 +29,16 @@ impl<T: Namespace> Runtime<T> {
         s: &SocketRef,
         auth: Value,
     ) -> Result<(), SocketNok> {
+        if self
+            .settings
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(SocketNok::with_code(
+                "server_shutdown",
+                "this server is shutting down; connect again (another node takes over)",
+            ));
+        }
         let recover = match self.def.recovery {
             Some(_) => recovery::request(&auth)
                 .map_err(|why| SocketNok::with_code("invalid_recover", why))?,

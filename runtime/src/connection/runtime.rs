@@ -34,6 +34,9 @@ pub(crate) struct Settings {
     pub(crate) connect_gate: Duration,
     /// Whose pages may connect with a cookie or query token (`None`: cookie tokens off).
     pub(crate) allowed_origins: Option<AllowedOrigins>,
+    /// Set by [`Tether::close`](crate::Tether::close): handshakes are refused with
+    /// `server_shutdown`.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
 }
 
 /// Everything a namespace's connections share.

@@ -48,6 +48,7 @@
     rejoin: [], // channels to join again after a reconnect
     recover: null, // {offset, channels}: what this page saw, sent back on every reconnect
     kick: null, // the last /ops/disconnected {code, message}, until the disconnect it announces
+    reconnectSoon: false, // the server said it is going away (/ops/disconnected reconnect: true)
     retriedExpired: false, // a handshake refused with expired_token was retried with a new token
     renewals: 0, // tokens renewed after /ops/token-expired (shown as body[data-token-renewals])
   };
@@ -320,6 +321,13 @@
       renderWho();
       const kick = state.kick;
       state.kick = null;
+      if (state.reconnectSoon && !socket.active) {
+        state.reconnectSoon = false;
+        setStatus("connecting", "the server is restarting; reconnecting…");
+        // Spread out, so a drained node's clients do not all arrive at once.
+        setTimeout(() => socket.connect(), 250 + Math.random() * 1000);
+        return;
+      }
       if (kick && !socket.active) return showKicked(kick);
       setStatus(socket.active ? "connecting" : "offline",
         socket.active ? `reconnecting… (${reason})` : `disconnected (${reason})`);
@@ -340,6 +348,12 @@
     socket.on("/ops/token-expired", () => renewToken());
 
     socket.on("/ops/disconnected", (kick) => {
+      if (kick?.reconnect) {
+        // The server is going away (server_shutdown), not us: connect again, to another node
+        // behind a load balancer; recovery brings what is sent meanwhile.
+        state.reconnectSoon = true;
+        return;
+      }
       state.kick = { code: String(kick?.code ?? "kicked"), message: String(kick?.message ?? "") };
       showError("disconnected by the server", state.kick);
     });

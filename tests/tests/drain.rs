@@ -1,0 +1,123 @@
+//! Issue 13 (graceful drain): `Tether::close` tells every socket `server_shutdown` with a
+//! reconnect hint and disconnects it, refuses new handshakes, and in cluster mode removes the
+//! node's presence at once, so the other nodes see its users offline within a second.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use tether::cluster::{ClusterConfig, ClusterState};
+use tether::{Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::redis::RedisServer;
+use tether_tests::{Connect, JsClient, TestServer};
+
+#[derive(Debug, Clone, Serialize)]
+struct Member {
+    user_id: String,
+}
+
+struct Lobby;
+
+#[socket_namespace(path = "/lobby", user_key = "user_id")]
+impl Lobby {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        let user = hs
+            .auth_str("token")
+            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
+        Ok(SocketOk::new(Member {
+            user_id: user.to_owned(),
+        }))
+    }
+}
+
+async fn node(redis: &RedisServer) -> (Tether, TestServer) {
+    let tether = Tether::builder()
+        .namespace(Lobby)
+        .cluster(ClusterConfig::new(redis.url()))
+        .max_connections_per_ip(10_000)
+        .build()
+        .await
+        .expect("join the cluster");
+    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    let mut watch = tether.watch_cluster().expect("cluster mode");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| *s == ClusterState::Connected),
+    )
+    .await
+    .expect("connected in time")
+    .expect("watch");
+    (tether, server)
+}
+
+#[tokio::test]
+async fn draining_a_node_tells_every_socket_and_its_users_go_offline_at_once() {
+    const SOCKETS: usize = 1000;
+    let redis = RedisServer::start();
+    let (a, server_a) = node(&redis).await;
+    let (b, _server_b) = node(&redis).await;
+    let mut js = JsClient::spawn().await;
+    let url = server_a.url("/lobby");
+    for i in 0..SOCKETS {
+        let user = format!("u{}", i % 500);
+        js.connect_ok(&format!("s{i}"), &url, json!({"auth": {"token": user}}))
+            .await;
+    }
+    let others = b.emitter::<Lobby>();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(others.is_online("u0").await && others.is_online("u499").await) {
+        assert!(Instant::now() < deadline, "node b never saw a's users");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while others.online_users().await.len() < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "node b's cluster view never listed a's users"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let started = Instant::now();
+    let told = a.close().await;
+    assert_eq!(told, SOCKETS, "every socket told");
+    for user in ["u0", "u250", "u499"] {
+        assert!(
+            !others.is_online(user).await,
+            "{user} is offline for the other node"
+        );
+    }
+    assert!(
+        others.online_users().await.is_empty(),
+        "nor in the cluster view"
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "presence gone within a second: {took:?}"
+    );
+    println!("drained {SOCKETS} sockets, presence gone, in {took:?}");
+    for i in 0..SOCKETS {
+        let kick = js.event(&format!("s{i}"), "/ops/disconnected").await;
+        assert_eq!(
+            kick[0],
+            json!({
+                "code": "server_shutdown",
+                "message": "this server is shutting down; connect again (another node takes over)",
+                "reconnect": true,
+            })
+        );
+    }
+    for i in 0..SOCKETS {
+        js.disconnected(&format!("s{i}")).await;
+    }
+    // New handshakes are refused, with the reason.
+    let refused = js
+        .connect("late", &url, json!({"auth": {"token": "u1"}}))
+        .await;
+    let Connect::Refused(message) = refused else {
+        panic!("a draining node admits no one: {refused:?}");
+    };
+    assert!(message.starts_with("server_shutdown"), "{message}");
+    assert_eq!(a.close().await, 0, "a second close does nothing more");
+}
