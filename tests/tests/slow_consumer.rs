@@ -88,6 +88,9 @@ async fn serve(ping: Duration) -> (Tether, TestServer) {
         .namespace(Feed::default())
         .send_queue(16)
         .ping_interval(ping)
+        // A stuck client answers no ping: without room for a ping, the transport closes at the
+        // ping; with room (the queue drained into the socket's buffers), at the ping's timeout.
+        .ping_timeout(ping)
         .build()
         .await
         .expect("build");
