@@ -152,6 +152,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // Small frames go out at once, as with Node's http server (`noDelay` is its default) and the
+    // demo: Nagle's algorithm would hold a burst's second frame until the client's delayed ACK
+    // (~40 ms), which shows in the replay of a reconnect.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     println!(
         "tether bench server on http://{addr}{}",
         if clustered { " (cluster mode)" } else { "" }
