@@ -25,6 +25,8 @@ pub(crate) struct Config {
     /// Pids of nodes in the same cluster that hold no socket: their CPU shows the work a node
     /// does for messages none of its sockets receive.
     pub(crate) bystanders: Vec<u32>,
+    /// Pids of the Redis server(s) the nodes share: their CPU is reported per phase.
+    pub(crate) redis: Vec<u32>,
     /// The namespace.
     pub(crate) ns: String,
     /// The 32-byte token key.
@@ -83,6 +85,7 @@ pub(crate) async fn run(cfg: &Config) -> Result<Value, String> {
     let mut out = json!({
         "impl": cfg.implementation,
         "nodes": cfg.urls.len(),
+        "ns": cfg.ns,
         "n": cfg.n,
         "sockets_per_user": cfg.sockets_per_user,
         "duration_s": cfg.duration.as_secs_f64(),
@@ -319,6 +322,7 @@ async fn closed_loop(
     shared.low_water.set(window / 2);
     let cpu0 = sys::total_cpu(&cfg.pids);
     let idle0 = sys::total_cpu(&cfg.bystanders);
+    let redis0 = sys::total_cpu(&cfg.redis);
     let t0 = Instant::now();
     let deadline = t0 + cfg.duration;
     let (mut i, mut sent, mut skipped) = (0u64, 0u64, 0u64);
@@ -343,6 +347,7 @@ async fn closed_loop(
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = sys::total_cpu(&cfg.pids) - cpu0;
     let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
+    let redis = sys::total_cpu(&cfg.redis) - redis0;
     shared.low_water.set(0);
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
     let lat = shared.latency.borrow();
@@ -359,9 +364,14 @@ async fn closed_loop(
         "window": window,
         "server_cpu_s": cpu,
         "server_cpu_us_per_delivery": cpu * 1e6 / in_window.max(1) as f64,
+        "with_position": shared.positioned.get(),
     });
     if !cfg.bystanders.is_empty() {
         out["bystander_cpu_ms"] = json!(bystander * 1e3);
+    }
+    if !cfg.redis.is_empty() {
+        out["redis_cpu_s"] = json!(redis);
+        out["redis_cpu_us_per_delivery"] = json!(redis * 1e6 / in_window.max(1) as f64);
     }
     out
 }
@@ -374,6 +384,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     let rate = cfg.rate.max(1) as f64;
     let cpu0 = sys::total_cpu(&cfg.pids);
     let idle0 = sys::total_cpu(&cfg.bystanders);
+    let redis0 = sys::total_cpu(&cfg.redis);
     let t0 = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -406,6 +417,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
     let cpu = sys::total_cpu(&cfg.pids) - cpu0;
     let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
+    let redis = sys::total_cpu(&cfg.redis) - redis0;
     let lat = shared.latency.borrow();
     let mut out = json!({
         "rate": cfg.rate,
@@ -420,9 +432,13 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
         "lost": shared.outstanding(),
         "max_send_lag_ms": max_lag.as_secs_f64() * 1e3,
         "server_cpu_s": cpu,
+        "with_position": shared.positioned.get(),
     });
     if !cfg.bystanders.is_empty() {
         out["bystander_cpu_ms"] = json!(bystander * 1e3);
+    }
+    if !cfg.redis.is_empty() {
+        out["redis_cpu_s"] = json!(redis);
     }
     out
 }
