@@ -1,12 +1,13 @@
 // The jitter scenario of tether's benchmarks: users on the stock socket.io-client whose
 // connections drop every `--blip` ms (of being connected) and come back after `--down` ms,
-// while a steady sender has the server emit `--rate` events/s to each of them. Prints (and
+// while steady senders have the server emit `--rate` events/s to each of them. Prints (and
 // writes to `--out`) one JSON object: delivered %, duplicates, order, and how long the
 // replay of what a reconnecting user missed takes.
 //
 //   BENCH_KEY=.. node jitter.mjs --impl tether --label "recovery on" --mode readme \
 //     --url http://127.0.0.1:P [--url ..] --ns /bench-recovery [--users 200] [--rate 10] \
-//     [--duration 20] [--blip 700,2000] [--down 100,300] [--pid PID ..] [--redis-pid PID] [--out F]
+//     [--duration 20] [--blip 700,2000] [--down 100,300] [--senders S] [--pid PID ..] \
+//     [--redis-pid PID] [--out F]
 //
 // --mode readme  the README's recovery snippet (`auth.recover = {offset, channels}`): tether
 //        native  socket.io's own connection state recovery (Node with `RECOVERY=1`): one Socket
@@ -15,10 +16,14 @@
 // With one URL a user keeps its Socket and calls `socket.connect()` after each drop; with
 // several, each reconnect opens a new Socket to the next URL (so it lands on the other node).
 //
-// Definitions (every time on this process's clock; the sender stamps each event with it):
-// - an event received on connection k before its CONNECT, or emitted before its CONNECT arrived,
-//   was *replayed* (it could not have been delivered live on k; the sender starts once every
-//   user connected once);
+// The senders (default one per 10 users, each on the next URL) never drop: a server runs one
+// socket's events one at a time, so a single sender would be a bottleneck of its own. They ask
+// for acks, so an event the server refuses (`overloaded`) is counted, not mistaken for a loss.
+//
+// Definitions (every time on this process's clock; the senders stamp each event with it):
+// - an event received on connection k before its CONNECT, or emitted before connection k
+//   started (so while the user had no connection), was *replayed*; one emitted during k's
+//   handshake counts as live (the sender starts once every user connected once);
 // - catch-up: from the moment a reconnect starts (after the down time) to the arrival of the
 //   last event replayed on it, over the reconnects that replayed at least one event;
 // - replayed age / live latency: arrival − emission of replayed / of the other events.
@@ -39,6 +44,7 @@ const duration = Number(opts.duration ?? 20) * 1000;
 const blipMs = range(opts.blip ?? "700,2000");
 const downMs = range(opts.down ?? "100,300");
 const settleMs = Number(opts.settle ?? 1500);
+const senderCount = Number(opts.senders ?? Math.ceil(users / 10));
 const reuse = opts.url.length === 1;
 
 const now = () => performance.now();
@@ -66,7 +72,8 @@ const sessions = await Promise.all(
     received: 0,
     duplicates: 0,
     outOfOrder: 0,
-    conn: null, // {start, connectedAt, lastReplay}
+    conn: null, // {start, connectedAt, closedAt, lastReplay}: the current connection
+    history: [], // every connection, in order
   })),
 );
 
@@ -103,7 +110,10 @@ function socketFor(session) {
     setTimeout(() => drop(session, c), between(blipMs));
   });
   // Whoever closed it (a blip, the server), the user comes back after the down time.
-  socket.on("disconnect", () => setTimeout(() => reconnect(session), between(downMs)));
+  socket.on("disconnect", () => {
+    session.conn.closedAt ??= now();
+    setTimeout(() => reconnect(session), between(downMs));
+  });
   socket.on("connect_error", (err) => {
     session.pending = false;
     if (session.connects === 0) process.stderr.write(`jitter: ${session.name}: ${err.message}\n`);
@@ -125,8 +135,8 @@ function onMsg(session, data) {
   if (data.s < session.maxSeq) session.outOfOrder += 1;
   session.maxSeq = Math.max(session.maxSeq, data.s);
   // Before this connection's CONNECT (socket.io's own recovery sends the missed packets ahead
-  // of it; the client buffers them), or emitted before it: replayed.
-  if (c.connectedAt === null || data.t < c.connectedAt) {
+  // of it; the client buffers them), or emitted before this reconnect started: replayed.
+  if (c.connectedAt === null || data.t < c.start) {
     lat.replayedAge.push(t - data.t);
     c.lastReplay = t;
   } else {
@@ -136,7 +146,8 @@ function onMsg(session, data) {
 
 function connect(session) {
   if (session.conn?.lastReplay) lat.catchUp.push(session.conn.lastReplay - session.conn.start);
-  session.conn = { start: now(), connectedAt: null, lastReplay: null };
+  session.conn = { start: now(), connectedAt: null, closedAt: null, lastReplay: null };
+  session.history.push(session.conn);
   session.pending = true;
   if (reuse && session.socket) {
     session.socket.connect();
@@ -148,6 +159,7 @@ function connect(session) {
 
 function drop(session, conn) {
   if (stopping || session.conn !== conn || !session.socket.connected) return;
+  conn.closedAt = now();
   session.socket.io.engine.close(); // the transport goes away, as on a network blip
 }
 
@@ -159,15 +171,27 @@ function reconnect(session) {
 for (const s of sessions) connect(s);
 await until(() => sessions.every((s) => s.connects > 0), 30_000, "every user connected once");
 
-const sender = io(opts.url[0] + ns, {
-  transports: ["websocket"],
-  forceNew: true,
-  auth: { token: await token("jsender") },
-});
-await until(() => sender.connected, 10_000, "the sender connected");
+const senders = await Promise.all(
+  Array.from({ length: senderCount }, async (_, k) =>
+    io(opts.url[k % opts.url.length] + ns, {
+      transports: ["websocket"],
+      forceNew: true,
+      auth: { token: await token(`jsender${k}`) },
+    }),
+  ),
+);
+await until(() => senders.every((s) => s.connected), 10_000, "the senders connected");
+let senderDrops = 0;
+for (const s of senders) s.on("disconnect", () => (senderDrops += 1));
+const refused = {};
+const onAck = (reply) => {
+  const code = reply?.error?.code;
+  if (code) refused[code] = (refused[code] ?? 0) + 1;
+};
 
 const cpu0 = cpuNow();
 const sent = new Array(users).fill(0);
+const sentAt = Array.from({ length: users }, () => []); // user → seq → emission time
 const t0 = now();
 await new Promise((resolve) => {
   const tick = setInterval(() => {
@@ -180,7 +204,9 @@ await new Promise((resolve) => {
       // User i's events are due at (k + i/users) / rate seconds: spread over each period.
       const due = Math.floor((elapsed / 1000) * rate - i / users) + 1;
       while (sent[i] < due) {
-        sender.emit("send", { to: `j${i}`, data: { t: now(), s: sent[i] } });
+        const t = now();
+        senders[i % senderCount].emit("send", { to: `j${i}`, data: { t, s: sent[i] } }, onAck);
+        sentAt[i].push(t);
         sent[i] += 1;
       }
     }
@@ -212,11 +238,15 @@ const result = {
   duration_s: duration / 1000,
   blip_ms: blipMs,
   down_ms: downMs,
+  senders: senderCount,
   sent: sentTotal,
+  refused,
+  sender_drops: senderDrops,
   received: total((s) => s.received),
   unique,
   delivered_pct: (100 * unique) / Math.max(sentTotal, 1),
   missing: sentTotal - unique,
+  missing_by_state: missingByState(),
   duplicates: total((s) => s.duplicates),
   out_of_order: total((s) => s.outOfOrder),
   reconnects: total((s) => s.connects - 1),
@@ -233,11 +263,35 @@ const result = {
 const text = JSON.stringify(result, null, 2);
 if (opts.out) writeFileSync(opts.out, text);
 process.stdout.write(text + "\n");
-sender.close();
+for (const s of senders) s.close();
 for (const s of sessions) s.socket.close();
 process.exit(0);
 
 // --- helpers ----------------------------------------------------------------------------------
+/** Where the user was when each missing event was emitted: connected, down, or handshaking. */
+function missingByState() {
+  const out = { connected: 0, down: 0, handshake: 0, sample: [] };
+  sessions.forEach((session, i) => {
+    sentAt[i].forEach((t, seq) => {
+      if (session.seen.has(seq)) return;
+      const k = session.history.findLastIndex((c) => c.start <= t);
+      const c = session.history[k];
+      const state =
+        c.connectedAt === null || t < c.connectedAt
+          ? "handshake"
+          : c.closedAt === null || t < c.closedAt
+            ? "connected"
+            : "down";
+      out[state] += 1;
+      if (out.sample.length < 10) {
+        const rel = (x) => (x === null ? null : +(x - t).toFixed(2));
+        out.sample.push({ user: session.name, seq, state, conn: k, start: rel(c.start), connected: rel(c.connectedAt), closed: rel(c.closedAt) });
+      }
+    });
+  });
+  return out;
+}
+
 function parseArgs(args) {
   const out = { url: [], pid: [], "redis-pid": [] };
   for (let i = 0; i < args.length; i += 2) {

@@ -82,7 +82,7 @@ pub(crate) fn jitter_table(runs: &[Value]) -> String {
             v["label"].as_str().unwrap_or("?"),
             v["nodes"],
             count("sent"),
-            or_dash(f(v, &["delivered_pct"]).map(|p| format!("{p:.2}"))),
+            or_dash(delivered(v)),
             count("duplicates"),
             count("out_of_order"),
             count("reconnects"),
@@ -97,22 +97,44 @@ pub(crate) fn jitter_table(runs: &[Value]) -> String {
     out
 }
 
+/// `99.77 (92 missing)`, or `100` when nothing is.
+fn delivered(v: &Value) -> Option<String> {
+    let pct = f(v, &["delivered_pct"])?;
+    Some(match f(v, &["missing"]) {
+        Some(m) if m > 0.0 => format!("{pct:.2} ({m} missing)"),
+        _ => format!("{pct:.0}"),
+    })
+}
+
+/// `v` without its field `key`.
+fn without(v: &Value, key: &str) -> Value {
+    let mut v = v.clone();
+    if let Some(map) = v.as_object_mut() {
+        map.remove(key);
+    }
+    v
+}
+
 /// One line per jitter run on how it was set up.
 pub(crate) fn jitter_notes(runs: &[Value]) -> String {
     let mut out = String::new();
     for v in runs.iter().filter(|v| v["jitter"] == true) {
         out.push_str(&format!(
-            "- {} ({}) × {} node(s): {} users × {} events/s for {} s, up {}–{} ms then down {}–{} ms; recoveries {}; client CPU {:.1} s\n",
+            "- {} ({}) × {} node(s): {} users × {} events/s for {} s from {} senders, up {}–{} ms then down {}–{} ms; refused by the server {}, sender drops {}; missing by the user's state at emission {}; recoveries {}; client CPU {:.1} s\n",
             v["impl"].as_str().unwrap_or("?"),
             v["label"].as_str().unwrap_or("?"),
             v["nodes"],
             v["users"],
             v["rate"],
             v["duration_s"],
+            v["senders"],
             v["blip_ms"][0],
             v["blip_ms"][1],
             v["down_ms"][0],
             v["down_ms"][1],
+            v["refused"],
+            v["sender_drops"],
+            without(&v["missing_by_state"], "sample"),
             v["recoveries"],
             f(v, &["client_cpu_s"]).unwrap_or(0.0),
         ));
@@ -138,10 +160,10 @@ mod tests {
 
     #[test]
     fn jitter_rows() {
-        let run = json!({"jitter": true, "impl": "node", "label": "off", "nodes": 1, "sent": 4000, "delivered_pct": 87.456, "duplicates": 0, "out_of_order": 0, "reconnects": 300, "replayed_events": 0, "catch_up_ms": {"p50": null, "p99": null}, "replayed_age_ms": {"p50": null}, "live_ms": {"p50": 0.5, "p99": 2.0}, "server_cpu_s": 3.21, "redis_cpu_s": null});
+        let run = json!({"jitter": true, "impl": "node", "label": "off", "nodes": 1, "sent": 4000, "delivered_pct": 87.456, "duplicates": 0, "out_of_order": 0, "reconnects": 300, "replayed_events": 0, "catch_up_ms": {"p50": null, "p99": null}, "replayed_age_ms": {"p50": null}, "live_ms": {"p50": 0.5, "p99": 2.0}, "server_cpu_s": 3.21, "redis_cpu_s": null, "missing": 502});
         let t = jitter_table(&[run]);
         assert!(
-            t.contains("| Node socket.io | off | 1 | 4000 | 87.46 | 0 | 0 | 300 | 0 | — | — | 0.50 / 2.00 | 3.2 | — |"),
+            t.contains("| Node socket.io | off | 1 | 4000 | 87.46 (502 missing) | 0 | 0 | 300 | 0 | — | — | 0.50 / 2.00 | 3.2 | — |"),
             "{t}"
         );
     }
