@@ -30,13 +30,14 @@
 #   --recovery          the recovery suite (above) instead of the main one
 #   --jitter-users U    users in the jitter scenario (default 200; 10 events/s each)
 #   --jitter-duration S seconds of jitter (default 20)
+#   --repeat R          recovery off/on unicast pairs per node count, interleaved (default 1)
 #   -- ARGS..           extra loadgen arguments (e.g. -- --rate 5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SMOKE=0 TETHER_ONLY=0 NO_CLUSTER=0 PIN=0 RECOVERY=0
-BIN_DIR="" N="" DURATION="" OUT="" JITTER_USERS=200 JITTER_DURATION=20
+BIN_DIR="" N="" DURATION="" OUT="" JITTER_USERS=200 JITTER_DURATION=20 REPEAT=1
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,12 +48,13 @@ while [ $# -gt 0 ]; do
     --recovery) RECOVERY=1 ;;
     --jitter-users) JITTER_USERS=$2; shift ;;
     --jitter-duration) JITTER_DURATION=$2; shift ;;
+    --repeat) REPEAT=$2; shift ;;
     --bin-dir) BIN_DIR=$2; shift ;;
     --n) N=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --out) OUT=$2; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -283,12 +285,17 @@ jitter() {
 }
 
 recovery_suite() {
-  local nodes two=0 results
+  local nodes two=0 results r tag
   if [ "$SMOKE" = 0 ] && [ -n "$REDIS_URL_ALL" ] && [ "$NO_CLUSTER" = 0 ]; then two=1; fi
   for nodes in 1 2; do
     if [ "$nodes" = 2 ] && [ "$two" = 0 ]; then continue; fi
-    run tether "$nodes" "recovery-tether-$nodes-off" --scenarios unicast
-    run tether "$nodes" "recovery-tether-$nodes-on" --scenarios unicast --ns /bench-recovery
+    for r in $(seq "$REPEAT"); do
+      tag=""
+      if [ "$REPEAT" -gt 1 ]; then tag=r$r; fi
+      run tether "$nodes" "recovery-tether-$nodes-off$tag" --scenarios unicast --tag "$tag"
+      run tether "$nodes" "recovery-tether-$nodes-on$tag" --scenarios unicast --tag "$tag" \
+        --ns /bench-recovery
+    done
   done
   if [ "$JITTER" = 1 ]; then
     jitter 1 tether 1 "on" readme /bench-recovery

@@ -50,6 +50,7 @@ const USAGE: &str = "usage:
       --pad BYTES           message padding (64)
       --scenarios LIST      comma-separated: all, unicast, fanout, latency, churn (all)
       --ns PATH             namespace (/bench)
+      --tag TEXT            recorded as is in the results (e.g. which repetition)
       --out FILE            write the JSON there too
   loadgen report [--missing IMPL:NODES=REASON ..] FILE..
   loadgen recovery-report FILE..   unicast recovery off/on (--ns /bench-recovery), jitter runs
@@ -126,6 +127,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         bystanders: Vec::new(),
         redis: Vec::new(),
         ns: "/bench".to_owned(),
+        tag: String::new(),
         key: sys::decode_key(&key)?,
         n: 2000,
         sockets_per_user: 1,
@@ -165,6 +167,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             "--pad" => cfg.pad = parse(flag, v)?,
             "--scenarios" => cfg.scenarios = v.split(',').map(str::to_owned).collect(),
             "--ns" => cfg.ns = v.to_owned(),
+            "--tag" => cfg.tag = v.to_owned(),
             "--out" => out_file = Some(v.to_owned()),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }

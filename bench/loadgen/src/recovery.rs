@@ -23,24 +23,33 @@ fn pair_ms(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// Unicast with recovery off and on: one row per run, by nodes, off first; the on rows say how
-/// much of the off row's throughput they kept.
+fn is_on(v: &Value) -> bool {
+    v["ns"].as_str() == Some(RECOVERY_NS)
+}
+
+/// The on run's deliveries/s ÷ those of the off run with the same nodes and tag, in %.
+fn kept(rows: &[&Value], v: &Value) -> Option<f64> {
+    let off = rows
+        .iter()
+        .find(|o| !is_on(o) && o["nodes"] == v["nodes"] && o["tag"] == v["tag"])?;
+    let off = f(off, &["unicast", "per_s"])?;
+    Some(100.0 * f(v, &["unicast", "per_s"])? / off.max(1e-9))
+}
+
+/// Unicast with recovery off and on: one row per run, by nodes and tag (the repetition), off
+/// first; the on rows say how much of the off run's throughput they kept. Then, per node
+/// count, the median of those shares.
 pub(crate) fn unicast_table(runs: &[Value]) -> String {
     let mut rows: Vec<&Value> = runs.iter().filter(|v| v.get("unicast").is_some()).collect();
-    let on = |v: &Value| v["ns"].as_str() == Some(RECOVERY_NS);
-    rows.sort_by_key(|v| (v["nodes"].as_u64(), on(v)));
+    rows.sort_by_key(|v| (v["nodes"].as_u64(), v["tag"].to_string(), is_on(v)));
     let mut out = String::from(
-        "| nodes | recovery | deliveries/s | on ÷ off | p50 / p99 (ms) | server CPU per delivery (µs) | Redis CPU per delivery (µs) | Redis CPU (s) | lost | carried a position |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| nodes | run | recovery | deliveries/s | on ÷ off | p50 / p99 (ms) | server CPU per delivery (µs) | Redis CPU per delivery (µs) | Redis CPU (s) | lost | carried a position |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for v in &rows {
         let u = &v["unicast"];
         let per_s = f(u, &["per_s"]);
-        let ratio = if on(v) {
-            rows.iter()
-                .find(|o| !on(o) && o["nodes"] == v["nodes"])
-                .and_then(|o| f(o, &["unicast", "per_s"]))
-                .zip(per_s)
-                .map(|(off, on)| format!("{:.0} %", 100.0 * on / off.max(1e-9)))
+        let ratio = if is_on(v) {
+            kept(&rows, v).map(|r| format!("{r:.0} %"))
         } else {
             None
         };
@@ -48,9 +57,10 @@ pub(crate) fn unicast_table(runs: &[Value]) -> String {
         let positioned =
             f(u, &["with_position"]).map(|p| format!("{:.0} %", 100.0 * p / deliveries.max(1.0)));
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             v["nodes"],
-            if on(v) { "on" } else { "off" },
+            v["tag"].as_str().filter(|t| !t.is_empty()).unwrap_or("—"),
+            if is_on(v) { "on" } else { "off" },
             or_dash(per_s.map(fmt_num)),
             or_dash(ratio),
             pair_ms(f(u, &["p50_ms"]), f(u, &["p99_ms"])),
@@ -61,6 +71,24 @@ pub(crate) fn unicast_table(runs: &[Value]) -> String {
             or_dash(positioned),
         ));
     }
+    let mut nodes: Vec<u64> = rows.iter().filter_map(|v| v["nodes"].as_u64()).collect();
+    nodes.dedup();
+    for n in nodes {
+        let mut shares: Vec<f64> = rows
+            .iter()
+            .filter(|v| is_on(v) && v["nodes"].as_u64() == Some(n))
+            .filter_map(|v| kept(&rows, v))
+            .collect();
+        shares.sort_by(f64::total_cmp);
+        if let (Some(lo), Some(hi)) = (shares.first(), shares.last()) {
+            out.push_str(&format!(
+                "\n{n} node(s): recovery on kept {:.0} % of the off throughput (median of {} pairs; {lo:.0}–{hi:.0} %)",
+                shares[shares.len() / 2],
+                shares.len(),
+            ));
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -152,9 +180,13 @@ mod tests {
         let off = json!({"impl": "tether", "nodes": 1, "ns": "/bench", "unicast": {"per_s": 20000.0, "p50_ms": 1.0, "p99_ms": 2.0, "deliveries": 100.0, "with_position": 0, "lost": 0}});
         let on = json!({"impl": "tether", "nodes": 1, "ns": RECOVERY_NS, "unicast": {"per_s": 15000.0, "p50_ms": 1.0, "p99_ms": 3.0, "deliveries": 100.0, "with_position": 100, "lost": 0, "redis_cpu_s": 0.0, "redis_cpu_us_per_delivery": 0.0}});
         let t = unicast_table(&[on, off]);
+        assert!(t.contains("1 node(s): recovery on kept 75 % of the off throughput (median of 1 pairs; 75–75 %)"), "{t}");
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[2].starts_with("| 1 | off | 20,000 | — |"), "{t}");
-        assert!(lines[3].starts_with("| 1 | on | 15,000 | 75 % |"), "{t}");
+        assert!(lines[2].starts_with("| 1 | — | off | 20,000 | — |"), "{t}");
+        assert!(
+            lines[3].starts_with("| 1 | — | on | 15,000 | 75 % |"),
+            "{t}"
+        );
         assert!(lines[3].ends_with("| 0 | 100 % |"), "{t}");
     }
 

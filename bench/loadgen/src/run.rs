@@ -29,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) redis: Vec<u32>,
     /// The namespace.
     pub(crate) ns: String,
+    /// Free text recorded in the results (`--tag`), e.g. which repetition a run is.
+    pub(crate) tag: String,
     /// The 32-byte token key.
     pub(crate) key: Vec<u8>,
     /// Sockets held.
@@ -86,6 +88,7 @@ pub(crate) async fn run(cfg: &Config) -> Result<Value, String> {
         "impl": cfg.implementation,
         "nodes": cfg.urls.len(),
         "ns": cfg.ns,
+        "tag": cfg.tag,
         "n": cfg.n,
         "sockets_per_user": cfg.sockets_per_user,
         "duration_s": cfg.duration.as_secs_f64(),
