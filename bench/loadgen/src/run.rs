@@ -347,6 +347,7 @@ async fn closed_loop(
         let _ = tokio::time::timeout_at(deadline.into(), shared.notify.notified()).await;
     }
     let in_window = shared.received.get();
+    let positioned = shared.positioned.get();
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = sys::total_cpu(&cfg.pids) - cpu0;
     let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
@@ -367,7 +368,8 @@ async fn closed_loop(
         "window": window,
         "server_cpu_s": cpu,
         "server_cpu_us_per_delivery": cpu * 1e6 / in_window.max(1) as f64,
-        "with_position": shared.positioned.get(),
+        // Of the deliveries counted above (stragglers after the phase are not).
+        "with_position": positioned,
     });
     if !cfg.bystanders.is_empty() {
         out["bystander_cpu_ms"] = json!(bystander * 1e3);
