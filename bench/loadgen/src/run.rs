@@ -323,9 +323,7 @@ async fn closed_loop(
 ) -> Value {
     shared.reset_phase();
     shared.low_water.set(window / 2);
-    let cpu0 = sys::total_cpu(&cfg.pids);
-    let idle0 = sys::total_cpu(&cfg.bystanders);
-    let redis0 = sys::total_cpu(&cfg.redis);
+    let meter = sys::PhaseCpu::start(&cfg.pids, &cfg.bystanders, &cfg.redis);
     let t0 = Instant::now();
     let deadline = t0 + cfg.duration;
     let (mut i, mut sent, mut skipped) = (0u64, 0u64, 0u64);
@@ -349,9 +347,7 @@ async fn closed_loop(
     let in_window = shared.received.get();
     let positioned = shared.positioned.get();
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = sys::total_cpu(&cfg.pids) - cpu0;
-    let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
-    let redis = sys::total_cpu(&cfg.redis) - redis0;
+    let cpu = meter.used();
     shared.low_water.set(0);
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
     let lat = shared.latency.borrow();
@@ -366,18 +362,12 @@ async fn closed_loop(
         "max_ms": ms(lat.max()),
         "lost": shared.outstanding(),
         "window": window,
-        "server_cpu_s": cpu,
-        "server_cpu_us_per_delivery": cpu * 1e6 / in_window.max(1) as f64,
+        "server_cpu_s": cpu.servers,
+        "server_cpu_us_per_delivery": cpu.servers * 1e6 / in_window.max(1) as f64,
         // Of the deliveries counted above (stragglers after the phase are not).
         "with_position": positioned,
     });
-    if !cfg.bystanders.is_empty() {
-        out["bystander_cpu_ms"] = json!(bystander * 1e3);
-    }
-    if !cfg.redis.is_empty() {
-        out["redis_cpu_s"] = json!(redis);
-        out["redis_cpu_us_per_delivery"] = json!(redis * 1e6 / in_window.max(1) as f64);
-    }
+    meter.report(&cpu, &mut out, in_window);
     out
 }
 
@@ -387,9 +377,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     shared.low_water.set(0);
     let spu = cfg.sockets_per_user;
     let rate = cfg.rate.max(1) as f64;
-    let cpu0 = sys::total_cpu(&cfg.pids);
-    let idle0 = sys::total_cpu(&cfg.bystanders);
-    let redis0 = sys::total_cpu(&cfg.redis);
+    let meter = sys::PhaseCpu::start(&cfg.pids, &cfg.bystanders, &cfg.redis);
     let t0 = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -420,9 +408,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
-    let cpu = sys::total_cpu(&cfg.pids) - cpu0;
-    let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
-    let redis = sys::total_cpu(&cfg.redis) - redis0;
+    let cpu = meter.used();
     let lat = shared.latency.borrow();
     let mut out = json!({
         "rate": cfg.rate,
@@ -436,14 +422,9 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
         "max_ms": ms(lat.max()),
         "lost": shared.outstanding(),
         "max_send_lag_ms": max_lag.as_secs_f64() * 1e3,
-        "server_cpu_s": cpu,
+        "server_cpu_s": cpu.servers,
         "with_position": shared.positioned.get(),
     });
-    if !cfg.bystanders.is_empty() {
-        out["bystander_cpu_ms"] = json!(bystander * 1e3);
-    }
-    if !cfg.redis.is_empty() {
-        out["redis_cpu_s"] = json!(redis);
-    }
+    meter.report(&cpu, &mut out, shared.received.get());
     out
 }
