@@ -3,12 +3,20 @@
 #
 #   bench/run.sh                 # full run (release build), prints one markdown table
 #   bench/run.sh --smoke         # tiny run (N=50, 1 s phases), well under a minute once built
+#   bench/run.sh --recovery      # recovery on vs off (tether), and the jitter scenario
 #
 # It builds the bench server and the load generator in release mode, starts its own
 # redis-server on a free loopback port, then for each implementation (tether's bench-server,
 # the Node socket.io baseline in bench/node, plain socketioxide / socketioxide-redis) starts one
 # node and runs every scenario, then two nodes through Redis and runs the cross-node
 # scenarios. Every process it starts is stopped when it exits, whatever happens.
+#
+# With --recovery it runs the recovery suite instead: the closed-loop unicast on tether with
+# recovery off (`/bench`) and on (`/bench-recovery`), one node and two through Redis (with
+# Redis's CPU); then the jitter scenario (bench/node/jitter.mjs, the stock socket.io-client):
+# tether with recovery on (one node; two nodes, every reconnect to the other) and off, and Node
+# socket.io without and with its own connection state recovery. --smoke adds the one-node
+# recovery on/off check to the tiny run.
 #
 # Options:
 #   --smoke             N=50, 1 s phases, small fan-out and rate
@@ -19,13 +27,17 @@
 #   --duration SECS     per timed phase (default 8)
 #   --out DIR           where results go (default target/bench/<time>)
 #   --pin               servers (and redis) on CPU 0, the load generator on CPU 1 (taskset)
+#   --recovery          the recovery suite (above) instead of the main one
+#   --jitter-users U    users in the jitter scenario (default 200; 10 events/s each)
+#   --jitter-duration S seconds of jitter (default 20)
+#   --repeat R          recovery off/on unicast pairs per node count, interleaved (default 1)
 #   -- ARGS..           extra loadgen arguments (e.g. -- --rate 5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-SMOKE=0 TETHER_ONLY=0 NO_CLUSTER=0 PIN=0
-BIN_DIR="" N="" DURATION="" OUT=""
+SMOKE=0 TETHER_ONLY=0 NO_CLUSTER=0 PIN=0 RECOVERY=0
+BIN_DIR="" N="" DURATION="" OUT="" JITTER_USERS=200 JITTER_DURATION=20 REPEAT=1
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,12 +45,16 @@ while [ $# -gt 0 ]; do
     --tether-only) TETHER_ONLY=1 ;;
     --no-cluster) NO_CLUSTER=1 ;;
     --pin) PIN=1 ;;
+    --recovery) RECOVERY=1 ;;
+    --jitter-users) JITTER_USERS=$2; shift ;;
+    --jitter-duration) JITTER_DURATION=$2; shift ;;
+    --repeat) REPEAT=$2; shift ;;
     --bin-dir) BIN_DIR=$2; shift ;;
     --n) N=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --out) OUT=$2; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -101,15 +117,18 @@ fi
 if [ -z "$BIN_DIR" ]; then
   echo "== cargo build --release (bench server, load generator)" >&2
   cargo build --release -p tether-bench-server -p tether-loadgen >&2
-  BIN_DIR=$ROOT/target/release
+  BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 fi
 LOADGEN=$BIN_DIR/loadgen
 for b in bench-server loadgen; do
   [ -x "$BIN_DIR/$b" ] || { echo "run.sh: $BIN_DIR/$b is missing" >&2; exit 1; }
 done
-if [ "$TETHER_ONLY" = 0 ]; then
-  command -v node >/dev/null || { echo "run.sh: node is needed for the baseline (or --tether-only)" >&2; exit 1; }
-  if [ ! -d bench/node/node_modules ]; then
+# The jitter scenario's client is Node too (the stock socket.io-client), even with --tether-only.
+JITTER=0
+if [ "$RECOVERY" = 1 ] && [ "$SMOKE" = 0 ]; then JITTER=1; fi
+if [ "$TETHER_ONLY" = 0 ] || [ "$JITTER" = 1 ]; then
+  command -v node >/dev/null || { echo "run.sh: node is needed for the baseline and the jitter client (or --tether-only)" >&2; exit 1; }
+  if [ ! -d bench/node/node_modules/socket.io-client ]; then
     npm ci --prefix bench/node --no-audit --no-fund --loglevel=error >&2
   fi
 fi
@@ -124,45 +143,51 @@ export BENCH_KEY
 
 # --- redis ----------------------------------------------------------------------------------
 REDIS_URL_ALL=""
-REDIS_PORT=""
+REDIS_PORT="" REDIS_PID=""
 if command -v redis-server >/dev/null; then
   REDIS_PORT=$("$LOADGEN" free-port)
   "${SERVER_CPU[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no --loglevel warning >"$OUT/redis.log" 2>&1 &
-  PIDS+=($!)
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
   "$LOADGEN" wait-port "127.0.0.1:$REDIS_PORT" --timeout 10
   REDIS_URL_ALL="redis://127.0.0.1:$REDIS_PORT"
 fi
 
 # --- one run --------------------------------------------------------------------------------
 MISSING=()
-# start IMPL REDIS_URL LOG: starts one node on a free port; prints "PORT PID".
+# start IMPL REDIS_URL LOG [RECOVERY]: starts one node on a free port; prints "PORT PID".
+# RECOVERY=1 turns on the Node server's connection state recovery (tether has a namespace).
 start() {
-  local impl=$1 redis=$2 log=$3 port pid
+  local impl=$1 redis=$2 log=$3 recovery=${4:-0} port pid
   port=$("$LOADGEN" free-port)
   case "$impl" in
     tether) PORT=$port REDIS_URL=$redis "${SERVER_CPU[@]}" "$BIN_DIR/bench-server" >"$log" 2>&1 & pid=$! ;;
     socketioxide) PORT=$port REDIS_URL=$redis "${SERVER_CPU[@]}" "$BIN_DIR/bench-socketioxide" >"$log" 2>&1 & pid=$! ;;
-    node) PORT=$port REDIS_URL=$redis "${SERVER_CPU[@]}" node "$ROOT/bench/node/server.mjs" >"$log" 2>&1 & pid=$! ;;
+    node) PORT=$port REDIS_URL=$redis RECOVERY=$recovery "${SERVER_CPU[@]}" node "$ROOT/bench/node/server.mjs" >"$log" 2>&1 & pid=$! ;;
   esac
   echo "$port $pid"
 }
 
-# run IMPL NODES: starts the nodes, runs the load generator, stops them.
+# run IMPL NODES [NAME [LOADGEN ARGS..]]: starts the nodes, runs the load generator (results in
+# NAME.json, default IMPL-NODES), stops them. The extra arguments come last, so they win.
 run() {
-  local impl=$1 nodes=$2 redis="" urls=() pids=() i port pid scenarios=all
+  local impl=$1 nodes=$2 name=${3:-$1-$2} redis="" urls=() pids=() i port pid scenarios=all
+  shift $(($# < 3 ? $# : 3))
+  local args=("$@")
   if [ "$nodes" -gt 1 ]; then
     redis=$REDIS_URL_ALL
     scenarios=unicast,fanout,latency
   fi
-  echo "== $impl × $nodes node(s)   load: $(uptime | sed 's/.*load average: //')" >&2
-  echo "$impl-$nodes: $(uptime)" >>"$OUT/uptime.txt"
+  if [ -n "$REDIS_PID" ]; then args=(--redis-pid "$REDIS_PID" "${args[@]}"); fi
+  echo "== $name: $impl × $nodes node(s)   load: $(uptime | sed 's/.*load average: //')" >&2
+  echo "$name: $(uptime)" >>"$OUT/uptime.txt"
   # With Redis, one more node joins the cluster and holds no socket: the work it does is work
   # for messages none of its sockets receive (`--bystander-pid`).
   local total=$nodes
   if [ "$nodes" -gt 1 ]; then total=$((nodes + 1)); fi
   for i in $(seq "$total"); do
-    read -r port pid < <(start "$impl" "$redis" "$OUT/$impl-$nodes-node$i.log")
+    read -r port pid < <(start "$impl" "$redis" "$OUT/$name-node$i.log")
     PIDS+=("$pid"); pids+=("$pid")
     if [ "$i" -le "$nodes" ]; then
       urls+=(--url "127.0.0.1:$port" --pid "$pid")
@@ -170,55 +195,138 @@ run() {
       urls+=(--bystander-pid "$pid")
     fi
     if ! "$LOADGEN" wait-port "127.0.0.1:$port" --timeout 30; then
-      echo "run.sh: $impl node $i did not start; see $OUT/$impl-$nodes-node$i.log" >&2
+      echo "run.sh: $impl node $i did not start; see $OUT/$name-node$i.log" >&2
       stop "${pids[@]}"
       MISSING+=(--missing "$impl:$nodes=did not start")
       return 0
     fi
   done
   if ! timeout 900 "${LOADGEN_CPU[@]}" "$LOADGEN" run --impl "$impl" "${urls[@]}" --n "$N" \
-      --duration "$DURATION" --scenarios "$scenarios" "${SIZING[@]}" "${EXTRA[@]}" \
-      --out "$OUT/$impl-$nodes.json" >/dev/null 2>"$OUT/$impl-$nodes.loadgen.log"; then
-    echo "run.sh: the $impl × $nodes run failed; see $OUT/$impl-$nodes.loadgen.log" >&2
-    tail -3 "$OUT/$impl-$nodes.loadgen.log" >&2 || true
+      --duration "$DURATION" --scenarios "$scenarios" "${SIZING[@]}" "${EXTRA[@]}" "${args[@]}" \
+      --out "$OUT/$name.json" >/dev/null 2>"$OUT/$name.loadgen.log"; then
+    echo "run.sh: the $name run failed; see $OUT/$name.loadgen.log" >&2
+    tail -3 "$OUT/$name.loadgen.log" >&2 || true
     MISSING+=(--missing "$impl:$nodes=run failed")
   fi
   stop "${pids[@]}"
-  if [ -n "$redis" ] && command -v redis-cli >/dev/null; then
+  if [ -n "$redis" ]; then flush_redis; fi
+}
+
+flush_redis() {
+  if [ -n "$REDIS_PORT" ] && command -v redis-cli >/dev/null; then
     redis-cli -p "$REDIS_PORT" flushall >/dev/null 2>&1 || true
   fi
 }
 
-IMPLS=(tether)
-if [ "$TETHER_ONLY" = 0 ]; then
-  IMPLS+=(node)
-  if [ -x "$BIN_DIR/bench-socketioxide" ]; then IMPLS+=(socketioxide); fi
-fi
-for impl in "${IMPLS[@]}"; do
-  run "$impl" 1
-done
-for impl in "${IMPLS[@]}"; do
-  if [ -z "$REDIS_URL_ALL" ]; then
-    MISSING+=(--missing "$impl:2=no redis-server")
-  elif [ "$impl" = tether ] && [ "$NO_CLUSTER" = 1 ]; then
-    MISSING+=(--missing "tether:2=cluster mode pending")
-  else
-    run "$impl" 2
+# --- the main suite -------------------------------------------------------------------------
+main_suite() {
+  local impls=(tether) impl results
+  if [ "$TETHER_ONLY" = 0 ]; then
+    impls+=(node)
+    if [ -x "$BIN_DIR/bench-socketioxide" ]; then impls+=(socketioxide); fi
   fi
-done
+  for impl in "${impls[@]}"; do
+    run "$impl" 1
+  done
+  for impl in "${impls[@]}"; do
+    if [ -z "$REDIS_URL_ALL" ]; then
+      MISSING+=(--missing "$impl:2=no redis-server")
+    elif [ "$impl" = tether ] && [ "$NO_CLUSTER" = 1 ]; then
+      MISSING+=(--missing "tether:2=cluster mode pending")
+    else
+      run "$impl" 2
+    fi
+  done
 
-# --- the table ------------------------------------------------------------------------------
-shopt -s nullglob
-results=("$OUT"/*-[12].json)
-if [ ${#results[@]} -eq 0 ]; then
-  echo "run.sh: no results" >&2
-  exit 1
+  shopt -s nullglob
+  results=("$OUT"/*-[12].json)
+  if [ ${#results[@]} -eq 0 ]; then
+    echo "run.sh: no results" >&2
+    exit 1
+  fi
+  {
+    echo "## tether vs Node socket.io — N=$N sockets, ${DURATION} s per phase$([ "$SMOKE" = 1 ] && echo ' (smoke)')"
+    echo
+    echo "Machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'). Ratios: how many times better tether is (>1 = better; latency ratios on p99)."
+    echo
+    "$LOADGEN" report "${MISSING[@]}" "${results[@]}"
+  } | tee "$OUT/table.md"
+}
+
+# --- the recovery suite ---------------------------------------------------------------------
+# jitter TAG IMPL NODES LABEL MODE NS [RECOVERY]: starts the nodes, runs bench/node/jitter.mjs
+# (results in jitter-TAG.json), stops them.
+jitter() {
+  local tag=$1 impl=$2 nodes=$3 label=$4 mode=$5 ns=$6 recovery=${7:-0} redis="" args=() pids=()
+  local i port pid
+  if [ "$nodes" -gt 1 ]; then redis=$REDIS_URL_ALL; fi
+  if [ -n "$REDIS_PID" ]; then args+=(--redis-pid "$REDIS_PID"); fi
+  echo "== jitter-$tag: $impl × $nodes node(s), recovery $label   load: $(uptime | sed 's/.*load average: //')" >&2
+  echo "jitter-$tag: $(uptime)" >>"$OUT/uptime.txt"
+  for i in $(seq "$nodes"); do
+    read -r port pid < <(start "$impl" "$redis" "$OUT/jitter-$tag-node$i.log" "$recovery")
+    PIDS+=("$pid"); pids+=("$pid")
+    args+=(--url "http://127.0.0.1:$port" --pid "$pid")
+    if ! "$LOADGEN" wait-port "127.0.0.1:$port" --timeout 30; then
+      echo "run.sh: $impl node $i did not start; see $OUT/jitter-$tag-node$i.log" >&2
+      stop "${pids[@]}"
+      return 0
+    fi
+  done
+  if ! timeout 600 "${LOADGEN_CPU[@]}" node "$ROOT/bench/node/jitter.mjs" --impl "$impl" \
+      --label "$label" --mode "$mode" --ns "$ns" --users "$JITTER_USERS" \
+      --duration "$JITTER_DURATION" "${args[@]}" --out "$OUT/jitter-$tag.json" \
+      >/dev/null 2>"$OUT/jitter-$tag.log"; then
+    echo "run.sh: jitter-$tag failed; see $OUT/jitter-$tag.log" >&2
+    tail -3 "$OUT/jitter-$tag.log" >&2 || true
+  fi
+  stop "${pids[@]}"
+  flush_redis
+}
+
+recovery_suite() {
+  local nodes two=0 results r tag
+  if [ "$SMOKE" = 0 ] && [ -n "$REDIS_URL_ALL" ] && [ "$NO_CLUSTER" = 0 ]; then two=1; fi
+  for nodes in 1 2; do
+    if [ "$nodes" = 2 ] && [ "$two" = 0 ]; then continue; fi
+    for r in $(seq "$REPEAT"); do
+      tag=""
+      if [ "$REPEAT" -gt 1 ]; then tag=r$r; fi
+      run tether "$nodes" "recovery-tether-$nodes-off$tag" --scenarios unicast --tag "$tag"
+      run tether "$nodes" "recovery-tether-$nodes-on$tag" --scenarios unicast --tag "$tag" \
+        --ns /bench-recovery
+    done
+  done
+  if [ "$JITTER" = 1 ]; then
+    jitter 1 tether 1 "on" readme /bench-recovery
+    if [ "$two" = 1 ]; then
+      jitter 2 tether 2 "on, each reconnect to the other node" readme /bench-recovery
+    fi
+    jitter 3 tether 1 "off" none /bench
+    if [ "$TETHER_ONLY" = 0 ]; then
+      jitter 4 node 1 "off" none /bench
+      jitter 5 node 1 "connectionStateRecovery" native /bench 1
+    fi
+  fi
+
+  shopt -s nullglob
+  results=("$OUT"/recovery-*.json "$OUT"/jitter-[0-9].json)
+  if [ ${#results[@]} -eq 0 ]; then
+    echo "run.sh: no recovery results" >&2
+    exit 1
+  fi
+  {
+    echo "## Recovery: on vs off, and under jitter — N=$N sockets, ${DURATION} s unicast$([ "$JITTER" = 1 ] && echo "; jitter: $JITTER_USERS users × 10 events/s for $JITTER_DURATION s")$([ "$SMOKE" = 1 ] && echo ' (smoke)')"
+    echo
+    echo "Machine: $(nproc) cores; load before each run in $OUT/uptime.txt."
+    echo
+    "$LOADGEN" recovery-report "${results[@]}"
+  } | tee "$OUT/recovery.md"
+}
+
+if [ "$RECOVERY" = 0 ]; then main_suite; fi
+if [ "$RECOVERY" = 1 ] || [ "$SMOKE" = 1 ]; then
+  echo
+  recovery_suite
 fi
-{
-  echo "## tether vs Node socket.io — N=$N sockets, ${DURATION} s per phase$([ "$SMOKE" = 1 ] && echo ' (smoke)')"
-  echo
-  echo "Machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'). Ratios: how many times better tether is (>1 = better; latency ratios on p99)."
-  echo
-  "$LOADGEN" report "${MISSING[@]}" "${results[@]}"
-} | tee "$OUT/table.md"
 echo "results: $OUT" >&2

@@ -1,7 +1,11 @@
 // The Node socket.io baseline of tether's benchmarks: the bench contract (bench/README.md) on
 // socket.io 4.8, with @socket.io/redis-adapter 8.3 when REDIS_URL is set.
 //
-//   BENCH_KEY=<base64url 32 bytes> PORT=3000 [REDIS_URL=redis://127.0.0.1:6379] node server.mjs
+//   BENCH_KEY=<base64url 32 bytes> PORT=3000 [REDIS_URL=redis://127.0.0.1:6379] [RECOVERY=1] node server.mjs
+//
+// RECOVERY=1 turns on socket.io's own connection state recovery (two minutes, like tether's
+// default window), which needs the in-memory adapter: it is refused with REDIS_URL
+// (@socket.io/redis-adapter does not support it).
 //
 // It is written the way a Node team would write it: rooms `user:<id>` and `channel:<name>`,
 // auth in a namespace middleware with jose.
@@ -23,10 +27,19 @@ if (key.length !== 32) {
   process.exit(2);
 }
 
+const recovery = process.env.RECOVERY === "1";
+if (recovery && process.env.REDIS_URL) {
+  console.error("node bench server: RECOVERY=1 needs the in-memory adapter (no REDIS_URL)");
+  process.exit(2);
+}
+
 const httpServer = createServer();
 const io = new Server(httpServer, {
   // As tether: a sane message size limit (socket.io's default is 1 MB too).
   maxHttpBufferSize: 1e6,
+  ...(recovery && {
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
+  }),
 });
 
 if (process.env.REDIS_URL) {
@@ -90,7 +103,7 @@ bench.on("connection", (socket) => {
 });
 
 httpServer.listen(port, host, () => {
-  console.log(`node bench server on http://${host}:${port}${process.env.REDIS_URL ? " (redis adapter)" : ""}`);
+  console.log(`node bench server on http://${host}:${port}${process.env.REDIS_URL ? " (redis adapter)" : ""}${recovery ? " (connection state recovery)" : ""}`);
 });
 
 for (const sig of ["SIGTERM", "SIGINT"]) {

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) low_water: Cell<u64>,
     /// Wakes the driver (closed loop: room in the window; drain: all arrived).
     pub(crate) notify: Notify,
+    /// `msg` events of the current phase that carried a recovery position as their last argument.
+    pub(crate) positioned: Cell<u64>,
     /// Latency of each `msg` (receive time − the send time in its data), in ns.
     pub(crate) latency: RefCell<Histogram>,
     /// ACKs received (joins).
@@ -58,6 +60,7 @@ impl Shared {
             expected: Cell::new(0),
             low_water: Cell::new(0),
             notify: Notify::new(),
+            positioned: Cell::new(0),
             latency: RefCell::new(Histogram::default()),
             acks: Cell::new(0),
             events: Cell::new(0),
@@ -74,6 +77,7 @@ impl Shared {
     pub(crate) fn reset_phase(&self) {
         self.received.set(0);
         self.expected.set(0);
+        self.positioned.set(0);
         self.latency.borrow_mut().clear();
     }
 
@@ -82,8 +86,11 @@ impl Shared {
         self.expected.get().saturating_sub(self.received.get())
     }
 
-    fn on_msg(&self, t: Option<u64>) {
+    fn on_msg(&self, t: Option<u64>, positioned: bool) {
         let now = self.now_ns();
+        if positioned {
+            self.positioned.set(self.positioned.get() + 1);
+        }
         if let Some(t) = t {
             self.latency.borrow_mut().record(now.saturating_sub(t));
         }
@@ -224,7 +231,8 @@ async fn run(ws: Ws, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Rc<Shared>) {
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => match proto::classify(&text, &shared.ns) {
-                    Incoming::Msg(t) => shared.on_msg(t),
+                    // `["msg",{..},"<ms>-<seq>"]`: recorded, with its position last.
+                    Incoming::Msg(t) => shared.on_msg(t, text.ends_with("\"]")),
                     Incoming::Ping if sink.send(Message::text("3")).await.is_err() => {
                         break shared.dropped.set(shared.dropped.get() + 1);
                     }

@@ -8,6 +8,7 @@
 //! ```text
 //! loadgen run --impl tether --url 127.0.0.1:3000 --pid 1234 [--n 2000] [--duration 8] ..
 //! loadgen report results/*.json                      # one markdown table
+//! loadgen recovery-report results/recovery-*.json     # the recovery tables
 //! loadgen free-port                                    # a free loopback TCP port
 //! loadgen wait-port 127.0.0.1:3000 [--timeout 30]      # until something listens there
 //! ```
@@ -18,6 +19,7 @@
 mod conn;
 mod hist;
 mod proto;
+mod recovery;
 mod report;
 mod run;
 mod sys;
@@ -32,6 +34,7 @@ use run::Config;
 const USAGE: &str = "usage:
   loadgen run --impl NAME --url HOST:PORT [--url ..] [--pid PID ..] [options]
       --bystander-pid PID   a cluster node holding no socket: its CPU is reported per phase
+      --redis-pid PID       the Redis server the nodes share: its CPU is reported per phase
       --n N                 sockets held (2000)
       --sockets-per-user S  sockets per user (1)
       --duration SECS       per timed phase (8)
@@ -47,8 +50,10 @@ const USAGE: &str = "usage:
       --pad BYTES           message padding (64)
       --scenarios LIST      comma-separated: all, unicast, fanout, latency, churn (all)
       --ns PATH             namespace (/bench)
+      --tag TEXT            recorded as is in the results (e.g. which repetition)
       --out FILE            write the JSON there too
   loadgen report [--missing IMPL:NODES=REASON ..] FILE..
+  loadgen recovery-report FILE..   unicast recovery off/on (--ns /bench-recovery), jitter runs
   loadgen free-port
   loadgen wait-port HOST:PORT [--timeout SECS]";
 
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("report") => cmd_report(&args[1..]),
+        Some("recovery-report") => cmd_recovery_report(&args[1..]),
         Some("free-port") => free_port(),
         Some("wait-port") => wait_port(&args[1..]),
         _ => Err(USAGE.to_owned()),
@@ -119,7 +125,9 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         urls: Vec::new(),
         pids: Vec::new(),
         bystanders: Vec::new(),
+        redis: Vec::new(),
         ns: "/bench".to_owned(),
+        tag: String::new(),
         key: sys::decode_key(&key)?,
         n: 2000,
         sockets_per_user: 1,
@@ -143,6 +151,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             "--url" => cfg.urls.push(loopback(v)?),
             "--pid" => cfg.pids.push(parse(flag, v)?),
             "--bystander-pid" => cfg.bystanders.push(parse(flag, v)?),
+            "--redis-pid" => cfg.redis.push(parse(flag, v)?),
             "--n" => cfg.n = parse(flag, v)?,
             "--sockets-per-user" => cfg.sockets_per_user = parse(flag, v)?,
             "--duration" => cfg.duration = secs(flag, v)?,
@@ -158,6 +167,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             "--pad" => cfg.pad = parse(flag, v)?,
             "--scenarios" => cfg.scenarios = v.split(',').map(str::to_owned).collect(),
             "--ns" => cfg.ns = v.to_owned(),
+            "--tag" => cfg.tag = v.to_owned(),
             "--out" => out_file = Some(v.to_owned()),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
@@ -208,6 +218,24 @@ fn cmd_report(args: &[String]) -> Result<(), String> {
     print!("{}", report::table(&runs, &missing));
     println!();
     print!("{}", report::notes(&runs));
+    Ok(())
+}
+
+fn cmd_recovery_report(args: &[String]) -> Result<(), String> {
+    let mut runs = Vec::new();
+    for a in args {
+        let text = std::fs::read_to_string(a).map_err(|e| format!("cannot read {a}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{a} is not JSON: {e}"))?;
+        runs.push(v);
+    }
+    if runs.iter().any(|v| v.get("unicast").is_some()) {
+        println!("{}", recovery::unicast_table(&runs));
+    }
+    if runs.iter().any(|v| v["jitter"] == true) {
+        println!("{}", recovery::jitter_table(&runs));
+        print!("{}", recovery::jitter_notes(&runs));
+    }
     Ok(())
 }
 

@@ -87,7 +87,7 @@ fn num(v: &Value, section: &str, field: &str) -> Option<f64> {
     v.get(section)?.get(field)?.as_f64()
 }
 
-fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     let a = x.abs();
     if a >= 10_000.0 {
         // Thousands separators for rates.
@@ -111,7 +111,7 @@ fn fmt_num(x: f64) -> String {
 }
 
 /// Milliseconds with two significant decimals below 10 ms.
-fn fmt_ms(x: f64) -> String {
+pub(crate) fn fmt_ms(x: f64) -> String {
     if x < 10.0 {
         format!("{x:.2}")
     } else if x < 100.0 {

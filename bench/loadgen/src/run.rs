@@ -25,8 +25,12 @@ pub(crate) struct Config {
     /// Pids of nodes in the same cluster that hold no socket: their CPU shows the work a node
     /// does for messages none of its sockets receive.
     pub(crate) bystanders: Vec<u32>,
+    /// Pids of the Redis server(s) the nodes share: their CPU is reported per phase.
+    pub(crate) redis: Vec<u32>,
     /// The namespace.
     pub(crate) ns: String,
+    /// Free text recorded in the results (`--tag`), e.g. which repetition a run is.
+    pub(crate) tag: String,
     /// The 32-byte token key.
     pub(crate) key: Vec<u8>,
     /// Sockets held.
@@ -83,6 +87,8 @@ pub(crate) async fn run(cfg: &Config) -> Result<Value, String> {
     let mut out = json!({
         "impl": cfg.implementation,
         "nodes": cfg.urls.len(),
+        "ns": cfg.ns,
+        "tag": cfg.tag,
         "n": cfg.n,
         "sockets_per_user": cfg.sockets_per_user,
         "duration_s": cfg.duration.as_secs_f64(),
@@ -317,8 +323,7 @@ async fn closed_loop(
 ) -> Value {
     shared.reset_phase();
     shared.low_water.set(window / 2);
-    let cpu0 = sys::total_cpu(&cfg.pids);
-    let idle0 = sys::total_cpu(&cfg.bystanders);
+    let meter = sys::PhaseCpu::start(&cfg.pids, &cfg.bystanders, &cfg.redis);
     let t0 = Instant::now();
     let deadline = t0 + cfg.duration;
     let (mut i, mut sent, mut skipped) = (0u64, 0u64, 0u64);
@@ -340,9 +345,9 @@ async fn closed_loop(
         let _ = tokio::time::timeout_at(deadline.into(), shared.notify.notified()).await;
     }
     let in_window = shared.received.get();
+    let positioned = shared.positioned.get();
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = sys::total_cpu(&cfg.pids) - cpu0;
-    let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
+    let cpu = meter.used();
     shared.low_water.set(0);
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
     let lat = shared.latency.borrow();
@@ -357,12 +362,12 @@ async fn closed_loop(
         "max_ms": ms(lat.max()),
         "lost": shared.outstanding(),
         "window": window,
-        "server_cpu_s": cpu,
-        "server_cpu_us_per_delivery": cpu * 1e6 / in_window.max(1) as f64,
+        "server_cpu_s": cpu.servers,
+        "server_cpu_us_per_delivery": cpu.servers * 1e6 / in_window.max(1) as f64,
+        // Of the deliveries counted above (stragglers after the phase are not).
+        "with_position": positioned,
     });
-    if !cfg.bystanders.is_empty() {
-        out["bystander_cpu_ms"] = json!(bystander * 1e3);
-    }
+    meter.report(&cpu, &mut out, in_window);
     out
 }
 
@@ -372,8 +377,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     shared.low_water.set(0);
     let spu = cfg.sockets_per_user;
     let rate = cfg.rate.max(1) as f64;
-    let cpu0 = sys::total_cpu(&cfg.pids);
-    let idle0 = sys::total_cpu(&cfg.bystanders);
+    let meter = sys::PhaseCpu::start(&cfg.pids, &cfg.bystanders, &cfg.redis);
     let t0 = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -404,8 +408,7 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let _ = wait_for(|| shared.outstanding() == 0, cfg.drain).await;
-    let cpu = sys::total_cpu(&cfg.pids) - cpu0;
-    let bystander = sys::total_cpu(&cfg.bystanders) - idle0;
+    let cpu = meter.used();
     let lat = shared.latency.borrow();
     let mut out = json!({
         "rate": cfg.rate,
@@ -419,10 +422,9 @@ async fn open_loop(cfg: &Config, shared: &Shared, conns: &[Option<Conn>], users:
         "max_ms": ms(lat.max()),
         "lost": shared.outstanding(),
         "max_send_lag_ms": max_lag.as_secs_f64() * 1e3,
-        "server_cpu_s": cpu,
+        "server_cpu_s": cpu.servers,
+        "with_position": shared.positioned.get(),
     });
-    if !cfg.bystanders.is_empty() {
-        out["bystander_cpu_ms"] = json!(bystander * 1e3);
-    }
+    meter.report(&cpu, &mut out, shared.received.get());
     out
 }

@@ -46,6 +46,54 @@ pub(crate) fn total_cpu(pids: &[u32]) -> f64 {
     pids.iter().filter_map(|p| cpu_seconds(Some(*p))).sum()
 }
 
+/// CPU seconds used over a phase by the servers, the cluster's bystander nodes and Redis.
+pub(crate) struct PhaseCpu<'a> {
+    /// Servers, bystanders, Redis.
+    pids: [&'a [u32]; 3],
+    start: [f64; 3],
+}
+
+/// What a [`PhaseCpu`] measured, in seconds.
+pub(crate) struct Used {
+    pub(crate) servers: f64,
+    bystanders: f64,
+    redis: f64,
+}
+
+impl<'a> PhaseCpu<'a> {
+    /// Starts measuring.
+    pub(crate) fn start(servers: &'a [u32], bystanders: &'a [u32], redis: &'a [u32]) -> Self {
+        let pids = [servers, bystanders, redis];
+        Self {
+            pids,
+            start: pids.map(total_cpu),
+        }
+    }
+
+    /// What was used since the start.
+    pub(crate) fn used(&self) -> Used {
+        let [servers, bystanders, redis] =
+            [0, 1, 2].map(|i| total_cpu(self.pids[i]) - self.start[i]);
+        Used {
+            servers,
+            bystanders,
+            redis,
+        }
+    }
+
+    /// Adds the bystanders' and Redis's CPU to a phase's results, when they were measured.
+    pub(crate) fn report(&self, used: &Used, out: &mut serde_json::Value, deliveries: u64) {
+        if !self.pids[1].is_empty() {
+            out["bystander_cpu_ms"] = serde_json::json!(used.bystanders * 1e3);
+        }
+        if !self.pids[2].is_empty() {
+            out["redis_cpu_s"] = serde_json::json!(used.redis);
+            out["redis_cpu_us_per_delivery"] =
+                serde_json::json!(used.redis * 1e6 / deliveries.max(1) as f64);
+        }
+    }
+}
+
 /// Decodes a base64url (padded or not) 32-byte key.
 pub(crate) fn decode_key(text: &str) -> Result<Vec<u8>, String> {
     let bytes = URL_SAFE_NO_PAD

@@ -11,7 +11,10 @@
 //!   does both);
 //! - `send` `{to, data}` → `msg` `data` to every socket of user `to`, on any node;
 //! - `channel` `{to, data}` → `msg` `data` to every member of channel `to`;
-//! - `join` `"channel"` (or `{channel}`) → joins, acked with the connection info.
+//! - `join` `"channel"` (or `{channel}`) → joins, acked with the connection info;
+//! - `/bench-recovery`: the same namespace with recovery on (`recovery = true`): every `msg`
+//!   to a user or channel is recorded and carries its position as a last argument, and a socket
+//!   that reconnects with `auth.recover = {offset, channels}` receives what it missed.
 //!
 //! `TOKIO_WORKER_THREADS` sets the runtime's threads (default: one per core).
 
@@ -54,69 +57,90 @@ enum JoinRequest {
     Object { channel: String },
 }
 
-/// The `/bench` namespace.
-struct Bench {
-    verifier: Arc<JweVerifier>,
+/// Stamps out a bench namespace: the contract's handlers under `path`, with any extra
+/// `#[socket_namespace]` arguments (`recovery = true`).
+macro_rules! bench_namespace {
+    ($(#[$doc:meta])* $name:ident, path = $path:tt $(, $arg:ident = $value:tt)*) => {
+        $(#[$doc])*
+        struct $name {
+            verifier: Arc<JweVerifier>,
+        }
+
+        #[socket_namespace(
+            path = $path,
+            user_key = "user_id",
+            client_connection_key = "user_id",
+            events = BenchEvent
+            $(, $arg = $value)*
+        )]
+        impl $name {
+            #[middleware]
+            async fn auth(&self, hs: &Handshake) -> Result<SocketOk<BenchUser>, SocketNok> {
+                let verified = self
+                    .verifier
+                    .authenticate::<Claims>(hs)
+                    .map_err(SocketNok::from)?;
+                Ok(SocketOk::new(BenchUser {
+                    user_id: verified.into_claims().sub,
+                }))
+            }
+
+            #[on("send")]
+            async fn send(&self, client: &Client<BenchUser>, p: Relay) {
+                if let Err(e) = client
+                    .emitter::<Self>()
+                    .to_user(p.to)
+                    .emit(BenchEvent::Msg(p.data))
+                    .await
+                {
+                    tracing::debug!(error = %e, "send failed");
+                }
+            }
+
+            #[on("channel")]
+            async fn channel(&self, client: &Client<BenchUser>, p: Relay) {
+                if let Err(e) = client
+                    .emitter::<Self>()
+                    .to_channel(p.to)
+                    .emit(BenchEvent::Msg(p.data))
+                    .await
+                {
+                    tracing::debug!(error = %e, "channel send failed");
+                }
+            }
+
+            #[on("join")]
+            async fn join(
+                &self,
+                client: &Client<BenchUser>,
+                req: JoinRequest,
+            ) -> Result<ConnectionInfo, SocketError> {
+                let channel = match req {
+                    JoinRequest::Name(c) | JoinRequest::Object { channel: c } => c,
+                };
+                if channel.is_empty() || channel.len() > tether::MAX_CHANNEL_LEN {
+                    return Err(SocketError::invalid_payload("a channel name"));
+                }
+                client.clients().join_channel(client, &channel);
+                Ok(client.connection_info())
+            }
+        }
+    };
 }
 
-#[socket_namespace(
-    path = "/bench",
-    user_key = "user_id",
-    client_connection_key = "user_id",
-    events = BenchEvent
-)]
-impl Bench {
-    #[middleware]
-    async fn auth(&self, hs: &Handshake) -> Result<SocketOk<BenchUser>, SocketNok> {
-        let verified = self
-            .verifier
-            .authenticate::<Claims>(hs)
-            .map_err(SocketNok::from)?;
-        Ok(SocketOk::new(BenchUser {
-            user_id: verified.into_claims().sub,
-        }))
-    }
+bench_namespace!(
+    /// The `/bench` namespace of the contract.
+    Bench,
+    path = "/bench"
+);
 
-    #[on("send")]
-    async fn send(&self, client: &Client<BenchUser>, p: Relay) {
-        if let Err(e) = client
-            .emitter::<Self>()
-            .to_user(p.to)
-            .emit(BenchEvent::Msg(p.data))
-            .await
-        {
-            tracing::debug!(error = %e, "send failed");
-        }
-    }
-
-    #[on("channel")]
-    async fn channel(&self, client: &Client<BenchUser>, p: Relay) {
-        if let Err(e) = client
-            .emitter::<Self>()
-            .to_channel(p.to)
-            .emit(BenchEvent::Msg(p.data))
-            .await
-        {
-            tracing::debug!(error = %e, "channel send failed");
-        }
-    }
-
-    #[on("join")]
-    async fn join(
-        &self,
-        client: &Client<BenchUser>,
-        req: JoinRequest,
-    ) -> Result<ConnectionInfo, SocketError> {
-        let channel = match req {
-            JoinRequest::Name(c) | JoinRequest::Object { channel: c } => c,
-        };
-        if channel.is_empty() || channel.len() > tether::MAX_CHANNEL_LEN {
-            return Err(SocketError::invalid_payload("a channel name"));
-        }
-        client.clients().join_channel(client, &channel);
-        Ok(client.connection_info())
-    }
-}
+bench_namespace!(
+    /// `/bench-recovery`: the same with recovery on (the defaults: two minutes, 4096 events per
+    /// stream), so every emit to a user is recorded and carries its position.
+    BenchRecovery,
+    path = "/bench-recovery",
+    recovery = true
+);
 
 /// Cluster mode when `REDIS_URL` is set: the only place the bench server touches it.
 fn cluster(builder: TetherBuilder, redis_url: Option<String>) -> TetherBuilder {
@@ -145,13 +169,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Arc::new(JweVerifier::new(KeySet::new(key)));
     // No per-socket rate limit: the bench measures throughput against servers that have none.
     let builder = Tether::builder()
-        .namespace(Bench { verifier })
+        .namespace(Bench {
+            verifier: verifier.clone(),
+        })
+        .namespace(BenchRecovery { verifier })
         .rate_limit(None);
     let tether = cluster(builder, redis_url).build().await?;
     let app = axum::Router::new().layer(tether.layer());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // Small frames go out at once, as with Node's http server (`noDelay` is its default) and the
+    // demo: Nagle's algorithm would hold a burst's second frame until the client's delayed ACK
+    // (~40 ms), which shows in the replay of a reconnect.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     println!(
         "tether bench server on http://{addr}{}",
         if clustered { " (cluster mode)" } else { "" }
