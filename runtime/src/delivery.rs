@@ -101,10 +101,8 @@ pub enum EmitError {
         /// The largest envelope the cluster takes.
         max: usize,
     },
-    /// `emit_with_ack` from an emitter that serves no sockets
-    /// ([`Emitter::connect_redis`](crate::Emitter::connect_redis)): it cannot receive the
-    /// answers. Nothing was sent.
-    AcksNeedANode,
+    /// A channel name that is not one (1 to 64 characters of `A-Z a-z 0-9 _ - . :`).
+    InvalidChannel(String),
 }
 
 impl fmt::Display for EmitError {
@@ -119,9 +117,7 @@ impl fmt::Display for EmitError {
                  `connect`, `connect_error`, `disconnect`, `disconnecting`, `newListener`, \
                  `removeListener`)"
             ),
-            Self::AcksNeedANode => f.write_str(
-                "acks need a node: an emitter that serves no sockets cannot receive them",
-            ),
+            Self::InvalidChannel(why) => write!(f, "invalid channel: {why}"),
             Self::TooLarge { size, max } => write!(
                 f,
                 "the envelope would be {size} bytes, over the cluster's maximum of {max} \

@@ -32,6 +32,14 @@ pub(crate) enum Order<'a> {
     Kick { kick: Kick },
     /// Disconnect one socket (a cluster-wide connection cap evicted it).
     KickSocket { sid: &'a str, kick: Kick },
+    /// Put the local sockets of the targets into `channel` (`join`) or take them out, telling
+    /// each its new connection info; answer `reply_to` under `request` with the sockets changed.
+    Member {
+        channel: &'a str,
+        join: bool,
+        request: &'a str,
+        reply_to: &'a str,
+    },
     /// Emit `event` with `data` asking each local socket for an ack; answer the publishing node
     /// (`reply_to`) with each socket's, within `timeout_ms`, under `request`.
     EmitWithAck {
@@ -160,6 +168,21 @@ pub(crate) trait Remote: Send + Sync + 'static {
         except: &'a [Target],
         event: &'a str,
         data: &'a RawValue,
+        timeout: std::time::Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>>;
+
+    /// Puts the sockets of `targets` on the other nodes into `channel` (`join`) or takes them
+    /// out, and collects each node's answer (the sockets changed, with their channels) until
+    /// every node that received the order answered or `timeout` passed. A node answers once it
+    /// follows the channel, so emits to it that follow reach the sockets. `None` when the
+    /// cluster could not be reached.
+    fn membership<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        channel: &'a str,
+        join: bool,
         timeout: std::time::Duration,
     ) -> RemoteFuture<'a, Option<Vec<SocketAck>>>;
 

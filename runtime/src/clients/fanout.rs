@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
 use crate::metrics::{Dropped, dropped};
-use crate::protocol::{Target, is_reserved_event};
+use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
 /// How much sooner than the asker a node answers an `emit_with_ack` for its sockets.
@@ -123,6 +123,31 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                         .acks_local(&targets, &except, &event, &data, timeout)
                         .await;
                     remote.reply_acks(&reply_to, &request, acks).await;
+                });
+                Box::pin(async {})
+            }
+            Order::Member {
+                channel,
+                join,
+                request,
+                reply_to,
+            } => {
+                let Some(remote) = self.remote().cloned() else {
+                    return Box::pin(async {});
+                };
+                let answers = if validate_channel(channel).is_ok() {
+                    self.membership_local(inbound.targets, inbound.except, channel, join)
+                } else {
+                    Vec::new()
+                };
+                let (request, reply_to) = (request.to_owned(), reply_to.to_owned());
+                tokio::spawn(async move {
+                    // Followed before answering: the asker's next emit to the channel reaches
+                    // these sockets.
+                    if join && !answers.is_empty() {
+                        remote.followed().await;
+                    }
+                    remote.reply_acks(&reply_to, &request, answers).await;
                 });
                 Box::pin(async {})
             }

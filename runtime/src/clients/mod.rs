@@ -8,11 +8,12 @@
 //! - `map`: the map, where a socket enters and leaves the indexes;
 //! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits;
 //! - `acks`: `emit_with_ack`, one answer per socket across nodes;
-//! - `kept`: the offline inbox (`persist`);
+//! - `kept`: the offline inbox (`persist`); `control`: channel membership changed from anywhere;
 //! - `history`: recovery (recorded emits, and the replay of what a socket missed).
 
 mod acks;
 mod client;
+mod control;
 mod data;
 mod fanout;
 mod history;

@@ -17,6 +17,7 @@ use super::config::ClusterState;
 use super::guard::Refusal;
 use super::node::Cluster;
 use super::sign::open;
+use super::transport::{Incoming, Link};
 use crate::acks::{ACK_GRACE, SocketAck};
 use crate::protocol::{Target, redis_channel};
 use crate::remote::{Order, RemoteFuture};
@@ -35,6 +36,31 @@ struct Answer {
     request: String,
     node: String,
     acks: Vec<SocketAck>,
+}
+
+/// What a request asks of the nodes.
+enum Ask<'a> {
+    Emit {
+        event: &'a str,
+        data: &'a RawValue,
+        timeout_ms: u64,
+    },
+    Member {
+        channel: &'a str,
+        join: bool,
+    },
+}
+
+/// The pub/sub link on which a process that serves no sockets receives answers.
+pub(super) struct Listener {
+    _link: Link,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Forgets a request when its caller is done (or gone).
@@ -60,10 +86,45 @@ impl Cluster {
         data: &RawValue,
         timeout: Duration,
     ) -> Option<Vec<SocketAck>> {
-        let node = self.node_id.as_deref()?;
-        if self.state() != ClusterState::Connected {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let ask = Ask::Emit {
+            event,
+            data,
+            timeout_ms,
+        };
+        self.ask(ns, targets, except, timeout + ACK_GRACE, ask)
+            .await
+    }
+
+    /// See `Remote::membership`.
+    pub(super) async fn membership(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        channel: &str,
+        join: bool,
+        timeout: Duration,
+    ) -> Option<Vec<SocketAck>> {
+        let ask = Ask::Member { channel, join };
+        self.ask(ns, targets, except, timeout, ask).await
+    }
+
+    /// Publishes an order that the nodes holding `targets` answer on this process's ack
+    /// channel, and collects the answers until every node that received it answered or
+    /// `wait` passed.
+    async fn ask<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        wait: Duration,
+        ask: Ask<'a>,
+    ) -> Option<Vec<SocketAck>> {
+        if self.subs.is_some() && self.state() != ClusterState::Connected {
             return None;
         }
+        let reply_to = self.reply_address().await?;
         let request = self.next_message_id();
         let (tx, mut answers) = mpsc::unbounded_channel();
         self.pending_acks
@@ -71,13 +132,25 @@ impl Cluster {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(request.clone(), tx);
         let _forget = Forget(&self.pending_acks, &request);
-        let deadline = tokio::time::Instant::now() + timeout + ACK_GRACE;
-        let order = Order::EmitWithAck {
-            event,
-            data,
-            request: &request,
-            reply_to: node,
-            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        let deadline = tokio::time::Instant::now() + wait;
+        let order = match ask {
+            Ask::Emit {
+                event,
+                data,
+                timeout_ms,
+            } => Order::EmitWithAck {
+                event,
+                data,
+                request: &request,
+                reply_to: &reply_to,
+                timeout_ms,
+            },
+            Ask::Member { channel, join } => Order::Member {
+                channel,
+                join,
+                request: &request,
+                reply_to: &reply_to,
+            },
         };
         let reached = self.publish(ns, targets, except, order).await?;
         // This node's own subscriptions were counted too, but it does not answer itself.
@@ -130,6 +203,52 @@ impl Cluster {
                 tracing::warn!(error = %e, "acks not sent: Redis");
             }
         })
+    }
+
+    /// Where answers to this process's requests go: a node's ack channel (which it follows
+    /// from the start), or, for a process that serves no sockets, one it starts following now
+    /// on a pub/sub link of its own. `None` when that link cannot be made.
+    async fn reply_address(&self) -> Option<String> {
+        if let Some(node) = self.node_id.as_deref() {
+            return Some(node.to_owned());
+        }
+        let mut listener = self.replies.lock().await;
+        let alive = listener.as_ref().is_some_and(|l| !l.reader.is_finished());
+        if !alive {
+            let topology = self.topology.as_ref()?;
+            let channel = acks_channel(&self.prefix, &self.origin);
+            let (mut link, mut feed) = match topology.subscribe_link().await {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no link for answers from the nodes");
+                    return None;
+                }
+            };
+            if let Err(e) = link.subscribe(std::slice::from_ref(&channel)).await {
+                tracing::warn!(error = %e, "no link for answers from the nodes");
+                return None;
+            }
+            let cluster = self.me.clone();
+            let reader = tokio::spawn(async move {
+                loop {
+                    match feed.next().await {
+                        Incoming::Message { channel, payload } => {
+                            let Some(cluster) = cluster.upgrade() else {
+                                return;
+                            };
+                            cluster.receive_acks(&channel, &payload);
+                        }
+                        Incoming::Dropped(_) => {}
+                        Incoming::Lost => return,
+                    }
+                }
+            });
+            *listener = Some(Listener {
+                _link: link,
+                reader,
+            });
+        }
+        Some(self.origin.clone())
     }
 
     /// Takes an answer that arrived on this node's ack channel.

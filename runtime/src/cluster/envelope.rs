@@ -25,6 +25,7 @@ pub const VERSION: u32 = 1;
 /// {"v": 1, …, "kind": "kick_socket", "sid": "…", "kick": {…}}
 /// {"v": 1, …, "kind": "emit_with_ack", "event": "…", "data": …, "request": "…",
 ///  "reply_to": "<node id>", "timeout_ms": 5000}
+/// {"v": 1, …, "kind": "join" | "leave", "channel": "…", "request": "…", "reply_to": "…"}
 /// ```
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope<'a> {
@@ -68,6 +69,8 @@ pub(crate) struct Envelope<'a> {
     reply_to: Option<&'a str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_ms: Option<u64>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
 }
 
 fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
@@ -83,6 +86,8 @@ enum Kind {
     Kick,
     KickSocket,
     EmitWithAck,
+    Join,
+    Leave,
 }
 
 impl<'a> Envelope<'a> {
@@ -94,7 +99,7 @@ impl<'a> Envelope<'a> {
         except: Vec<Target>,
         order: Order<'a>,
     ) -> Self {
-        let (mut request, mut reply_to, mut timeout_ms) = (None, None, None);
+        let (mut request, mut reply_to, mut timeout_ms, mut channel) = (None, None, None, None);
         let (kind, event, data, sid, kick) = match order {
             Order::Emit { event, data } => (Kind::Emit, Some(event), Some(data), None, None),
             Order::Kick { kick } => (Kind::Kick, None, None, None, Some(kick)),
@@ -110,6 +115,16 @@ impl<'a> Envelope<'a> {
             } => {
                 (request, reply_to, timeout_ms) = (Some(id), Some(to), Some(ms));
                 (Kind::EmitWithAck, Some(event), Some(data), None, None)
+            }
+            Order::Member {
+                channel: name,
+                join,
+                request: id,
+                reply_to: to,
+            } => {
+                (request, reply_to, channel) = (Some(id), Some(to), Some(name));
+                let kind = if join { Kind::Join } else { Kind::Leave };
+                (kind, None, None, None, None)
             }
         };
         Self {
@@ -127,6 +142,7 @@ impl<'a> Envelope<'a> {
             request,
             reply_to,
             timeout_ms,
+            channel,
         }
     }
 
@@ -164,6 +180,12 @@ impl<'a> Envelope<'a> {
             Kind::KickSocket => Order::KickSocket {
                 sid: self.sid?,
                 kick: self.kick.clone()?,
+            },
+            Kind::Join | Kind::Leave => Order::Member {
+                channel: self.channel?,
+                join: matches!(self.kind, Kind::Join),
+                request: self.request?,
+                reply_to: self.reply_to?,
             },
             Kind::EmitWithAck => Order::EmitWithAck {
                 event: self.event?,

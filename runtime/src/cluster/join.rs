@@ -57,7 +57,7 @@ impl Cluster {
         let guard = Arc::new(Guard::new(config.max_envelope_size, config.key.clone()));
         let (state_tx, state_rx) = watch::channel(ClusterState::Reconnecting { attempts: 0 });
         let (writers, queues) = Writers::new(guard.clone());
-        let cluster = Arc::new(Self {
+        let cluster = Arc::new_cyclic(|me| Self {
             node_id: Some(node_id.clone()),
             origin: node_id.clone(),
             prefix: config.prefix.clone(),
@@ -74,6 +74,9 @@ impl Cluster {
             pending_acks: Pending::default(),
             leaving: std::sync::atomic::AtomicBool::new(false),
             shutdown: watch::Sender::new(false),
+            topology: None,
+            replies: tokio::sync::Mutex::new(None),
+            me: me.clone(),
         });
         let follow = Follow {
             wanted,

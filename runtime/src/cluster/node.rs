@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::acks::Pending;
+use super::acks::{Listener, Pending};
 use super::config::{ClusterConfig, ClusterState, ClusterStats, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
@@ -81,6 +81,12 @@ pub(crate) struct Cluster {
     pub(super) leaving: std::sync::atomic::AtomicBool,
     /// Tells the node's tasks it is leaving.
     pub(super) shutdown: watch::Sender<bool>,
+    /// A process that serves no sockets: how to reach Redis for a link of answers.
+    pub(super) topology: Option<Topology>,
+    /// Its link of answers, made on first use.
+    pub(super) replies: tokio::sync::Mutex<Option<Listener>>,
+    /// This cluster itself, for the tasks it starts.
+    pub(super) me: std::sync::Weak<Cluster>,
 }
 
 impl fmt::Debug for Cluster {
@@ -110,7 +116,8 @@ impl Cluster {
             ))
         })?;
         let (_, state) = watch::channel(ClusterState::Connected);
-        Ok(Arc::new(Self {
+        let topology = Topology::of(config)?;
+        Ok(Arc::new_cyclic(|me| Self {
             node_id: None,
             origin: format!("emitter-{}", random_id()),
             prefix: config.prefix.clone(),
@@ -127,6 +134,9 @@ impl Cluster {
             pending_acks: Pending::default(),
             leaving: std::sync::atomic::AtomicBool::new(false),
             shutdown: watch::Sender::new(false),
+            topology: Some(topology),
+            replies: tokio::sync::Mutex::new(None),
+            me: me.clone(),
         }))
     }
 

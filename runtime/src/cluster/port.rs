@@ -113,6 +113,20 @@ impl Remote for Cluster {
         ))
     }
 
+    fn membership<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        channel: &'a str,
+        join: bool,
+        timeout: Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>> {
+        Box::pin(Cluster::membership(
+            self, ns, targets, except, channel, join, timeout,
+        ))
+    }
+
     fn reply_acks(
         &self,
         to: &str,

@@ -12,7 +12,7 @@ use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::Namespace;
 use crate::offline::{Kept, MAX_KEEP};
-use crate::protocol::{Target, is_reserved_event};
+use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Order, publish_into};
 
 /// One emit being addressed: add targets and exclusions, then [`emit`](Emit::emit).
@@ -108,8 +108,7 @@ impl<T: Namespace> Emit<'_, T> {
     /// ```
     ///
     /// # Errors
-    /// As [`emit`](Self::emit); and [`EmitError::AcksNeedANode`] from an emitter that serves no
-    /// sockets ([`Emitter::connect_redis`]), which cannot receive the answers.
+    /// As [`emit`](Self::emit). Nothing was sent then.
     pub async fn emit_with_ack(self, event: T::Events) -> Result<Vec<SocketAck>, EmitError> {
         match &self.emitter.backend {
             Backend::Node(clients) => {
@@ -123,7 +122,73 @@ impl<T: Namespace> Emit<'_, T> {
                     )
                     .await
             }
-            Backend::Redis(..) => Err(EmitError::AcksNeedANode),
+            Backend::Redis(remote, _) => {
+                let data = serialize_once(&event)?;
+                let order = Order::Emit {
+                    event: event.name(),
+                    data: &data,
+                };
+                remote.admit(T::PATH, &self.targets, &self.except, &order)?;
+                let answers = remote
+                    .emit_with_ack(
+                        T::PATH,
+                        &self.targets,
+                        &self.except,
+                        event.name(),
+                        &data,
+                        self.timeout,
+                    )
+                    .await;
+                Ok(answers.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Puts every socket of the targets, on every node, into `channel`: each is told its new
+    /// connection info ([`CONNECTION_INFO_EVENT`](crate::CONNECTION_INFO_EVENT)), and the
+    /// emits to the channel that follow reach it. Returns one answer per socket (its channels
+    /// now) once every node answered, or after the [`timeout`](Self::timeout). Works from an
+    /// emitter that serves no sockets too (a worker). Server-side joins are not capped by
+    /// `max_channels_per_socket`, nor checked by `#[authorize_channel]`.
+    ///
+    /// ```no_run
+    /// # async fn demo<T: tether::Namespace>(emitter: tether::Emitter<T>) -> Result<(), tether::EmitError> {
+    /// let joined = emitter.to_user("42").join("project-7").await?;
+    /// println!("{} sockets of user 42 are in project-7", joined.len());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`EmitError::InvalidChannel`] for a name that is not a channel's. Nothing changed then.
+    pub async fn join(self, channel: impl Into<String>) -> Result<Vec<SocketAck>, EmitError> {
+        self.membership(channel.into(), true).await
+    }
+
+    /// Takes every socket of the targets, on every node, out of `channel` (see
+    /// [`join`](Self::join)).
+    ///
+    /// # Errors
+    /// [`EmitError::InvalidChannel`] for a name that is not a channel's.
+    pub async fn leave(self, channel: impl Into<String>) -> Result<Vec<SocketAck>, EmitError> {
+        self.membership(channel.into(), false).await
+    }
+
+    async fn membership(self, channel: String, join: bool) -> Result<Vec<SocketAck>, EmitError> {
+        let (targets, except) = (&self.targets, &self.except);
+        match &self.emitter.backend {
+            Backend::Node(clients) => {
+                clients
+                    .membership(targets, except, &channel, join, self.timeout)
+                    .await
+            }
+            Backend::Redis(remote, _) => {
+                validate_channel(&channel)
+                    .map_err(|e| EmitError::InvalidChannel(e.message().to_owned()))?;
+                let answers = remote
+                    .membership(T::PATH, targets, except, &channel, join, self.timeout)
+                    .await;
+                Ok(answers.unwrap_or_default())
+            }
         }
     }
 

@@ -1,0 +1,131 @@
+//! Issue 13 (remote control): from any emitter — a node, or a worker that serves no sockets —
+//! every socket of a user is put into a channel (each told its new connection info) on every
+//! node, and the next emit to the channel reaches all of them; and acks come back to a worker.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tether::cluster::{ClusterConfig, ClusterState};
+use tether::{AnyEvent, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::redis::RedisServer;
+use tether_tests::{JsClient, TestServer};
+
+#[derive(Debug, Clone, Serialize)]
+struct Member {
+    user_id: String,
+}
+
+struct Lobby;
+
+#[socket_namespace(path = "/lobby", user_key = "user_id")]
+impl Lobby {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        let user = hs
+            .auth_str("token")
+            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
+        Ok(SocketOk::new(Member {
+            user_id: user.to_owned(),
+        }))
+    }
+}
+
+async fn node(redis: &RedisServer) -> (Tether, TestServer) {
+    let tether = Tether::builder()
+        .namespace(Lobby)
+        .cluster(ClusterConfig::new(redis.url()))
+        .build()
+        .await
+        .expect("join the cluster");
+    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
+    let mut watch = tether.watch_cluster().expect("cluster mode");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| *s == ClusterState::Connected),
+    )
+    .await
+    .expect("connected in time")
+    .expect("watch");
+    (tether, server)
+}
+
+fn note(n: u64) -> AnyEvent {
+    AnyEvent::new("note", json!({ "n": n }))
+}
+
+#[tokio::test]
+async fn a_worker_joins_every_socket_of_a_user_to_a_channel_on_every_node() {
+    let redis = RedisServer::start();
+    let (_a, server_a) = node(&redis).await;
+    let (_b, server_b) = node(&redis).await;
+    let worker = Emitter::<Lobby>::connect_redis(&redis.url()).await.unwrap();
+    let mut js = JsClient::spawn().await;
+    let opts = json!({"auth": {"token": "42"}, "tetherAck": "here"});
+    let sockets = [
+        js.connect_ok("a1", &server_a.url("/lobby"), opts.clone())
+            .await,
+        js.connect_ok("b1", &server_b.url("/lobby"), opts.clone())
+            .await,
+        js.connect_ok("b2", &server_b.url("/lobby"), opts.clone())
+            .await,
+    ];
+    for name in ["a1", "b1", "b2"] {
+        js.event(name, "/ops/connection-success").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // both nodes follow user 42
+
+    let mut joined = worker.to_user("42").join("room").await.unwrap();
+    joined.sort_by(|x, y| x.socket.cmp(&y.socket));
+    let mut expected: Vec<String> = sockets.to_vec();
+    expected.sort();
+    assert_eq!(
+        joined.iter().map(|j| j.socket.clone()).collect::<Vec<_>>(),
+        expected,
+        "one answer per socket, across nodes"
+    );
+    assert!(
+        joined.iter().all(|j| j.reply == Ok(json!(["room"]))),
+        "{joined:?}"
+    );
+    for name in ["a1", "b1", "b2"] {
+        let info = js.event(name, "/ops/connection-success").await[0].clone();
+        assert_eq!(info["channels"], json!(["room"]), "{name} is told");
+    }
+    // The very next emit to the channel reaches every one of them.
+    let d = worker.to_channel("room").emit(note(1)).await.unwrap();
+    assert_eq!(d.nodes, 2, "{d:?}");
+    for name in ["a1", "b1", "b2"] {
+        assert_eq!(js.event(name, "note").await[0], json!({"n": 1}));
+    }
+
+    // Acks come back to a worker too.
+    let acks = worker
+        .to_user("42")
+        .timeout(Duration::from_secs(2))
+        .emit_with_ack(note(2))
+        .await
+        .unwrap();
+    assert_eq!(acks.len(), 3, "{acks:?}");
+    assert!(
+        acks.iter().all(|a| a.reply == Ok(json!("here"))),
+        "{acks:?}"
+    );
+    for name in ["a1", "b1", "b2"] {
+        assert_eq!(js.event(name, "note").await[0], json!({"n": 2}));
+    }
+
+    let left = worker.to_user("42").leave("room").await.unwrap();
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|j| j.reply == Ok(json!([]))), "{left:?}");
+    worker.to_channel("room").emit(note(3)).await.unwrap();
+    for name in ["a1", "b1", "b2"] {
+        js.assert_no_event(name, "note", Duration::from_millis(200))
+            .await;
+    }
+    let bad = worker.to_user("42").join("has space").await;
+    assert!(
+        matches!(bad, Err(tether::EmitError::InvalidChannel(_))),
+        "{bad:?}"
+    );
+}
