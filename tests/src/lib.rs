@@ -2,6 +2,7 @@
 //! JS `socket.io-client` driven over stdin/stdout (`tests/js/driver.mjs`).
 
 pub mod auth;
+pub mod lobby;
 pub mod raw;
 pub mod recovering;
 pub mod redis;

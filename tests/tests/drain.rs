@@ -4,51 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::json;
-use tether::cluster::{ClusterConfig, ClusterState};
-use tether::{Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether::Tether;
+use tether_tests::lobby::{Lobby, lobby_node};
 use tether_tests::redis::RedisServer;
 use tether_tests::{Connect, JsClient, TestServer};
 
-#[derive(Debug, Clone, Serialize)]
-struct Member {
-    user_id: String,
-}
-
-struct Lobby;
-
-#[socket_namespace(path = "/lobby", user_key = "user_id")]
-impl Lobby {
-    #[middleware]
-    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        let user = hs
-            .auth_str("token")
-            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
-        Ok(SocketOk::new(Member {
-            user_id: user.to_owned(),
-        }))
-    }
-}
-
 async fn node(redis: &RedisServer) -> (Tether, TestServer) {
-    let tether = Tether::builder()
-        .namespace(Lobby)
-        .cluster(ClusterConfig::new(redis.url()))
-        .max_connections_per_ip(10_000)
-        .build()
-        .await
-        .expect("join the cluster");
-    let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
-    let mut watch = tether.watch_cluster().expect("cluster mode");
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        watch.wait_for(|s| *s == ClusterState::Connected),
-    )
-    .await
-    .expect("connected in time")
-    .expect("watch");
-    (tether, server)
+    lobby_node(redis, |b| b.max_connections_per_ip(10_000)).await
 }
 
 #[tokio::test]

@@ -160,16 +160,7 @@ impl Cluster {
         if self.subs.is_some() && self.state() != ClusterState::Connected {
             return None;
         }
-        let id = self.next_message_id();
-        let envelope = Envelope::new(
-            &id,
-            self.node_id.as_deref(),
-            ns,
-            targets.to_vec(),
-            except.to_vec(),
-            order,
-        );
-        let message = match self.seal(&envelope) {
+        let message = match self.seal_order(ns, targets, except, order) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, ns, "not recorded");

@@ -49,20 +49,11 @@ impl Cluster {
             .arg(now_ms())
             .arg(MAX_KEPT_PER_USER);
         for k in &kept {
-            let id = self.next_message_id();
             let order = Order::Emit {
                 event: &k.event,
                 data: &k.data,
             };
-            let envelope = Envelope::new(
-                &id,
-                self.node_id.as_deref(),
-                ns,
-                vec![Target::User(user.to_owned())],
-                Vec::new(),
-                order,
-            );
-            match self.seal(&envelope) {
+            match self.seal_order(ns, &[Target::User(user.to_owned())], &[], order) {
                 Ok(message) => {
                     invocation.arg(k.expires_ms).arg(message);
                 }

@@ -76,6 +76,26 @@ impl Cluster {
         )
     }
 
+    /// An order from this process, in a fresh envelope, sealed (see [`seal`](Self::seal)).
+    pub(super) fn seal_order(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        order: Order<'_>,
+    ) -> Result<Vec<u8>, EmitError> {
+        let id = self.next_message_id();
+        let envelope = Envelope::new(
+            &id,
+            self.node_id.as_deref(),
+            ns,
+            targets.to_vec(),
+            except.to_vec(),
+            order,
+        );
+        self.seal(&envelope)
+    }
+
     /// The message to publish: the envelope's JSON, signed when there is a key.
     pub(super) fn seal(&self, envelope: &Envelope<'_>) -> Result<Vec<u8>, EmitError> {
         let json = serde_json::to_vec(envelope).map_err(|e| EmitError::Serialize(e.to_string()))?;
@@ -112,16 +132,7 @@ impl Cluster {
             tracing::error!(error = %e, ns, "not published");
             return None;
         }
-        let id = self.next_message_id();
-        let envelope = Envelope::new(
-            &id,
-            self.node_id.as_deref(),
-            ns,
-            targets.to_vec(),
-            except.to_vec(),
-            order,
-        );
-        let message = match self.seal(&envelope) {
+        let message = match self.seal_order(ns, targets, except, order) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, ns, "not published");
