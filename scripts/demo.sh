@@ -17,6 +17,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 need_apt=()
+need_openssl
 need_node
 apt_install "${need_apt[@]}"
 install_npm examples/chat/web

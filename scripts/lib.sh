@@ -15,6 +15,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# need_openssl: adds what josekit's OpenSSL build needs (pkg-config, the OpenSSL headers) to the
+# array `need_apt` when missing.
+need_openssl() {
+  command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+  if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl; then
+    need_apt+=(libssl-dev)
+  fi
+}
+
 # need_node: adds nodejs/npm to the array `need_apt` when missing.
 need_node() {
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tether's tests and demo need beyond the Rust toolchain: Node.js + npm (for the
+# Installs what tether's tests and demo need beyond the Rust toolchain: pkg-config and the OpenSSL
+# headers (josekit builds against OpenSSL), Node.js + npm (for the
 # official socket.io-client and jose), redis-server (cluster tests start their own on free ports),
 # Chromium (the chat demo's browser test drives Debian's /usr/bin/chromium with playwright-core),
 # the npm packages pinned by the lockfiles of tests/js, tests/browser and examples/chat/web, and
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_apt=()
+need_openssl
 need_node
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
