@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::protocol::ConnectionInfo;
+
 /// How long [`Emit::emit_with_ack`](crate::Emit::emit_with_ack) waits for acks by default.
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -48,6 +50,28 @@ pub enum AckFailure {
     Disconnected,
     /// The ack could not be read.
     Unreadable,
+}
+
+/// One socket of a target, on whichever node holds it, as
+/// [`Emit::clients`](crate::Emit::clients) finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClusterClient {
+    /// The node holding the socket (`"local"` in embedded mode).
+    pub node: String,
+    /// The socket's connection info: id, client key, user, channels, namespace.
+    pub info: ConnectionInfo,
+}
+
+impl ClusterClient {
+    /// The socket an answer names, when its reply is a connection info.
+    pub(crate) fn from_answer(answer: SocketAck) -> Option<Self> {
+        let info = serde_json::from_value(answer.reply.ok()?).ok()?;
+        Some(Self {
+            node: answer.node,
+            info,
+        })
+    }
 }
 
 impl SocketAck {

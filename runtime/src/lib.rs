@@ -54,7 +54,9 @@ mod tether;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use acks::{ACK_GRACE, AckFailure, DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck};
+pub use acks::{
+    ACK_GRACE, AckFailure, ClusterClient, DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck,
+};
 pub use builder::{
     BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,

@@ -40,6 +40,9 @@ pub(crate) enum Order<'a> {
         request: &'a str,
         reply_to: &'a str,
     },
+    /// Answer `reply_to` under `request` with the connection info of each local socket of the
+    /// targets.
+    Fetch { request: &'a str, reply_to: &'a str },
     /// Emit `event` with `data` asking each local socket for an ack; answer the publishing node
     /// (`reply_to`) with each socket's, within `timeout_ms`, under `request`.
     EmitWithAck {
@@ -183,6 +186,17 @@ pub(crate) trait Remote: Send + Sync + 'static {
         except: &'a [Target],
         channel: &'a str,
         join: bool,
+        timeout: std::time::Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>>;
+
+    /// The connection info of every socket of `targets` on the other nodes, as answers
+    /// (`reply`: the info), collected until every node that received the request answered or
+    /// `timeout` passed. `None` when the cluster could not be reached.
+    fn fetch<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
         timeout: std::time::Duration,
     ) -> RemoteFuture<'a, Option<Vec<SocketAck>>>;
 

@@ -1,6 +1,7 @@
 //! Issue 13 (remote control): from any emitter — a node, or a worker that serves no sockets —
 //! every socket of a user is put into a channel (each told its new connection info) on every
-//! node, and the next emit to the channel reaches all of them; and acks come back to a worker.
+//! node, and the next emit to the channel reaches all of them; a user's sockets are listed with
+//! their nodes; and acks come back to a worker.
 
 use std::time::Duration;
 
@@ -38,6 +39,27 @@ async fn a_worker_joins_every_socket_of_a_user_to_a_channel_on_every_node() {
         js.event(name, "/ops/connection-success").await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await; // both nodes follow user 42
+
+    // Who user 42 is, everywhere: each socket once, with its node.
+    let mut found = worker.to_user("42").clients().await;
+    found.sort_by(|x, y| x.info.client_id.cmp(&y.info.client_id));
+    let mut ids: Vec<String> = sockets.to_vec();
+    ids.sort();
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| c.info.client_id.clone())
+            .collect::<Vec<_>>(),
+        ids,
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|c| c.info.user_id.as_deref() == Some("42"))
+    );
+    let nodes: std::collections::BTreeSet<&str> = found.iter().map(|c| c.node.as_str()).collect();
+    assert_eq!(nodes.len(), 2, "two nodes hold them: {found:?}");
 
     let mut joined = worker.to_user("42").join("room").await.unwrap();
     joined.sort_by(|x, y| x.socket.cmp(&y.socket));

@@ -21,11 +21,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         channel: &str,
         join: bool,
     ) -> Vec<SocketAck> {
-        let node = self
-            .remote()
-            .and_then(|r| r.node_id())
-            .unwrap_or("local")
-            .to_owned();
+        let node = self.node_name();
         let clients: Vec<_> = self
             .read()
             .selected(targets, except)
@@ -45,6 +41,45 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 SocketAck::new(client.id().to_string(), node.clone(), Ok(channels))
             })
             .collect()
+    }
+
+    /// The connection info of the selected sockets of this node, as answers.
+    pub(crate) fn fetch_local(&self, targets: &[Target], except: &[Target]) -> Vec<SocketAck> {
+        let node = self.node_name();
+        self.read()
+            .selected(targets, except)
+            .into_iter()
+            .map(|e| {
+                let info = serde_json::to_value(self.client(e).connection_info())
+                    .unwrap_or(serde_json::Value::Null);
+                SocketAck::new(e.socket.id.to_string(), node.clone(), Ok(info))
+            })
+            .collect()
+    }
+
+    /// [`fetch_local`](Self::fetch_local) on every node, within `timeout`.
+    pub(crate) async fn fetch(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        timeout: Duration,
+    ) -> Vec<SocketAck> {
+        let mut answers = self.fetch_local(targets, except);
+        if let Some(remote) = self.remote() {
+            let others = remote
+                .fetch(self.namespace(), targets, except, timeout)
+                .await;
+            answers.extend(others.unwrap_or_default());
+        }
+        answers
+    }
+
+    /// This node's name in answers: its id, or `local` in embedded mode.
+    fn node_name(&self) -> String {
+        self.remote()
+            .and_then(|r| r.node_id())
+            .unwrap_or("local")
+            .to_owned()
     }
 
     /// [`membership_local`](Self::membership_local) on every node; returns once every node

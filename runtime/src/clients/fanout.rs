@@ -126,6 +126,15 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 });
                 Box::pin(async {})
             }
+            Order::Fetch { request, reply_to } => {
+                let Some(remote) = self.remote().cloned() else {
+                    return Box::pin(async {});
+                };
+                let answers = self.fetch_local(inbound.targets, inbound.except);
+                let (request, reply_to) = (request.to_owned(), reply_to.to_owned());
+                tokio::spawn(async move { remote.reply_acks(&reply_to, &request, answers).await });
+                Box::pin(async {})
+            }
             Order::Member {
                 channel,
                 join,

@@ -49,6 +49,7 @@ enum Ask<'a> {
         channel: &'a str,
         join: bool,
     },
+    Fetch,
 }
 
 /// The pub/sub link on which a process that serves no sockets receives answers.
@@ -110,6 +111,17 @@ impl Cluster {
         self.ask(ns, targets, except, timeout, ask).await
     }
 
+    /// See `Remote::fetch`.
+    pub(super) async fn fetch(
+        &self,
+        ns: &str,
+        targets: &[Target],
+        except: &[Target],
+        timeout: Duration,
+    ) -> Option<Vec<SocketAck>> {
+        self.ask(ns, targets, except, timeout, Ask::Fetch).await
+    }
+
     /// Publishes an order that the nodes holding `targets` answer on this process's ack
     /// channel, and collects the answers until every node that received it answered or
     /// `wait` passed.
@@ -144,6 +156,10 @@ impl Cluster {
                 request: &request,
                 reply_to: &reply_to,
                 timeout_ms,
+            },
+            Ask::Fetch => Order::Fetch {
+                request: &request,
+                reply_to: &reply_to,
             },
             Ask::Member { channel, join } => Order::Member {
                 channel,

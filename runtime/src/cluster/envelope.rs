@@ -26,6 +26,7 @@ pub const VERSION: u32 = 1;
 /// {"v": 1, …, "kind": "emit_with_ack", "event": "…", "data": …, "request": "…",
 ///  "reply_to": "<node id>", "timeout_ms": 5000}
 /// {"v": 1, …, "kind": "join" | "leave", "channel": "…", "request": "…", "reply_to": "…"}
+/// {"v": 1, …, "kind": "fetch", "request": "…", "reply_to": "…"}
 /// ```
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope<'a> {
@@ -88,6 +89,7 @@ enum Kind {
     EmitWithAck,
     Join,
     Leave,
+    Fetch,
 }
 
 impl<'a> Envelope<'a> {
@@ -115,6 +117,13 @@ impl<'a> Envelope<'a> {
             } => {
                 (request, reply_to, timeout_ms) = (Some(id), Some(to), Some(ms));
                 (Kind::EmitWithAck, Some(event), Some(data), None, None)
+            }
+            Order::Fetch {
+                request: id,
+                reply_to: to,
+            } => {
+                (request, reply_to) = (Some(id), Some(to));
+                (Kind::Fetch, None, None, None, None)
             }
             Order::Member {
                 channel: name,
@@ -180,6 +189,10 @@ impl<'a> Envelope<'a> {
             Kind::KickSocket => Order::KickSocket {
                 sid: self.sid?,
                 kick: self.kick.clone()?,
+            },
+            Kind::Fetch => Order::Fetch {
+                request: self.request?,
+                reply_to: self.reply_to?,
             },
             Kind::Join | Kind::Leave => Order::Member {
                 channel: self.channel?,

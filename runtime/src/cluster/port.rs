@@ -127,6 +127,16 @@ impl Remote for Cluster {
         ))
     }
 
+    fn fetch<'a>(
+        &'a self,
+        ns: &'a str,
+        targets: &'a [Target],
+        except: &'a [Target],
+        timeout: Duration,
+    ) -> RemoteFuture<'a, Option<Vec<SocketAck>>> {
+        Box::pin(Cluster::fetch(self, ns, targets, except, timeout))
+    }
+
     fn reply_acks(
         &self,
         to: &str,

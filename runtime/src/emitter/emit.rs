@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::value::RawValue;
 
 use super::{Backend, Emitter};
-use crate::acks::{DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck};
+use crate::acks::{ClusterClient, DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck};
 use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::Namespace;
@@ -171,6 +171,32 @@ impl<T: Namespace> Emit<'_, T> {
     /// [`EmitError::InvalidChannel`] for a name that is not a channel's.
     pub async fn leave(self, channel: impl Into<String>) -> Result<Vec<SocketAck>, EmitError> {
         self.membership(channel.into(), false).await
+    }
+
+    /// Every socket of the targets, on every node, with its connection info (id, client key,
+    /// user, channels) and its node; within the [`timeout`](Self::timeout) (a node that does
+    /// not answer in time is missing). Works from an emitter that serves no sockets too.
+    ///
+    /// ```no_run
+    /// # async fn demo<T: tether::Namespace>(emitter: tether::Emitter<T>) {
+    /// for client in emitter.to_user("42").clients().await {
+    ///     println!("{} on {}: {:?}", client.info.client_id, client.node, client.info.channels);
+    /// }
+    /// # }
+    /// ```
+    pub async fn clients(self) -> Vec<ClusterClient> {
+        let (targets, except) = (&self.targets, &self.except);
+        let answers = match &self.emitter.backend {
+            Backend::Node(clients) => clients.fetch(targets, except, self.timeout).await,
+            Backend::Redis(remote, _) => remote
+                .fetch(T::PATH, targets, except, self.timeout)
+                .await
+                .unwrap_or_default(),
+        };
+        answers
+            .into_iter()
+            .filter_map(ClusterClient::from_answer)
+            .collect()
     }
 
     async fn membership(self, channel: String, join: bool) -> Result<Vec<SocketAck>, EmitError> {
