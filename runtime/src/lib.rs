@@ -15,7 +15,7 @@
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `recovery` (positions, the in-memory history, a
+//! 1. `clock`, `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `recovery` (positions, the in-memory history, a
 //!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
 //!    socket's work in order), [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
@@ -30,6 +30,7 @@ mod acks;
 pub mod auth;
 mod builder;
 mod clients;
+mod clock;
 pub mod cluster;
 mod connection;
 mod delivery;

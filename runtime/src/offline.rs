@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use crate::clock::now_ms;
+
 /// How many events one user's inbox keeps at most; beyond, the oldest are dropped.
 pub const MAX_KEPT_PER_USER: usize = 1000;
 
@@ -26,6 +28,18 @@ pub(crate) struct Kept {
 #[derive(Debug, Default)]
 pub(crate) struct Inboxes {
     by_user: HashMap<String, Vec<Kept>>,
+}
+
+impl Kept {
+    /// An event kept from now for `ttl`, at most [`MAX_KEEP`].
+    pub(crate) fn new(event: &str, data: &RawValue, ttl: Duration) -> Self {
+        let ttl = u64::try_from(ttl.min(MAX_KEEP).as_millis()).unwrap_or(u64::MAX);
+        Self {
+            event: event.to_owned(),
+            data: data.to_owned(),
+            expires_ms: now_ms().saturating_add(ttl),
+        }
+    }
 }
 
 impl Inboxes {

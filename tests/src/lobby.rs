@@ -1,5 +1,6 @@
-//! `/lobby`: a namespace keyed by user (the handshake's `auth.token` is the user id), and a
-//! cluster node serving it on a free port, for the tests of cluster-wide control.
+//! Namespaces keyed by user (the handshake's `auth.token` is the user id) shared by the cluster
+//! tests and the `recovery-node` binary: `/lobby`, and `/inbox` with recovery on; and a cluster
+//! node serving `/lobby` on a free port.
 
 use std::time::Duration;
 
@@ -17,6 +18,16 @@ pub struct Member {
     pub user_id: String,
 }
 
+/// The user a handshake's token names; refused with `missing_token` without one.
+fn member(hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+    let user = hs
+        .auth_str("token")
+        .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
+    Ok(SocketOk::new(Member {
+        user_id: user.to_owned(),
+    }))
+}
+
 /// The `/lobby` namespace: a token is required, and it names the user.
 #[derive(Debug)]
 pub struct Lobby;
@@ -25,12 +36,19 @@ pub struct Lobby;
 impl Lobby {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        let user = hs
-            .auth_str("token")
-            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
-        Ok(SocketOk::new(Member {
-            user_id: user.to_owned(),
-        }))
+        member(hs)
+    }
+}
+
+/// The `/inbox` namespace: as `/lobby`, with recovery on (the defaults).
+#[derive(Debug)]
+pub struct Inbox;
+
+#[socket_namespace(path = "/inbox", user_key = "user_id", recovery = true)]
+impl Inbox {
+    #[middleware]
+    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+        member(hs)
     }
 }
 

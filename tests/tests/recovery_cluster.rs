@@ -6,35 +6,14 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use tether::cluster::{ClusterConfig, ClusterState};
 use tether::{AnyEvent, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::lobby::{Inbox, Member};
 use tether_tests::recovering::Recovering;
 use tether_tests::redis::RedisServer;
 use tether_tests::{JsClient, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-#[derive(Debug, Clone, Serialize)]
-struct Member {
-    user_id: String,
-}
-
-/// The namespace `recovery-node` serves too.
-struct Inbox;
-
-#[socket_namespace(path = "/inbox", user_key = "user_id", recovery = true)]
-impl Inbox {
-    #[middleware]
-    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        let user = hs
-            .auth_str("token")
-            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
-        Ok(SocketOk::new(Member {
-            user_id: user.to_owned(),
-        }))
-    }
-}
 
 struct Node {
     tether: Tether,

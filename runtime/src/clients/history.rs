@@ -11,6 +11,7 @@ use socketioxide::SendError;
 use super::client::Client;
 use super::data::ClientData;
 use super::map::{ConnectedClients, recipients};
+use crate::clock::now_ms;
 use crate::delivery::{Delivery, EmitError};
 use crate::metrics::{Dropped, dropped};
 use crate::protocol::{RecoveryInfo, Target};
@@ -41,13 +42,6 @@ impl History {
             .as_ref()
             .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner))
     }
-}
-
-/// Milliseconds since the Unix epoch: the clock of the embedded history.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Whether a socket is one of the recipients an entry excludes.

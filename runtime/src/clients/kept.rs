@@ -10,14 +10,8 @@ use serde_json::value::RawValue;
 use super::client::Client;
 use super::map::ConnectedClients;
 use crate::acks::DEFAULT_ACK_TIMEOUT;
-use crate::offline::{Kept, MAX_KEEP};
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+use crate::clock::now_ms;
+use crate::offline::Kept;
 
 impl<M: Send + Sync + 'static> ConnectedClients<M> {
     fn inboxes(&self) -> std::sync::MutexGuard<'_, crate::offline::Inboxes> {
@@ -26,7 +20,8 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps an event in `user`'s offline inbox for `ttl` (at most [`MAX_KEEP`]); `false` when
+    /// Keeps an event in `user`'s offline inbox for `ttl` (at most
+    /// [`MAX_KEEP`](crate::MAX_KEEP)); `false` when
     /// it could not be kept (Redis away).
     pub(crate) async fn keep(
         &self,
@@ -35,16 +30,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         data: &RawValue,
         ttl: Duration,
     ) -> bool {
-        let ttl = u64::try_from(ttl.min(MAX_KEEP).as_millis()).unwrap_or(u64::MAX);
-        let now = now_ms();
-        let kept = Kept {
-            event: event.to_owned(),
-            data: data.to_owned(),
-            expires_ms: now.saturating_add(ttl),
-        };
+        let kept = Kept::new(event, data, ttl);
         match self.remote() {
             None => {
-                self.inboxes().keep(user, [kept], now);
+                self.inboxes().keep(user, [kept], now_ms());
                 true
             }
             Some(remote) => remote.keep(self.namespace(), user, vec![kept]).await,

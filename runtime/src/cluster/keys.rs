@@ -15,7 +15,7 @@
 //!
 //! The recovery keys of a namespace share one hash tag, so a script can use them together.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::protocol::Target;
 
@@ -71,13 +71,4 @@ pub(crate) fn lifetime_ms(heartbeat: Duration) -> u64 {
     u64::try_from((heartbeat * 3).as_millis()).unwrap_or(u64::MAX)
 }
 
-pub(crate) fn now_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or_default()
-}
-
-pub(crate) fn now_ms() -> u64 {
-    u64::try_from(now_micros() / 1000).unwrap_or(u64::MAX)
-}
+pub(crate) use crate::clock::{now_micros, now_ms};

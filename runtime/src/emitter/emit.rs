@@ -2,7 +2,7 @@
 //! an emit, an emit asking for acks, or kept for offline users.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 
@@ -11,7 +11,7 @@ use crate::acks::{ClusterClient, DEFAULT_ACK_TIMEOUT, MAX_ACK_TIMEOUT, SocketAck
 use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::Namespace;
-use crate::offline::{Kept, MAX_KEEP};
+use crate::offline::Kept;
 use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Order, publish_into};
 
@@ -264,17 +264,7 @@ impl<T: Namespace> Emit<'_, T> {
             let done = match &self.emitter.backend {
                 Backend::Node(clients) => clients.keep(user, event, data, ttl).await,
                 Backend::Redis(remote, _) => {
-                    let expires_ms = SystemTime::now()
-                        .checked_add(ttl.min(MAX_KEEP))
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or(u64::MAX, |d| {
-                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-                        });
-                    let kept = Kept {
-                        event: event.to_owned(),
-                        data: data.to_owned(),
-                        expires_ms,
-                    };
+                    let kept = Kept::new(event, data, ttl);
                     remote.keep(T::PATH, user, vec![kept]).await
                 }
             };

@@ -2,29 +2,9 @@
 //! (recovery on; the auth token is the user) on a free port, joined to the Redis whose URL is
 //! its first argument, and prints `listening <port>` once it is connected.
 
-use serde::Serialize;
+use tether::Tether;
 use tether::cluster::{ClusterConfig, ClusterState};
-use tether::{Handshake, SocketNok, SocketOk, Tether, socket_namespace};
-
-#[derive(Debug, Clone, Serialize)]
-struct Member {
-    user_id: String,
-}
-
-struct Inbox;
-
-#[socket_namespace(path = "/inbox", user_key = "user_id", recovery = true)]
-impl Inbox {
-    #[middleware]
-    async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
-        let user = hs
-            .auth_str("token")
-            .ok_or_else(|| SocketNok::with_code("missing_token", "no token"))?;
-        Ok(SocketOk::new(Member {
-            user_id: user.to_owned(),
-        }))
-    }
-}
+use tether_tests::lobby::Inbox;
 
 #[tokio::main]
 async fn main() {
