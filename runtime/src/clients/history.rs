@@ -74,13 +74,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             if let Some(mut ring) = history.ring() {
                 let now = now_ms();
                 let pos = ring.next(now);
-                let entry = Arc::new(Entry {
-                    pos,
-                    event: event.to_owned(),
-                    data: data.to_owned(),
-                    targets: targets.to_vec(),
-                    except: except.to_vec(),
-                });
+                let entry = Arc::new(Entry::new(pos, event, data, targets, except));
                 ring.append(&entry, now);
                 (delivery.sockets, delivery.failed) = self.deliver_entry(&entry);
                 delivery.nodes = usize::from(delivery.sockets > 0);
@@ -155,14 +149,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         data: &RawValue,
     ) {
-        let entry = Arc::new(Entry {
-            pos,
-            event: event.to_owned(),
-            data: data.to_owned(),
-            targets: targets.to_vec(),
-            except: except.to_vec(),
-        });
-        self.deliver_entry(&entry);
+        self.deliver_entry(&Arc::new(Entry::new(pos, event, data, targets, except)));
     }
 
     /// Makes every socket catch up from the history (recovery on): each is held again and

@@ -114,6 +114,23 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// An event recorded at `pos`, for `targets` minus `except`.
+    pub(crate) fn new(
+        pos: Position,
+        event: &str,
+        data: &RawValue,
+        targets: &[Target],
+        except: &[Target],
+    ) -> Self {
+        Self {
+            pos,
+            event: event.to_owned(),
+            data: data.to_owned(),
+            targets: targets.to_vec(),
+            except: except.to_vec(),
+        }
+    }
+
     /// The streams the event is recorded in: its targets that are one recipient (a broadcast to
     /// everyone has no stream).
     pub(crate) fn streams(&self) -> impl Iterator<Item = &Target> {
