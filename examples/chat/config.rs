@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use tether::auth::{JweVerifier, Key, KeySet};
-use tether::{BuildError, DEFAULT_TOKEN_GRACE, RateLimit, Tether};
+use tether::{BuildError, DEFAULT_PRESENCE_GRACE, DEFAULT_TOKEN_GRACE, RateLimit, Tether};
 use tower_http::services::{ServeDir, ServeFile};
 
 use super::Chat;
@@ -39,6 +39,7 @@ pub struct ChatConfig {
     notify_secret: NotifySecret,
     token_ttl: Duration,
     token_grace: Duration,
+    presence_grace: Duration,
     redis_url: Option<String>,
     allowed_origins: Vec<String>,
     rate_limit: Option<Option<RateLimit>>,
@@ -53,6 +54,7 @@ impl ChatConfig {
             notify_secret,
             token_ttl: DEFAULT_TOKEN_TTL,
             token_grace: DEFAULT_TOKEN_GRACE,
+            presence_grace: DEFAULT_PRESENCE_GRACE,
             redis_url: None,
             allowed_origins: Vec::new(),
             rate_limit: None,
@@ -88,6 +90,14 @@ impl ChatConfig {
     #[must_use]
     pub fn token_grace(mut self, grace: Duration) -> Self {
         self.token_grace = grace;
+        self
+    }
+
+    /// How long a user whose last socket left still counts as online and as a channel member
+    /// ([`TetherBuilder::presence_grace`](tether::TetherBuilder::presence_grace)).
+    #[must_use]
+    pub fn presence_grace(mut self, grace: Duration) -> Self {
+        self.presence_grace = grace;
         self
     }
 
@@ -130,7 +140,8 @@ pub async fn app_and_tether(config: ChatConfig) -> Result<(Router, Tether), Buil
         })
         // `/ops/login`: the same tokens as the handshake (`sub` is the user).
         .login_verifier(JweVerifier::clone(&verifier))
-        .token_grace(config.token_grace);
+        .token_grace(config.token_grace)
+        .presence_grace(config.presence_grace);
     if !config.allowed_origins.is_empty() {
         builder = builder.allowed_origins(&config.allowed_origins);
     }

@@ -15,6 +15,8 @@
 //!   token (it never appears in a log again); set it wherever logs are kept or shared;
 //! - `TOKEN_TTL_SECS` (default 3600): how long a login token lasts; `TOKEN_GRACE_SECS` (default
 //!   30): how long a socket whose token expired has to send a fresh one;
+//! - `PRESENCE_GRACE_MS` (default 5000): how long a user whose last socket left still counts as
+//!   online and as a channel member (a reload or a blip within it announces nothing);
 //! - `REDIS_URL` (cluster mode: nodes sharing the Redis and the key deliver to each other's
 //!   sockets).
 
@@ -73,6 +75,17 @@ fn secs_from_env(name: &str, default: Duration) -> Result<Duration, String> {
     }
 }
 
+/// A whole number of milliseconds from the environment, or `default`.
+fn millis_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Ok(s) => s
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{name} must be a whole number of milliseconds, got `{s}`")),
+        Err(_) => Ok(default),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -103,6 +116,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .token_grace(secs_from_env(
             "TOKEN_GRACE_SECS",
             tether::DEFAULT_TOKEN_GRACE,
+        )?)
+        .presence_grace(millis_from_env(
+            "PRESENCE_GRACE_MS",
+            tether::DEFAULT_PRESENCE_GRACE,
         )?);
     if let Some(url) = redis_url {
         config = config.redis(url);

@@ -6,14 +6,19 @@
 //!
 //! | client emits | payload | ack |
 //! |---|---|---|
-//! | `who` | none | the online users, sorted |
-//! | `join` / `leave` | `{channel}` | connection info |
+//! | `who` | none | the online users on every node, sorted |
+//! | `join` | `{channel}` | connection info and `members`: the channel's users on every node |
+//! | `leave` | `{channel}` | connection info |
 //! | `say` | `{channel, text}` | `{delivered}` (sockets); members receive `message` `{from, channel, text}` |
 //! | `dm` | `{to, text}` | `{online}`; every socket of `to` receives `dm` `{from, text}` |
 //! | `/ops/login`, `/ops/logout`, `/ops/connection` | as in tether | connection info |
 //!
-//! The server also emits `notification` (the body of `POST /api/notify/{user}`) and `presence`
-//! `{user, online}`. Every error ack is `{"error": {"code", "message"}}`.
+//! The server also emits `notification` (the body of `POST /api/notify/{user}`), `presence`
+//! `{user, online}` to everyone when a user's first socket on any node connects or their last
+//! one has been gone for the presence grace (`PRESENCE_GRACE_MS`, 5 s by default), and
+//! `member_joined` / `member_left` `{channel, user}` to a channel's members when a user's first
+//! socket joins it / their last one has left it for the grace. Every error ack is
+//! `{"error": {"code", "message"}}`.
 //!
 //! Recovery is on: `message`, `dm` and `notification` carry their position as a last argument,
 //! and a client that reconnects with `auth.recover = {offset, channels}` (the offset from
@@ -46,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tether::auth::{Claims, JweVerifier, Verified};
 use tether::{
-    Client, DisconnectReason, Events, Handshake, SocketError, SocketNok, SocketOk, socket_namespace,
+    Client, ConnectedClients, Events, Handshake, SocketError, SocketNok, SocketOk, socket_namespace,
 };
 
 mod api;
@@ -128,6 +133,8 @@ struct Chat {
     // Notifications, DMs and channel messages survive a blip: a reconnecting page that sends
     // back its last position (`auth.recover`) gets what it missed, in order, once.
     recovery = true,
+    // Channel members across the nodes, each user once: `member_joined` / `member_left`.
+    presence = true,
     events = ChatEvent
 )]
 impl Chat {
@@ -144,47 +151,23 @@ impl Chat {
             .await
     }
 
-    #[on_connect]
-    async fn connected(&self, client: &Client<ChatUser>) {
-        let user = &client.metadata().user_id;
-        if client.clients().user_sockets(user).len() == 1 {
-            self.presence(client, user, true).await;
-        }
+    /// A user's first socket on any node: once, cluster-wide (a reload within the presence
+    /// grace does not count).
+    #[on_user_online]
+    async fn online(&self, user: &str, clients: &ConnectedClients<ChatUser>) {
+        self.presence(clients, user, true).await;
     }
 
-    #[on_disconnect]
-    async fn disconnected(&self, client: &Client<ChatUser>, _reason: DisconnectReason) {
-        // The socket's user when it left: `/ops/login` may have changed it since the handshake,
-        // and an anonymous socket (after `/ops/logout`) takes nobody offline.
-        let Some(user) = client.user_id() else {
-            return;
-        };
-        if !client.clients().is_online(&user) {
-            self.presence(client, &user, false).await;
-        }
-    }
-
-    /// `/ops/logout` and `/ops/login` change a live socket's user: tell everyone when that took
-    /// the last socket of the old user away, or brought the new one online.
-    #[on_user_change]
-    async fn user_changed(&self, client: &Client<ChatUser>, previous: Option<String>) {
-        if let Some(old) = previous
-            && !client.clients().is_online(&old)
-        {
-            self.presence(client, &old, false).await;
-        }
-        if let Some(new) = client.user_id()
-            && client.clients().user_sockets(&new).len() == 1
-        {
-            self.presence(client, &new, true).await;
-        }
+    /// A user's last socket on any node left (or logged out, or its node died) and none came
+    /// back within the grace: once, cluster-wide.
+    #[on_user_offline]
+    async fn offline(&self, user: &str, clients: &ConnectedClients<ChatUser>) {
+        self.presence(clients, user, false).await;
     }
 
     #[on("who")]
     async fn who(&self, client: &Client<ChatUser>) -> Vec<String> {
-        let mut users = client.clients().users();
-        users.sort();
-        users
+        client.emitter::<Self>().online_users().await
     }
 
     #[on("join")]
@@ -192,10 +175,13 @@ impl Chat {
         &self,
         client: &Client<ChatUser>,
         req: ChannelRequest,
-    ) -> Result<tether::ConnectionInfo, SocketError> {
+    ) -> Result<Value, SocketError> {
         check_channel(&req.channel)?;
         client.clients().join_channel(client, &req.channel);
-        Ok(client.connection_info())
+        let members = client.emitter::<Self>().members(&req.channel).await;
+        let mut info = serde_json::to_value(client.connection_info()).unwrap_or_default();
+        info["members"] = json!(members);
+        Ok(info)
     }
 
     #[on("leave")]
@@ -256,12 +242,12 @@ impl Chat {
     }
 
     /// Tells everyone that a user came or went.
-    async fn presence(&self, client: &Client<ChatUser>, user: &str, online: bool) {
+    async fn presence(&self, clients: &ConnectedClients<ChatUser>, user: &str, online: bool) {
         let event = ChatEvent::Presence(Presence {
             user: user.to_owned(),
             online,
         });
-        if let Err(e) = client.emitter::<Self>().to_all().emit(event).await {
+        if let Err(e) = clients.emitter::<Self>().to_all().emit(event).await {
             tracing::warn!(error = %e, "presence not sent");
         }
     }

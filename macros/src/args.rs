@@ -7,6 +7,7 @@ use syn::parse::{ParseStream, Parser as _};
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Member, Token, Type};
 
 use crate::ctxt::Ctxt;
+use crate::duration::{parse_grace, parse_window};
 use crate::rate::{RATE_FORMAT, Rate, parse_burst, parse_rate};
 
 /// What `#[socket_namespace(path = "/chat", ...)]` says, with the literals kept for their spans.
@@ -33,6 +34,9 @@ pub(crate) struct Args {
     pub(crate) recovery: Option<Option<Literal>>,
     /// `recovery_max_len = 1000`: the bound of each stream.
     pub(crate) recovery_max_len: Option<Literal>,
+    /// `presence = true` or `presence = "2s"`: channel presence on, with its grace in
+    /// milliseconds (the builder's when `None`).
+    pub(crate) presence: Option<Option<Literal>>,
     /// How the generated code names the runtime crate: `::tether` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: syn::Path,
@@ -46,7 +50,7 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "path",
     "client_connection_key",
     "user_key",
@@ -57,6 +61,7 @@ const NAMES: [&str; 11] = [
     "burst",
     "recovery",
     "recovery_max_len",
+    "presence",
     "crate",
 ];
 
@@ -89,6 +94,7 @@ struct RawArgs {
     burst: Option<(Literal, LitInt)>,
     recovery: Option<Option<Literal>>,
     recovery_max_len: Option<(Literal, LitInt)>,
+    presence: Option<Option<Literal>>,
     krate: Option<syn::Path>,
 }
 
@@ -170,6 +176,14 @@ impl RawArgs {
             ("recovery", Lit::Str(lit)) => {
                 self.recovery = parse_window(cx, &lit).map(Some);
             }
+            ("presence", Lit::Bool(lit)) => {
+                if lit.value {
+                    self.presence = Some(None);
+                }
+            }
+            ("presence", Lit::Str(lit)) => {
+                self.presence = parse_grace(cx, &lit).map(Some);
+            }
             ("recovery_max_len", Lit::Int(lit)) => match lit.base10_parse::<usize>() {
                 Ok(0) => cx.error_spanned_by(&lit, "`recovery_max_len` must be at least 1"),
                 Ok(n) => {
@@ -236,6 +250,7 @@ impl RawArgs {
             burst: self.burst.map(|(b, _)| b),
             recovery: self.recovery,
             recovery_max_len: self.recovery_max_len.map(|(m, _)| m),
+            presence: self.presence,
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
         }
     }
@@ -286,6 +301,7 @@ fn kind(name: &str) -> &'static str {
         "anonymous" => "`true` or `false`",
         "max_connections_per_user" | "burst" | "recovery_max_len" => "an integer",
         "recovery" => "`true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`",
+        "presence" => "`true` or a grace such as `\"500ms\"`, `\"5s\"`, `\"1min\"`",
         "rate" => RATE_FORMAT,
         "events" => "a type",
         _ => "a string literal",
@@ -305,37 +321,8 @@ fn example(name: &str) -> &'static str {
         "burst" => "burst = 100",
         "recovery" => "recovery = \"2min\"",
         "recovery_max_len" => "recovery_max_len = 1000",
+        "presence" => "presence = \"5s\"",
         _ => "crate = \"::tether\"",
-    }
-}
-
-/// Parses a recovery window, `"90s"`, `"2min"` or `"1h"`, into seconds (at least one).
-fn parse_window(cx: &Ctxt, lit: &LitStr) -> Option<Literal> {
-    let value = lit.value();
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    let (n, unit) = value.split_at(split);
-    let scale = match unit.trim() {
-        "s" | "sec" => 1,
-        "min" => 60,
-        "h" => 3600,
-        _ => 0,
-    };
-    match n.parse::<u64>() {
-        Ok(n) if n > 0 && scale > 0 => {
-            let mut secs = Literal::u64_unsuffixed(n.saturating_mul(scale));
-            secs.set_span(lit.span());
-            Some(secs)
-        }
-        _ => {
-            cx.error_spanned_by(
-                lit,
-                "expected a recovery window such as `\"90s\"`, `\"2min\"` or `\"1h\"` (or `true` for the default, two minutes)",
-            );
-            None
-        }
     }
 }
 

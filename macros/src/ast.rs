@@ -42,6 +42,8 @@ pub(crate) enum ParamKind {
     Client,
     /// `&Handshake`.
     Handshake,
+    /// `&ConnectedClients<M>`.
+    Clients,
     /// `&str`.
     Str,
     /// `&Relay`.
@@ -168,6 +170,8 @@ impl ParamKind {
             Type::Reference(reference) if reference.mutability.is_none() => {
                 if is_named(&reference.elem, "Client") {
                     ParamKind::Client
+                } else if is_named(&reference.elem, "ConnectedClients") {
+                    ParamKind::Clients
                 } else if is_named(&reference.elem, "Handshake") {
                     ParamKind::Handshake
                 } else if is_named(&reference.elem, "str") {

@@ -1,5 +1,6 @@
 //! The helper attributes that mark a method's role: `#[middleware]`, `#[on("event")]`,
-//! `#[on_connect]`, `#[on_disconnect]`, `#[on_user_change]`, `#[authorize_channel]` and
+//! `#[on_connect]`, `#[on_disconnect]`, `#[on_user_change]`, `#[on_user_online]`,
+//! `#[on_user_offline]`, `#[authorize_channel]` and
 //! `#[authorize_relay]`.
 
 use proc_macro2::Literal;
@@ -21,6 +22,10 @@ pub(crate) enum Role {
     OnDisconnect,
     /// `#[on_user_change]`: runs after `/ops/login` or `/ops/logout` changed a socket's user.
     OnUserChange,
+    /// `#[on_user_online]`: runs once cluster-wide when a user comes online.
+    OnUserOnline,
+    /// `#[on_user_offline]`: runs once cluster-wide when a user goes offline (after the grace).
+    OnUserOffline,
     /// `#[authorize_channel]`: may a client join a channel by itself?
     AuthorizeChannel,
     /// `#[authorize_relay]`: may a client relay an event to other clients?
@@ -36,6 +41,8 @@ impl Role {
             Role::OnConnect => "`#[on_connect]` hooks",
             Role::OnDisconnect => "`#[on_disconnect]` hooks",
             Role::OnUserChange => "`#[on_user_change]` hooks",
+            Role::OnUserOnline => "`#[on_user_online]` hooks",
+            Role::OnUserOffline => "`#[on_user_offline]` hooks",
             Role::AuthorizeChannel => "`#[authorize_channel]` hooks",
             Role::AuthorizeRelay => "`#[authorize_relay]` hooks",
         }
@@ -63,12 +70,14 @@ pub(crate) struct Marker<'a> {
     pub(crate) role: Role,
 }
 
-const HELPERS: [&str; 7] = [
+const HELPERS: [&str; 9] = [
     "middleware",
     "on",
     "on_connect",
     "on_disconnect",
     "on_user_change",
+    "on_user_online",
+    "on_user_offline",
     "authorize_channel",
     "authorize_relay",
 ];
@@ -106,6 +115,8 @@ fn role(cx: &Ctxt, attr: &Attribute) -> Option<Role> {
         "on_connect" => Role::OnConnect,
         "on_disconnect" => Role::OnDisconnect,
         "on_user_change" => Role::OnUserChange,
+        "on_user_online" => Role::OnUserOnline,
+        "on_user_offline" => Role::OnUserOffline,
         "authorize_channel" => Role::AuthorizeChannel,
         _ => Role::AuthorizeRelay,
     };

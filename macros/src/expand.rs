@@ -77,6 +77,13 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         }
         quote!(def.recovery(#recovery);)
     });
+    let presence = args.presence.as_ref().map(|grace| {
+        let mut presence = quote!(#krate::Presence::new());
+        if let Some(ms) = grace {
+            presence = quote!(#presence.grace(::core::time::Duration::from_millis(#ms)));
+        }
+        quote!(def.presence(#presence);)
+    });
     let middleware = ns.middleware().map(|method| register(krate, method));
     let others = ns
         .methods
@@ -90,6 +97,7 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         #max_connections
         #rate
         #recovery
+        #presence
         #middleware
         #(#others)*
     };
@@ -249,6 +257,19 @@ fn register(krate: &syn::Path, method: &Method<'_>) -> TokenStream {
                 quote!(previous),
             );
             ("on_user_change", quote!(Self::#ident(#(#args),*).await;))
+        }
+        Role::OnUserOnline | Role::OnUserOffline => {
+            param(quote!(user), method.takes(ParamKind::Str), quote!(&user));
+            param(
+                quote!(clients),
+                method.takes(ParamKind::Clients),
+                quote!(&clients),
+            );
+            let register = match method.marker.role {
+                Role::OnUserOnline => "on_user_online",
+                _ => "on_user_offline",
+            };
+            (register, quote!(Self::#ident(#(#args),*).await;))
         }
         Role::AuthorizeChannel | Role::AuthorizeRelay => {
             let (register, subject) = match method.marker.role {

@@ -13,6 +13,7 @@ mod args;
 mod ast;
 mod attr;
 mod ctxt;
+mod duration;
 mod events;
 mod expand;
 mod fallback;
@@ -79,6 +80,11 @@ use syn::{DeriveInput, parse_macro_input};
 ///   recipient) and sent with its position as a last argument; a client that reconnects with
 ///   `auth.recover = {offset, channels}` receives what it missed, in order and once, before new
 ///   events (see `tether::Recovery`).
+/// - `presence = true` or `presence = "2s"` (a grace in `ms`, `s` or `min`; `true`: the
+///   builder's, 5 s by default): channel presence. Members of a channel are listed once per user
+///   cluster-wide (`Emitter::members`) and receive `member_joined` / `member_left`
+///   `{channel, user}` when a user's first socket anywhere joins it / their last one has been
+///   gone for the grace (see `tether::Presence`).
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving
 ///   `tether::Events` (a type, not a string). Default: `tether::AnyEvent`, checked at run time.
 /// - `crate = "::tether"`: how the generated code names the runtime crate, for a renamed
@@ -112,6 +118,11 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `#[on_user_change]` (at most one): `(&self)`, `(&self, client: &Client<M>)` or
 ///   `(&self, client: &Client<M>, previous: Option<String>)`, runs after `/ops/login` or
 ///   `/ops/logout` changed the socket's user (the new one is `client.user_id()`).
+/// - `#[on_user_online]` / `#[on_user_offline]` (at most one each): `(&self)`,
+///   `(&self, user: &str)` or `(&self, user: &str, clients: &ConnectedClients<M>)`, returns
+///   nothing; runs once cluster-wide, on one node, when a user's first socket anywhere
+///   connects (or logs in) / when their last socket anywhere has been gone for the presence
+///   grace (a reconnection within it runs neither). `clients.emitter::<Self>()` emits from it.
 /// - `#[authorize_channel]` (at most one): `(&self, client: &Client<M>, channel: &str)`, may the
 ///   client join this channel by itself? Returns `bool` or `Result<(), E: Into<SocketError>>`.
 /// - `#[authorize_relay]` (at most one): `(&self, client: &Client<M>, relay: &Relay)`, may the

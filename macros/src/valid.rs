@@ -121,6 +121,8 @@ fn check_at_most_one(cx: &Ctxt, ns: &Namespace<'_>) {
             Role::OnConnect => ("#[on_connect]", "do everything in one hook"),
             Role::OnDisconnect => ("#[on_disconnect]", "do everything in one hook"),
             Role::OnUserChange => ("#[on_user_change]", "do everything in one hook"),
+            Role::OnUserOnline => ("#[on_user_online]", "do everything in one hook"),
+            Role::OnUserOffline => ("#[on_user_offline]", "do everything in one hook"),
             Role::AuthorizeChannel => ("#[authorize_channel]", "decide in one hook"),
             Role::AuthorizeRelay => ("#[authorize_relay]", "decide in one hook"),
         };

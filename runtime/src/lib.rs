@@ -15,9 +15,9 @@
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `clock`, `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `recovery` (positions, the in-memory history, a
+//! 1. `clock`, `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `presence` (groups and their grace), `recovery` (positions, the in-memory history, a
 //!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
-//!    socket's work in order), [`auth`];
+//!    socket's work in order), `server_events`, [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
 //! 3. `clients`: the connected-clients map, which reaches other nodes only through `remote`;
 //! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
@@ -43,11 +43,13 @@ mod login;
 pub mod metrics;
 mod namespace;
 mod offline;
+mod presence;
 mod protocol;
 mod rate;
 mod recovery;
 mod remote;
 mod serial;
+mod server_events;
 pub mod testing;
 mod tether;
 
@@ -73,6 +75,7 @@ pub use listener::{NoPayload, Reply};
 pub use login::{Login, LoginFuture, LoginVerifier};
 pub use namespace::{ListenerDef, Namespace, NamespaceDef};
 pub use offline::{MAX_KEEP, MAX_KEPT_PER_USER};
+pub use presence::{DEFAULT_PRESENCE_GRACE, MEMBER_JOINED_EVENT, MEMBER_LEFT_EVENT, Presence};
 pub use protocol::{
     CHANNEL_QUERY, CONNECTION_INFO_EVENT, ConnectionInfo, DEFAULT_TOKEN_GRACE, DISCONNECTED_EVENT,
     Kick, MAX_CHANNEL_LEN, RecoveryInfo, Relay, TOKEN_EXPIRED_EVENT, Target, TokenExpired,
@@ -80,6 +83,7 @@ pub use protocol::{
 };
 pub use rate::RateLimit;
 pub use recovery::{DEFAULT_RECOVERY_MAX_LEN, DEFAULT_RECOVERY_WINDOW, Recovery};
+pub use server_events::{SERVER_EVENTS_CAPACITY, ServerEvent};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::Tether;
 pub use tether_macros::{Events, socket_namespace};

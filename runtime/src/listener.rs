@@ -309,7 +309,7 @@ pub(crate) fn send_reply(s: &SocketRef, ack: AckSender, asked: bool, reply: Repl
     }
 }
 
-fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
+pub(crate) fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

@@ -15,6 +15,7 @@ use crate::error::SocketError;
 use crate::events::Events;
 use crate::handshake::{Handshake, SocketNok, SocketOk};
 use crate::listener::{self, Concurrency, Policy, Reply};
+use crate::presence::Presence;
 use crate::protocol::Relay;
 use crate::rate::{Buckets, RateLimit};
 use crate::recovery::Recovery;
@@ -30,6 +31,8 @@ type Registrar<T, M> =
     Arc<dyn Fn(&SocketRef, &Policy, &Arc<T>, &ConnectedClients<M>) + Send + Sync>;
 type UserChangeFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
+type PresenceFn<T, M> =
+    Arc<dyn Fn(Arc<T>, String, ConnectedClients<M>) -> BoxFuture<()> + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
 type AuthorizeFn<T, M, A> =
     Arc<dyn Fn(Arc<T>, Client<M>, A) -> BoxFuture<Result<(), SocketError>> + Send + Sync>;
@@ -87,11 +90,14 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) max_connections_per_user: Option<usize>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) recovery: Option<Recovery>,
+    pub(crate) presence: Option<Presence>,
     pub(crate) middleware: Option<MiddlewareFn<T, T::Metadata>>,
     pub(crate) listeners: Vec<ListenerDef<T>>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
     pub(crate) on_disconnect: Option<DisconnectFn<T, T::Metadata>>,
     pub(crate) on_user_change: Option<UserChangeFn<T, T::Metadata>>,
+    pub(crate) on_user_online: Option<PresenceFn<T, T::Metadata>>,
+    pub(crate) on_user_offline: Option<PresenceFn<T, T::Metadata>>,
     pub(crate) authorize_channel: Option<AuthorizeFn<T, T::Metadata, String>>,
     pub(crate) authorize_relay: Option<AuthorizeFn<T, T::Metadata, Relay>>,
 }
@@ -123,6 +129,7 @@ impl<T: Namespace> NamespaceDef<T> {
             max_connections_per_user: None,
             rate_limit: None,
             recovery: None,
+            presence: None,
             authorize_channel: None,
             authorize_relay: None,
             middleware: None,
@@ -130,6 +137,8 @@ impl<T: Namespace> NamespaceDef<T> {
             on_connect: None,
             on_disconnect: None,
             on_user_change: None,
+            on_user_online: None,
+            on_user_offline: None,
         };
         T::define(&mut def);
         def
@@ -140,6 +149,14 @@ impl<T: Namespace> NamespaceDef<T> {
     /// its last position (`auth.recover`) receives what it missed (see [`Recovery`]).
     pub fn recovery(&mut self, recovery: Recovery) {
         self.recovery = Some(recovery);
+    }
+
+    /// Turns channel presence on (`#[socket_namespace(presence = true)]`, or `presence = "2s"`
+    /// for the grace): [`Emitter::members`](crate::Emitter::members) lists a channel's users
+    /// cluster-wide, and members receive [`MEMBER_JOINED_EVENT`](crate::MEMBER_JOINED_EVENT) /
+    /// [`MEMBER_LEFT_EVENT`](crate::MEMBER_LEFT_EVENT) (see [`Presence`]).
+    pub fn presence(&mut self, presence: Presence) {
+        self.presence = Some(presence);
     }
 
     /// Keys the connected-clients map by a value derived from the metadata (the
@@ -277,6 +294,33 @@ impl<T: Namespace> NamespaceDef<T> {
     {
         self.on_user_change = Some(Arc::new(move |this, client, previous| {
             Box::pin(hook(this, client, previous))
+        }));
+    }
+
+    /// Sets the hook run when a user comes online: their first socket anywhere in the cluster
+    /// connected (or logged in), and they were not online within the grace before. Runs once,
+    /// on one node, with the user id and this node's clients (for
+    /// [`ConnectedClients::emitter`](crate::ConnectedClients::emitter)).
+    pub fn on_user_online<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<T>, String, ConnectedClients<T::Metadata>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_user_online = Some(Arc::new(move |this, user, clients| {
+            Box::pin(hook(this, user, clients))
+        }));
+    }
+
+    /// Sets the hook run when a user goes offline: their last socket anywhere in the cluster
+    /// left (or logged out, or its node died) and none came back within the grace. Runs once,
+    /// on one node (not always one that held the user's sockets).
+    pub fn on_user_offline<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<T>, String, ConnectedClients<T::Metadata>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_user_offline = Some(Arc::new(move |this, user, clients| {
+            Box::pin(hook(this, user, clients))
         }));
     }
 

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use crate::acks::SocketAck;
 use crate::delivery::{Delivery, EmitError};
 use crate::offline::Kept;
+use crate::presence::{Announce, Group};
 use crate::protocol::{Kick, Target};
 use crate::recovery::{Missed, Position, Recovery};
 
@@ -40,6 +41,9 @@ pub(crate) enum Order<'a> {
         request: &'a str,
         reply_to: &'a str,
     },
+    /// Hand the application's own message to this node's receivers
+    /// ([`ServerEvent`](crate::ServerEvent)); no socket gets it.
+    Server { event: &'a str, data: &'a RawValue },
     /// Answer `reply_to` under `request` with the connection info of each local socket of the
     /// targets.
     Fetch { request: &'a str, reply_to: &'a str },
@@ -81,6 +85,19 @@ pub(crate) type Resync = Box<dyn Fn() + Send + Sync>;
 /// and to publish the cluster view.
 pub(crate) type PresenceSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
+/// `(group, user, socket id)` of every tracked socket a namespace holds, to rewrite its presence.
+pub(crate) type RosterSource = Box<dyn Fn() -> Vec<(Group, String, String)> + Send + Sync>;
+
+/// What cluster-wide presence needs of a namespace that tracks groups.
+pub(crate) struct RosterHooks {
+    /// How long a departure waits before it counts.
+    pub(crate) grace: std::time::Duration,
+    /// The tracked sockets the namespace holds.
+    pub(crate) entries: RosterSource,
+    /// Announces a change (called on the one node that takes it).
+    pub(crate) announce: Announce,
+}
+
 /// The remote work a node can ask for. Implemented by the Redis cluster.
 pub(crate) trait Remote: Send + Sync + 'static {
     /// This node's id; `None` for a process that serves no sockets.
@@ -90,8 +107,15 @@ pub(crate) trait Remote: Send + Sync + 'static {
     fn is_connected(&self) -> bool;
 
     /// Routes the inbound messages of namespace `ns` to `sink`; `resync` is called when the
-    /// node may have missed recorded emits.
-    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource, resync: Resync);
+    /// node may have missed recorded emits; `roster`, when the namespace tracks presence.
+    fn attach(
+        &self,
+        ns: &str,
+        sink: Sink,
+        presence: PresenceSource,
+        resync: Resync,
+        roster: Option<RosterHooks>,
+    );
 
     /// This node starts (`true`) or stops holding a recipient: follow its messages or not.
     fn follow(&self, ns: &str, target: &Target, yes: bool);
@@ -99,6 +123,19 @@ pub(crate) trait Remote: Send + Sync + 'static {
     /// Records (`true`) or removes a socket of `user` held by this node, in the order of the
     /// calls for each user. Returns at once.
     fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool);
+
+    /// Records (`true`) or removes socket `sid` of `user` in a tracked `group`, in the order of
+    /// the calls for each user; an arrival or a departure is announced through the namespace's
+    /// [`RosterHooks`] on the one node that takes it. Returns at once.
+    fn set_member(&self, ns: &str, group: &Group, user: &str, sid: &str, present: bool);
+
+    /// The users of a tracked `group` on every node, each once, those within their grace
+    /// included, sorted; `None` when the cluster cannot be reached.
+    fn members<'a>(
+        &'a self,
+        ns: &'a str,
+        group: &'a Group,
+    ) -> RemoteFuture<'a, Option<Vec<String>>>;
 
     /// Whether [`publish`](Remote::publish) would carry this order: its event name is not
     /// reserved and its envelope fits the cluster's bound. Asked before anything is delivered,

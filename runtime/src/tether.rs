@@ -124,6 +124,35 @@ impl Tether {
         Emitter::new(self.clients::<T>())
     }
 
+    /// The server events other nodes (and workers) send to namespace `T` with
+    /// [`Emitter::server_side_emit`]: each receiver gets every event that arrives after it was
+    /// made, in order; one that falls more than
+    /// [`SERVER_EVENTS_CAPACITY`](crate::SERVER_EVENTS_CAPACITY) behind is told how many it
+    /// missed. A node does not receive its own.
+    ///
+    /// ```no_run
+    /// # async fn run(tether: tether::Tether) {
+    /// # struct Chat;
+    /// # #[tether::socket_namespace(path = "/chat")] impl Chat {}
+    /// let mut events = tether.server_events::<Chat>();
+    /// tokio::spawn(async move {
+    ///     while let Ok(ev) = events.recv().await {
+    ///         if ev.event == "cache:invalidate" {
+    ///             // drop ev.data["key"] from the local cache
+    ///         }
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When `T` was not mounted on this tether.
+    pub fn server_events<T: Namespace>(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<crate::ServerEvent> {
+        self.clients::<T>().server_events()
+    }
+
     /// Starts recording the emits of namespace `T` (for tests); see [`EmitLog`].
     ///
     /// # Panics

@@ -16,9 +16,14 @@ const QUIET: Duration = Duration::from_millis(300);
 /// The notify secret of the test apps.
 const SECRET: &str = "test-notify-secret-0123456789";
 
+/// The presence grace of the test apps: short, as these tests expect `presence {online: false}`
+/// soon after a user's last socket left (the grace itself is tested in `presence.rs`).
+const PRESENCE_GRACE: std::time::Duration = std::time::Duration::from_millis(150);
+
 /// The demo's config with the test secret.
 fn config(key: Key) -> ChatConfig {
     ChatConfig::new(key, NotifySecret::new(SECRET).expect("a valid secret"))
+        .presence_grace(PRESENCE_GRACE)
 }
 
 struct Harness {
@@ -107,10 +112,13 @@ impl Harness {
     }
 }
 
-/// The payload of a server event: one argument, then (`message`, `dm` and `notification`: the
-/// namespace records them for recovery) the event's position `<ms>-<seq>`.
+/// The payload of a server event: one argument, then (`message`, `dm`, `notification` and the
+/// member events: the namespace records them for recovery) the event's position `<ms>-<seq>`.
 fn payload_of(event: &str, args: Vec<Value>) -> Value {
-    let recorded = matches!(event, "message" | "dm" | "notification");
+    let recorded = matches!(
+        event,
+        "message" | "dm" | "notification" | "member_joined" | "member_left"
+    );
     let position = |v: &Value| {
         v.as_str()
             .and_then(|p| p.split_once('-'))
@@ -249,6 +257,34 @@ async fn connections_without_a_valid_token_are_refused_with_a_code() {
         panic!("a token of another key was accepted");
     };
     assert!(msg.starts_with("invalid_token"), "{msg}");
+}
+
+#[tokio::test]
+async fn join_answers_the_members_and_members_hear_who_joins_and_leaves() {
+    let mut h = Harness::start().await;
+    h.connect("alice", "alice").await;
+    let ack = h.join("alice", "general").await;
+    assert_eq!(ack["channels"], json!(["general"]));
+    assert_eq!(ack["members"], json!(["alice"]));
+    h.connect("bob", "bob").await;
+    let ack = h.join("bob", "general").await;
+    assert_eq!(ack["members"], json!(["alice", "bob"]));
+    assert_eq!(
+        h.next("alice", "member_joined").await,
+        json!({ "channel": "general", "user": "bob" })
+    );
+    h.js.assert_no_event("bob", "member_joined", QUIET).await;
+    // A second tab of bob is not news; leaving with the last one is, after the grace.
+    h.connect("bob2", "bob").await;
+    h.join("bob2", "general").await;
+    h.js.assert_no_event("alice", "member_joined", QUIET).await;
+    h.js.disconnect("bob2").await;
+    h.ack("bob", "leave", json!({ "channel": "general" })).await;
+    assert_eq!(
+        h.next("alice", "member_left").await,
+        json!({ "channel": "general", "user": "bob" })
+    );
+    h.js.close().await;
 }
 
 #[tokio::test]

@@ -115,3 +115,59 @@ async fn a_worker_joins_every_socket_of_a_user_to_a_channel_on_every_node() {
         "{bad:?}"
     );
 }
+
+#[tokio::test]
+async fn server_side_emit_reaches_every_other_node_and_no_socket() {
+    let redis = RedisServer::start();
+    let (a, server_a) = node(&redis).await;
+    let (b, _server_b) = node(&redis).await;
+    let worker = Emitter::<Lobby>::connect_redis(&redis.url()).await.unwrap();
+    let mut on_a = a.server_events::<Lobby>();
+    let mut on_b = b.server_events::<Lobby>();
+    let mut js = JsClient::spawn().await;
+    js.connect_ok(
+        "s",
+        &server_a.url("/lobby"),
+        json!({"auth": {"token": "42"}}),
+    )
+    .await;
+
+    let sent = b
+        .emitter::<Lobby>()
+        .server_side_emit("cache:invalidate", &json!({"key": "user:42"}))
+        .await
+        .unwrap();
+    assert_eq!(sent.nodes, 2, "both nodes' subscriptions: {sent:?}");
+    let got = tokio::time::timeout(Duration::from_secs(5), on_a.recv())
+        .await
+        .expect("in time")
+        .expect("received");
+    assert_eq!(
+        got,
+        tether::ServerEvent {
+            event: "cache:invalidate".into(),
+            data: json!({"key": "user:42"}),
+        }
+    );
+    // From a worker: every node gets it.
+    worker.server_side_emit("reload", &json!(1)).await.unwrap();
+    for rx in [&mut on_a, &mut on_b] {
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        assert_eq!((got.event.as_str(), got.data), ("reload", json!(1)));
+    }
+    assert!(on_b.try_recv().is_err(), "a node does not hear its own");
+    js.assert_no_event("s", "cache:invalidate", Duration::from_millis(200))
+        .await;
+    js.assert_no_event("s", "reload", Duration::ZERO).await;
+    // Embedded mode: no other node, nothing sent.
+    let alone = Tether::builder().namespace(Lobby).build().await.unwrap();
+    let sent = alone
+        .emitter::<Lobby>()
+        .server_side_emit("x", &json!(null))
+        .await
+        .unwrap();
+    assert_eq!(sent.nodes, 0);
+}

@@ -3,17 +3,15 @@
 //! with SIGKILL, or after Redis itself restarted — receives what it missed, or is told honestly
 //! what it could not.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tether::cluster::{ClusterConfig, ClusterState};
 use tether::{AnyEvent, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
-use tether_tests::lobby::{Inbox, Member};
+use tether_tests::lobby::{Inbox, Member, NodeProcess};
 use tether_tests::recovering::Recovering;
 use tether_tests::redis::RedisServer;
 use tether_tests::{JsClient, TestServer};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 struct Node {
     tether: Tether,
@@ -54,37 +52,15 @@ async fn connected(tether: &Tether) {
     .expect("watch");
 }
 
-/// A node in its own process (`recovery-node`), to kill with SIGKILL.
-struct Process {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl Process {
-    async fn start(redis: &RedisServer) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_recovery-node"))
-            .arg(redis.url())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start recovery-node");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("recovery-node listening in time")
-            .expect("read")
-            .expect("a line");
-        let port = line.strip_prefix("listening ").expect("`listening <port>`");
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/inbox"),
-        }
-    }
-
-    /// SIGKILL: no goodbye to anyone.
-    async fn kill(mut self) {
-        self.child.kill().await.expect("kill");
-    }
+/// A node in its own process, to kill with SIGKILL.
+async fn process(redis: &RedisServer) -> NodeProcess {
+    NodeProcess::start(
+        env!("CARGO_BIN_EXE_recovery-node"),
+        redis,
+        Duration::from_secs(2),
+        tether::DEFAULT_PRESENCE_GRACE,
+    )
+    .await
 }
 
 fn note(n: u64) -> AnyEvent {
@@ -149,12 +125,16 @@ async fn under_jitter_across_two_nodes_every_event_arrives_exactly_once_in_order
 #[tokio::test]
 async fn a_client_whose_node_was_killed_recovers_everything_on_the_survivor() {
     let redis = RedisServer::start();
-    let doomed = Process::start(&redis).await;
+    let doomed = process(&redis).await;
     let survivor = Node::start(&redis).await;
     let worker = Emitter::<Inbox>::connect_redis(&redis.url()).await.unwrap();
     let mut js = JsClient::spawn().await;
-    js.connect_ok("a", &doomed.url, json!({"auth": {"token": "alice"}}))
-        .await;
+    js.connect_ok(
+        "a",
+        &doomed.url("/inbox"),
+        json!({"auth": {"token": "alice"}}),
+    )
+    .await;
     let info = js.event("a", "/ops/connection-success").await[0].clone();
     let mut offset = info["offset"].clone();
     for n in 1..=3 {
@@ -319,7 +299,7 @@ async fn emit_with_ack_across_nodes_answers_per_socket_within_the_timeout() {
 async fn emit_with_ack_returns_in_time_when_a_node_dies_meanwhile() {
     let redis = RedisServer::start();
     let a = Node::start(&redis).await;
-    let doomed = Process::start(&redis).await;
+    let doomed = process(&redis).await;
     let mut js = JsClient::spawn().await;
     let on_a = js
         .connect_ok(
@@ -328,8 +308,12 @@ async fn emit_with_ack_returns_in_time_when_a_node_dies_meanwhile() {
             json!({"auth": {"token": "alice"}, "tetherAck": 1}),
         )
         .await;
-    js.connect_ok("d1", &doomed.url, json!({"auth": {"token": "alice"}}))
-        .await;
+    js.connect_ok(
+        "d1",
+        &doomed.url("/inbox"),
+        json!({"auth": {"token": "alice"}}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let timeout = Duration::from_millis(800);
     let started = std::time::Instant::now();

@@ -4,7 +4,7 @@ use super::assert_errors;
 
 const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
      `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
-     `rate`, `burst`, `recovery`, `recovery_max_len`, `crate`";
+     `rate`, `burst`, `recovery`, `recovery_max_len`, `presence`, `crate`";
 
 #[test]
 fn recovery_argument_errors() {
@@ -35,6 +35,29 @@ fn recovery_argument_errors() {
         item,
         &[(
             "expected `true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`, e.g. `recovery = \"2min\"`",
+            "5",
+        )],
+    );
+}
+
+#[test]
+fn presence_argument_errors() {
+    let item = "impl A {}";
+    assert_errors(r#"path = "/a", presence = "250ms""#, item, &[]);
+    assert_errors(r#"path = "/a", presence = true"#, item, &[]);
+    assert_errors(
+        r#"path = "/a", presence = "soon""#,
+        item,
+        &[(
+            "expected a presence grace such as `\"500ms\"`, `\"5s\"` or `\"1min\"` (or `true` for the builder's, five seconds by default)",
+            r#""soon""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", presence = 5"#,
+        item,
+        &[(
+            "expected `true` or a grace such as `\"500ms\"`, `\"5s\"`, `\"1min\"`, e.g. `presence = \"5s\"`",
             "5",
         )],
     );

@@ -261,6 +261,26 @@ fn hook_errors() {
         )],
     );
     check("#[on_connect] async fn c(&self) -> () {}", &[]);
+    check(
+        "#[on_user_online] async fn on(&self, u: &str, c: &ConnectedClients<M>) {}",
+        &[],
+    );
+    check("#[on_user_offline] async fn off(&self) {}", &[]);
+    check(
+        "#[on_user_offline] async fn off(&self, c: &Client<M>) {}",
+        &[(
+            "`#[on_user_offline]` hooks take `(&self)`, `(&self, user: &str)` or \
+             `(&self, user: &str, clients: &ConnectedClients<M>)`",
+            "c: &Client<M>",
+        )],
+    );
+    check(
+        "#[on_user_online] async fn a(&self) {} #[on_user_online] async fn b(&self) {}",
+        &[(
+            "a namespace has at most one `#[on_user_online]`; do everything in one hook",
+            "#[on_user_online]",
+        )],
+    );
 }
 
 #[test]

@@ -30,6 +30,16 @@ pub(super) fn check(cx: &Ctxt, method: &Method<'_>) {
             "`#[on_disconnect]` hooks take `(&self)`, `(&self, client: &Client<M>)` or \
              `(&self, client: &Client<M>, reason: DisconnectReason)`",
         ),
+        Role::OnUserOnline | Role::OnUserOffline => hook(
+            cx,
+            method,
+            &[ParamKind::Str, ParamKind::Clients],
+            &format!(
+                "{} take `(&self)`, `(&self, user: &str)` or \
+                 `(&self, user: &str, clients: &ConnectedClients<M>)`",
+                method.marker.role.noun()
+            ),
+        ),
         Role::OnUserChange => hook(
             cx,
             method,
@@ -113,6 +123,9 @@ fn listener(cx: &Ctxt, method: &Method<'_>) {
             ParamKind::Reason => {
                 "only `#[on_disconnect]` hooks take a `DisconnectReason`".to_owned()
             }
+            ParamKind::Clients => "a listener reaches the connected clients through \
+                                   `client.clients()`: take `client: &Client<M>`"
+                .to_owned(),
             ParamKind::Reference if reference_to(ty, "Client") => {
                 "take the client as `&Client<M>`, not `&mut`".to_owned()
             }

@@ -21,6 +21,7 @@ use crate::connection::{self, PerIp, Settings};
 use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::{Namespace, NamespaceDef};
+use crate::presence::DEFAULT_PRESENCE_GRACE;
 use crate::protocol::DEFAULT_TOKEN_GRACE;
 use crate::protocol::Target;
 use crate::rate::RateLimit;
@@ -63,6 +64,7 @@ pub struct TetherBuilder {
     socketio: SocketIoBuilder,
     login: Option<Verifier>,
     token_grace: Duration,
+    presence_grace: Duration,
     max_pending_events: usize,
     max_channels: usize,
     max_message_size: usize,
@@ -138,6 +140,7 @@ impl TetherBuilder {
             socketio,
             login: None,
             token_grace: DEFAULT_TOKEN_GRACE,
+            presence_grace: DEFAULT_PRESENCE_GRACE,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             max_channels: DEFAULT_MAX_CHANNELS_PER_SOCKET,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -209,6 +212,22 @@ impl TetherBuilder {
     #[must_use]
     pub fn token_grace(mut self, grace: Duration) -> Self {
         self.token_grace = grace;
+        self
+    }
+
+    /// How long a user whose last socket left stays online and a channel member, for every
+    /// namespace that does not set its own ([`Presence::grace`](crate::Presence::grace)); default
+    /// [`DEFAULT_PRESENCE_GRACE`] (5 s). A socket that comes back within it (a reload, a blip, a
+    /// drained node) changes nothing: no `member_left`/`member_joined`, no
+    /// `on_user_offline`/`on_user_online`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = tether::Tether::builder().presence_grace(Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn presence_grace(mut self, grace: Duration) -> Self {
+        self.presence_grace = grace;
         self
     }
 
@@ -296,6 +315,7 @@ impl TetherBuilder {
         let settings = Arc::new(Settings {
             login: self.login,
             token_grace: self.token_grace,
+            presence_grace: self.presence_grace,
             max_pending_events: self.max_pending_events,
             max_channels: self.max_channels,
             rate_limit: self.rate_limit,

@@ -160,6 +160,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 });
                 Box::pin(async {})
             }
+            Order::Server { event, data } => {
+                self.server_event(event, data);
+                Box::pin(async {})
+            }
             Order::Kick { kick } => {
                 for target in inbound.targets {
                     self.kick(target, &kick);

@@ -18,12 +18,14 @@ use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
 use crate::offline::Inboxes;
+use crate::presence::{Announce, Roster, Tracking};
 use crate::protocol::Target;
 use crate::recovery::Recovery;
 use crate::remote::Remote;
+use crate::server_events::{SERVER_EVENTS_CAPACITY, ServerEvent};
 use crate::testing::{EmitLog, RecordedEmit};
 
-struct Inner<M> {
+pub(super) struct Inner<M> {
     path: &'static str,
     io: SocketIo,
     indexes: RwLock<Indexes<M>>,
@@ -36,6 +38,14 @@ struct Inner<M> {
     /// What unregisters a socket that cannot be told to disconnect (set by the connection
     /// layer, which runs the namespace's disconnect hook).
     evict: OnceLock<EvictFn>,
+    /// What presence tracks.
+    pub(super) tracking: Tracking,
+    /// Embedded mode: the presence groups (cluster mode keeps them in Redis).
+    pub(super) roster: Mutex<Roster>,
+    /// Announces presence changes (set by the connection layer).
+    pub(super) announce: OnceLock<Announce>,
+    /// Where other nodes' server events go.
+    server_events: tokio::sync::broadcast::Sender<ServerEvent>,
 }
 
 /// Unregisters a socket as if it had disconnected.
@@ -106,6 +116,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         io: SocketIo,
         remote: Option<Arc<dyn Remote>>,
         recovery: Option<Recovery>,
+        tracking: Tracking,
     ) -> Self {
         let history = recovery.map(|config| History::new(config, remote.is_none()));
         Self {
@@ -118,8 +129,16 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 history,
                 inboxes: Mutex::default(),
                 evict: OnceLock::new(),
+                tracking,
+                roster: Mutex::default(),
+                announce: OnceLock::new(),
+                server_events: tokio::sync::broadcast::Sender::new(SERVER_EVENTS_CAPACITY),
             }),
         }
+    }
+
+    pub(super) fn inner(&self) -> &Inner<M> {
+        &self.inner
     }
 
     pub(super) fn read(&self) -> RwLockReadGuard<'_, Indexes<M>> {
@@ -237,6 +256,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         for target in recipients(&data) {
             self.index_add(&mut indexes, &target, &socket);
         }
+        let session = data.session().clone();
+        if let Some(user) = &session.user {
+            let groups = self.groups_of(&session.channels);
+            self.roster(user, &groups, socket.id, true);
+        }
         let entry = Entry { data, socket };
         let client = self.client(&entry);
         indexes.by_sid.insert(client.id(), entry);
@@ -249,6 +273,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let entry = indexes.by_sid.remove(&sid)?;
         for target in recipients(&entry.data) {
             self.index_remove(&mut indexes, &target, &entry.socket);
+        }
+        let session = entry.data.session().clone();
+        if let Some(user) = &session.user {
+            let groups = self.groups_of(&session.channels);
+            self.roster(user, &groups, sid, false);
         }
         drop(indexes);
         Some(self.client(&entry))
@@ -277,6 +306,23 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .users()
             .flat_map(|(user, sids)| sids.iter().map(move |sid| (user.clone(), sid.to_string())))
             .collect()
+    }
+
+    /// A receiver of the server events other nodes send to this namespace.
+    pub(crate) fn server_events(&self) -> tokio::sync::broadcast::Receiver<ServerEvent> {
+        self.inner.server_events.subscribe()
+    }
+
+    /// Hands a server event another node sent to this node's receivers.
+    pub(super) fn server_event(&self, event: &str, data: &serde_json::value::RawValue) {
+        match serde_json::from_str(data.get()) {
+            // No receiver: nobody listens on this node, which is fine.
+            Ok(data) => drop(self.inner.server_events.send(ServerEvent {
+                event: event.to_owned(),
+                data,
+            })),
+            Err(e) => tracing::debug!(error = %e, event, "server event not JSON"),
+        }
     }
 
     /// Starts recording emits (for tests).

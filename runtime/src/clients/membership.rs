@@ -25,11 +25,14 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let (data, socket) = (entry.data.clone(), entry.socket.clone());
         let old = std::mem::replace(&mut data.session().user, user.clone());
         if old != user {
+            let channels = data.session().channels.clone();
             if let Some(old) = &old {
                 self.index_remove(&mut indexes, &Target::User(old.clone()), &socket);
+                self.roster(old, &self.groups_of(&channels), sid, false);
             }
             if let Some(new) = user {
-                self.index_add(&mut indexes, &Target::User(new), &socket);
+                self.index_add(&mut indexes, &Target::User(new.clone()), &socket);
+                self.roster(&new, &self.groups_of(&channels), sid, true);
             }
         }
         Some(old)
@@ -45,6 +48,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         if client.data().session().channels.insert(channel.to_owned()) {
             let target = Target::Channel(channel.to_owned());
             self.index_add(&mut indexes, &target, client.socket());
+            if let Some(user) = client.user_id() {
+                let groups = self.channel_group(channel);
+                self.roster(&user, &groups, client.id(), true);
+            }
         }
         true
     }
@@ -56,6 +63,10 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         if removed {
             let target = Target::Channel(channel.to_owned());
             self.index_remove(&mut indexes, &target, client.socket());
+            if let Some(user) = client.user_id() {
+                let groups = self.channel_group(channel);
+                self.roster(&user, &groups, client.id(), false);
+            }
         }
         removed
     }

@@ -9,7 +9,8 @@
 //! - `queries`, `membership`, `fanout`: lookups, user/channel changes and kicks, emits;
 //! - `acks`: `emit_with_ack`, one answer per socket across nodes;
 //! - `kept`: the offline inbox (`persist`); `control`: channel membership changed from anywhere;
-//! - `history`: recovery (recorded emits, and the replay of what a socket missed).
+//! - `history`: recovery (recorded emits, and the replay of what a socket missed);
+//! - `roster`: presence groups (channel members, users online), fed as sockets come and go.
 
 mod acks;
 mod client;
@@ -22,6 +23,7 @@ mod kept;
 mod map;
 mod membership;
 mod queries;
+mod roster;
 
 pub use client::Client;
 pub(crate) use data::ClientData;

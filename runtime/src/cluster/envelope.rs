@@ -27,6 +27,7 @@ pub const VERSION: u32 = 1;
 ///  "reply_to": "<node id>", "timeout_ms": 5000}
 /// {"v": 1, …, "kind": "join" | "leave", "channel": "…", "request": "…", "reply_to": "…"}
 /// {"v": 1, …, "kind": "fetch", "request": "…", "reply_to": "…"}
+/// {"v": 1, …, "targets": [{"kind": "all"}], "kind": "server", "event": "…", "data": …}
 /// ```
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope<'a> {
@@ -90,6 +91,7 @@ enum Kind {
     Join,
     Leave,
     Fetch,
+    Server,
 }
 
 impl<'a> Envelope<'a> {
@@ -125,6 +127,7 @@ impl<'a> Envelope<'a> {
                 (request, reply_to) = (Some(id), Some(to));
                 (Kind::Fetch, None, None, None, None)
             }
+            Order::Server { event, data } => (Kind::Server, Some(event), Some(data), None, None),
             Order::Member {
                 channel: name,
                 join,
@@ -180,6 +183,10 @@ impl<'a> Envelope<'a> {
     pub(crate) fn order(&self) -> Option<Order<'a>> {
         Some(match self.kind {
             Kind::Emit => Order::Emit {
+                event: self.event?,
+                data: self.data?,
+            },
+            Kind::Server => Order::Server {
                 event: self.event?,
                 data: self.data?,
             },

@@ -14,6 +14,7 @@ use super::guard::Guard;
 use super::heartbeat;
 use super::node::{Cluster, Seen, random_id};
 use super::queue::Writers;
+use super::roster;
 use super::subscriber::{self, Follow};
 use super::transport::Topology;
 use super::wanted::Wanted;
@@ -96,6 +97,7 @@ impl Cluster {
             state_tx,
         ));
         tokio::spawn(heartbeat::heartbeat(Arc::downgrade(&cluster)));
+        tokio::spawn(roster::run(Arc::downgrade(&cluster)));
         for queue in queues {
             tokio::spawn(writer::write(Arc::downgrade(&cluster), queue));
         }

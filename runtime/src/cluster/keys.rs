@@ -12,8 +12,14 @@
 //! | `{{prefix}:{ns}}:clock` | string | recovery: the namespace's latest position, `<ms>-<seq>` |
 //! | `{{prefix}:{ns}}:origin` | string | recovery: where the namespace's history begins |
 //! | `{{prefix}:{ns}}:stream:{kind}:{id}` | stream | recovery: a recipient's recorded events (field `m`: the message), bounded, expiring after the window |
+//! | `{{prefix}:{ns}}:roster:socks:{group}` | hash | presence: `node\|sid` → user, for a group (`u`: the users; `c:{channel}`) |
+//! | `{{prefix}:{ns}}:roster:users:{group}` | hash | presence: user → their sockets in the group |
+//! | `{{prefix}:{ns}}:roster:departing` | sorted set | presence: `{len}:{group}{user}` by when the departure counts (ms, Redis time) |
+//! | `{{prefix}:{ns}}:roster:node:{node}` | set | presence: a node's entries, `{len}:{group}{sid}`, to remove when it dies |
+//! | `{{prefix}:{ns}}:roster:nodes` | set | presence: the nodes with entries |
 //!
-//! The recovery keys of a namespace share one hash tag, so a script can use them together.
+//! The recovery and presence keys of a namespace share one hash tag, so a script can use them
+//! together.
 
 use std::time::Duration;
 
@@ -72,3 +78,9 @@ pub(crate) fn lifetime_ms(heartbeat: Duration) -> u64 {
 }
 
 pub(crate) use crate::clock::{now_micros, now_ms};
+
+/// What every roster key of a namespace starts with (the namespace's hash tag, so a script can
+/// use a namespace's roster keys together).
+pub(crate) fn roster_prefix(prefix: &str, ns: &str) -> String {
+    format!("{}:roster:", history_tag(prefix, ns))
+}

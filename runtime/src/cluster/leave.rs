@@ -38,6 +38,13 @@ impl Cluster {
             }
         });
         futures_util::future::join_all(removals).await;
+        // Presence groups: the departures start now, and another node announces them after
+        // the grace (unless the users reconnect elsewhere by then).
+        for ns in self.roster_namespaces() {
+            if let Err(e) = super::roster::reap(self, &ns, node).await {
+                tracing::debug!(error = %e, ns, "presence groups not left");
+            }
+        }
         let mut conn = self.publisher();
         let namespaces: Vec<String> = self
             .namespaces

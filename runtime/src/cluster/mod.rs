@@ -28,7 +28,8 @@
 //! - `subscriber`, `transport`: the pub/sub link and the two shapes of Redis; `wanted`: the
 //!   channels to follow;
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
-//!   `heartbeat`: liveness; `cap`: the per-user connection cap;
+//!   `heartbeat`: liveness; `cap`: the per-user connection cap; `roster`: presence groups
+//!   (channel members, users online) with their grace, and the entries of dead nodes;
 //! - `history`: recovery's streams (recording an emit, reading what a client missed); `acks`:
 //!   acks asked of other nodes' sockets, and their answers; `kept`: the offline inbox;
 //!   `leave`: leaving on purpose (a graceful shutdown).
@@ -51,6 +52,7 @@ mod outbox;
 mod port;
 mod presence;
 mod queue;
+mod roster;
 mod sign;
 mod subscriber;
 mod transport;

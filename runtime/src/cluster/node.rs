@@ -16,8 +16,9 @@ use super::guard::Guard;
 use super::queue::Writers;
 use super::transport::{Conn, Topology};
 use super::wanted::Wanted;
+use crate::presence::Change;
 use crate::protocol::{Target, redis_channel};
-use crate::remote::{PresenceSource, RemoteFuture, Resync, Sink};
+use crate::remote::{PresenceSource, RemoteFuture, Resync, RosterHooks, Sink};
 
 /// How long a recovering socket waits for its node to follow its recipients.
 const FOLLOW_WAIT: Duration = Duration::from_secs(2);
@@ -52,6 +53,8 @@ pub(super) struct Namespaced {
     pub(super) sink: Sink,
     pub(super) presence: PresenceSource,
     pub(super) resync: Resync,
+    /// Presence, when the namespace tracks groups.
+    pub(super) roster: Option<RosterHooks>,
 }
 
 /// A node's (or a Redis-only emitter's) connection to the cluster.
@@ -237,5 +240,50 @@ impl Cluster {
             *by_ns.entry(ns).or_default().entry(user).or_default() += 1;
         }
         by_ns.into_iter().collect()
+    }
+
+    /// The namespaces that track presence.
+    pub(super) fn roster_namespaces(&self) -> Vec<String> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, n)| n.roster.is_some())
+            .map(|(ns, _)| ns.clone())
+            .collect()
+    }
+
+    /// Announces a presence change of `ns` (this node took it).
+    pub(super) fn announce(&self, ns: &str, change: Change) {
+        let namespaces = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(roster) = namespaces.get(ns).and_then(|n| n.roster.as_ref()) {
+            (roster.announce)(change);
+        }
+    }
+
+    /// The tracked `(group, user, socket id)` this node holds in `ns`.
+    fn roster_entries(&self, ns: &str) -> Vec<(crate::presence::Group, String, String)> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(ns)
+            .and_then(|n| n.roster.as_ref().map(|r| (r.entries)()))
+            .unwrap_or_default()
+    }
+
+    /// Whether this node holds tracked sockets in `ns`.
+    pub(super) fn holds_roster_entries(&self, ns: &str) -> bool {
+        !self.roster_entries(ns).is_empty()
+    }
+
+    /// Writes again every tracked socket this node holds in `ns` (after an outage, or after
+    /// another node took this one for dead); arrivals are announced again.
+    pub(super) fn rewrite_roster(&self, ns: &str) {
+        for (group, user, sid) in self.roster_entries(ns) {
+            self.writers.member(ns, &group, &user, &sid, true);
+        }
     }
 }

@@ -11,9 +11,12 @@ use super::presence::{cluster_view, online_nodes};
 use crate::acks::SocketAck;
 use crate::delivery::EmitError;
 use crate::offline::Kept;
+use crate::presence::Group;
 use crate::protocol::Target;
 use crate::recovery::{Missed, Position, Recovery};
-use crate::remote::{ClusterView, Order, PresenceSource, Remote, RemoteFuture, Resync, Sink};
+use crate::remote::{
+    ClusterView, Order, PresenceSource, Remote, RemoteFuture, Resync, RosterHooks, Sink,
+};
 
 impl Remote for Cluster {
     fn node_id(&self) -> Option<&str> {
@@ -24,7 +27,14 @@ impl Remote for Cluster {
         self.state() == ClusterState::Connected
     }
 
-    fn attach(&self, ns: &str, sink: Sink, presence: PresenceSource, resync: Resync) {
+    fn attach(
+        &self,
+        ns: &str,
+        sink: Sink,
+        presence: PresenceSource,
+        resync: Resync,
+        roster: Option<RosterHooks>,
+    ) {
         self.namespaces
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -34,6 +44,7 @@ impl Remote for Cluster {
                     sink,
                     presence,
                     resync,
+                    roster,
                 },
             );
     }
@@ -44,6 +55,18 @@ impl Remote for Cluster {
 
     fn set_presence(&self, ns: &str, user: &str, sid: &str, present: bool) {
         self.writers.set(ns, user, sid, present);
+    }
+
+    fn set_member(&self, ns: &str, group: &Group, user: &str, sid: &str, present: bool) {
+        self.writers.member(ns, group, user, sid, present);
+    }
+
+    fn members<'a>(
+        &'a self,
+        ns: &'a str,
+        group: &'a Group,
+    ) -> RemoteFuture<'a, Option<Vec<String>>> {
+        Box::pin(super::roster::members(self, ns, group))
     }
 
     fn admit(

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::guard::Guard;
 use super::keys::now_micros;
+use crate::presence::Group;
 
 /// Queues of presence writes (users are spread over them by hash).
 const QUEUES: usize = 8;
@@ -49,6 +50,14 @@ pub(crate) enum Op {
         sid: String,
         order: u128,
     },
+    /// A socket of `user` entered (`true`) or left a tracked presence group.
+    Member {
+        ns: String,
+        group: Group,
+        user: String,
+        sid: String,
+        present: bool,
+    },
     /// Count a new socket under the cap; answer which sockets to evict.
     Cap {
         ns: String,
@@ -64,6 +73,7 @@ impl Op {
         match self {
             Self::Set { ns, user, .. }
             | Self::Restore { ns, user, .. }
+            | Self::Member { ns, user, .. }
             | Self::Cap { ns, user, .. } => (ns, user),
         }
     }
@@ -118,6 +128,17 @@ impl Writers {
     pub(crate) fn set(&self, ns: &str, user: &str, sid: &str, present: bool) {
         self.push(Op::Set {
             ns: ns.to_owned(),
+            user: user.to_owned(),
+            sid: sid.to_owned(),
+            present,
+        });
+    }
+
+    /// Queues a change of a presence group.
+    pub(crate) fn member(&self, ns: &str, group: &Group, user: &str, sid: &str, present: bool) {
+        self.push(Op::Member {
+            ns: ns.to_owned(),
+            group: group.clone(),
             user: user.to_owned(),
             sid: sid.to_owned(),
             present,
@@ -215,8 +236,8 @@ impl Writers {
             Op::Cap { reply, .. } => {
                 let _ = reply.send(None);
             }
-            Op::Set { present: false, .. } => self.keep(op),
-            Op::Set { .. } | Op::Restore { .. } => {}
+            Op::Set { present: false, .. } | Op::Member { present: false, .. } => self.keep(op),
+            Op::Set { .. } | Op::Member { .. } | Op::Restore { .. } => {}
         }
     }
 }

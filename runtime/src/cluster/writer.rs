@@ -14,12 +14,16 @@ use super::config::ClusterState;
 use super::keys::{conns_key, presence_key};
 use super::node::Cluster;
 use super::queue::Op;
+use super::roster;
 use super::transport::RETRIES;
 
 /// Rewrites this node's presence after a reconnection (or when its heartbeat had expired): it may
 /// have changed, or been lost, while Redis was away.
 pub(crate) fn rewrite_presence(cluster: &Cluster) {
     cluster.writers.restore(cluster.held_sockets());
+    for ns in cluster.roster_namespaces() {
+        cluster.rewrite_roster(&ns);
+    }
 }
 
 /// Drains one write queue until the cluster is dropped.
@@ -51,8 +55,47 @@ pub(crate) async fn write(cluster: Weak<Cluster>, mut queue: mpsc::UnboundedRece
                 let _ = reply.send(check_cap(&cluster, &node, &ns, &user, &sid, cap).await);
             }
             // The rewrite on reconnection covers it.
-            Op::Set { present: true, .. } | Op::Restore { .. } if !connected => {}
-            Op::Set { present: false, .. } if !connected => cluster.writers.keep(op),
+            Op::Set { present: true, .. }
+            | Op::Member { present: true, .. }
+            | Op::Restore { .. }
+                if !connected => {}
+            Op::Set { present: false, .. } | Op::Member { present: false, .. } if !connected => {
+                cluster.writers.keep(op);
+            }
+            Op::Member {
+                ns,
+                group,
+                user,
+                sid,
+                present,
+            } => {
+                let mut result =
+                    roster::write(&cluster, &node, &ns, &group, &user, &sid, present).await;
+                for pause in RETRIES {
+                    if result.is_ok() || cluster.state() != ClusterState::Connected {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    result =
+                        roster::write(&cluster, &node, &ns, &group, &user, &sid, present).await;
+                }
+                match result {
+                    Ok(Some(arrival)) => cluster.announce(&ns, arrival),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, ns, "presence group not written");
+                        if !present {
+                            cluster.writers.keep(Op::Member {
+                                ns,
+                                group,
+                                user,
+                                sid,
+                                present,
+                            });
+                        }
+                    }
+                }
+            }
             op => {
                 // Right after Redis returns, the first commands on the command connection can
                 // fail while it reconnects: try again a little later.
@@ -120,6 +163,6 @@ async fn apply(cluster: &Cluster, node: &str, op: &Op) -> redis::RedisResult<()>
                 .query_async(&mut conn)
                 .await
         }
-        Op::Cap { .. } => Ok(()),
+        Op::Cap { .. } | Op::Member { .. } => Ok(()),
     }
 }

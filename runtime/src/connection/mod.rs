@@ -8,6 +8,7 @@
 //! - `ops`: the `/ops/*` requests (connection info, login/logout, join/leave, relays);
 //! - `admit`: handshake → middleware → register → connection info → `on_connect`; disconnect
 //!   → unregister → `on_disconnect`;
+//! - `presence`: announces presence changes (member events, user online/offline hooks);
 //! - `mount`: puts a namespace on the socket.io server and connects it to the cluster's sink.
 
 mod admit;
@@ -17,6 +18,7 @@ mod identity;
 mod mount;
 mod ops;
 mod per_ip;
+mod presence;
 mod runtime;
 
 pub(crate) use mount::mount;

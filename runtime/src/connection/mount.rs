@@ -9,9 +9,11 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
+use super::presence::announcer;
 use super::runtime::{Runtime, Settings};
 use crate::clients::ConnectedClients;
 use crate::namespace::{Namespace, NamespaceDef};
+use crate::presence::Tracking;
 use crate::remote::Remote;
 
 /// Mounts a namespace on a socket.io server; returns its connected-clients map.
@@ -22,7 +24,15 @@ pub(crate) fn mount<T: Namespace>(
     remote: Option<Arc<dyn Remote>>,
 ) -> ConnectedClients<T::Metadata> {
     let def = NamespaceDef::<T>::collect();
-    let clients = ConnectedClients::new(T::PATH, io.clone(), remote.clone(), def.recovery);
+    let tracking = Tracking {
+        users: def.on_user_online.is_some() || def.on_user_offline.is_some(),
+        channels: def.presence.clone(),
+        grace: def.presence.as_ref().map_or(settings.presence_grace, |p| {
+            p.grace_or(settings.presence_grace)
+        }),
+    };
+    let clients =
+        ConnectedClients::new(T::PATH, io.clone(), remote.clone(), def.recovery, tracking);
     if let Some(remote) = &remote {
         // Weak: the remote outlives no namespace, and must not keep one alive.
         let (sink, presence, resync) = (
@@ -47,6 +57,7 @@ pub(crate) fn mount<T: Namespace>(
                     clients.resync();
                 }
             }),
+            clients.roster_hooks(),
         );
     }
     let rt = Arc::new(Runtime {
@@ -55,6 +66,7 @@ pub(crate) fn mount<T: Namespace>(
         clients: clients.clone(),
         settings,
     });
+    clients.on_announce(announcer(Arc::downgrade(&rt)));
     let evicting = Arc::downgrade(&rt);
     clients.on_evict(Box::new(move |s: SocketRef| {
         if let Some(rt) = evicting.upgrade() {

@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) login: Option<Verifier>,
     /// How long a socket whose token expired may take to log in again.
     pub(crate) token_grace: Duration,
+    /// The grace of presence for namespaces that set none.
+    pub(crate) presence_grace: Duration,
     /// How many events of one socket may wait for the ones before them.
     pub(crate) max_pending_events: usize,
     /// How many channels a client may join (server-side joins are not limited).

@@ -11,8 +11,9 @@ pub use emit::Emit;
 
 use crate::clients::{Client, ConnectedClients};
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, EmitError};
 use crate::namespace::{Namespace, NamespaceDef};
+use crate::presence::Group;
 use crate::protocol::{Kick, Target};
 use crate::recovery::Recovery;
 use crate::remote::{Order, Remote, publish_into};
@@ -190,6 +191,92 @@ impl<T: Namespace> Emitter<T> {
         users
     }
 
+    /// The users in `channel` on every node, each once whatever their sockets, sorted. With
+    /// [`presence`](crate::NamespaceDef::presence) on for the channel, users within their grace
+    /// (their last socket just left) are included, as `member_left` has not been sent for them;
+    /// otherwise the channel's sockets are asked for their users (see
+    /// [`Emit::clients`]).
+    ///
+    /// ```
+    /// # use tether::{socket_namespace, Tether};
+    /// struct Rooms;
+    ///
+    /// #[socket_namespace(path = "/rooms", presence = true)]
+    /// impl Rooms {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tether = Tether::builder().namespace(Rooms).build().await.unwrap();
+    /// assert!(tether.emitter::<Rooms>().members("lobby").await.is_empty());
+    /// # }
+    /// ```
+    pub async fn members(&self, channel: &str) -> Vec<String> {
+        let tracked = match &self.backend {
+            Backend::Node(c) => c.roster_members(channel).await,
+            Backend::Redis(remote, _) => {
+                let tracked = NamespaceDef::<T>::collect()
+                    .presence
+                    .is_some_and(|p| p.tracks(channel));
+                let group = Group::Channel(channel.to_owned());
+                match tracked {
+                    true => remote.members(T::PATH, &group).await,
+                    false => None,
+                }
+            }
+        };
+        if let Some(users) = tracked {
+            return users;
+        }
+        let mut users: Vec<String> = self
+            .to_channel(channel)
+            .clients()
+            .await
+            .into_iter()
+            .filter_map(|c| c.info.user_id)
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
+    /// Sends the application's own message to every other node of the cluster, as socket.io's
+    /// `serverSideEmit` does: each receives it from
+    /// [`Tether::server_events`](crate::Tether::server_events) (cache invalidation, a config
+    /// reload). No socket gets it. Works from a worker too ([`connect_redis`](Self::connect_redis)).
+    /// In embedded mode there is no other node: nothing is sent. The answer's `nodes` counts
+    /// the node subscriptions the message reached, the sender's own included (it ignores it).
+    ///
+    /// ```no_run
+    /// # async fn run(tether: tether::Tether) -> Result<(), tether::EmitError> {
+    /// # struct Chat;
+    /// # #[tether::socket_namespace(path = "/chat")] impl Chat {}
+    /// let emitter = tether.emitter::<Chat>();
+    /// emitter
+    ///     .server_side_emit("cache:invalidate", &serde_json::json!({"key": "user:42"}))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised, or its envelope is over the cluster's
+    /// [`max_envelope_size`](crate::cluster::ClusterConfig::max_envelope_size).
+    pub async fn server_side_emit<P: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &P,
+    ) -> Result<Delivery, EmitError> {
+        let data = serde_json::value::to_raw_value(data)
+            .map_err(|e| EmitError::Serialize(e.to_string()))?;
+        let mut delivery = Delivery::default();
+        let Some(remote) = self.remote() else {
+            return Ok(delivery);
+        };
+        let targets = [Target::All];
+        let order = Order::Server { event, data: &data };
+        remote.admit(T::PATH, &targets, &[], &order)?;
+        publish_into(&**remote, &mut delivery, T::PATH, &targets, &[], order).await;
+        Ok(delivery)
+    }
+
     /// Disconnects every socket of the user on every node, telling each why first
     /// (`/ops/disconnected`). Returns the sockets kicked here and the nodes reached.
     pub async fn kick_user(&self, user: &str, kick: &Kick) -> Delivery {
@@ -241,6 +328,17 @@ impl<T: Namespace> Emitter<T> {
     /// To every socket of the namespace.
     pub fn to_all(&self) -> Emit<'_, T> {
         self.emit_to(Target::All)
+    }
+}
+
+impl<M: Send + Sync + 'static> ConnectedClients<M> {
+    /// A typed emitter for namespace `T` (the namespace of these clients), e.g. in
+    /// `#[on_user_online]` hooks.
+    pub fn emitter<T>(&self) -> Emitter<T>
+    where
+        T: Namespace<Metadata = M>,
+    {
+        Emitter::new(self.clone())
     }
 }
 

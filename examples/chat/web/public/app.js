@@ -45,6 +45,7 @@
     info: null, // the last /ops/connection-success
     channels: new Set(), // joined channels, as the server acked them
     online: new Set(),
+    members: new Map(), // channel -> Set of users, from the join ack and member_joined/member_left
     rejoin: [], // channels to join again after a reconnect
     recover: null, // {offset, channels}: what this page saw, sent back on every reconnect
     kick: null, // the last /ops/disconnected {code, message}, until the disconnect it announces
@@ -187,7 +188,13 @@
         "aria-label": `Leave #${channel}`,
       }, "Leave");
       leave.addEventListener("click", () => leaveChannel(channel));
-      list.append(el("li", { dataset: { testid: "channel", channel } }, pick, leave));
+      const members = [...(state.members.get(channel) ?? [])].sort();
+      const who = el("span", {
+        class: "members",
+        dataset: { testid: "channel-members", members: members.join(",") },
+        title: members.join(", "),
+      }, `${members.length} ${members.length === 1 ? "member" : "members"}`);
+      list.append(el("li", { dataset: { testid: "channel", channel } }, pick, who, leave));
       select.append(el("option", { value: channel }, `#${channel}`));
     }
     if (channels.includes(previous)) select.value = previous;
@@ -285,7 +292,10 @@
         for (const channel of channels) {
           const ack = await request("join", { channel });
           if (isError(ack)) showError(`rejoin #${channel}`, errorOf(ack));
-          else onConnectionInfo(ack);
+          else {
+            state.members.set(channel, new Set(Array.isArray(ack.members) ? ack.members : []));
+            onConnectionInfo(ack);
+          }
         }
       }
       refreshWho();
@@ -385,6 +395,22 @@
       if (!title && !text) item.append(el("code", { class: "json" }, JSON.stringify(body)));
       item.dataset.body = JSON.stringify(body);
       $("notifications").prepend(item);
+    });
+
+    // Channel presence, cluster-wide: once per user, after the server's grace for departures.
+    socket.on("member_joined", ({ channel, user }) => {
+      if (!state.members.has(channel)) return;
+      state.members.get(channel).add(user);
+      renderChannels();
+      addLine("presence", [el("span", { class: "text" }, `${user} joined #${channel}`)],
+        { channel, user, member: "joined" });
+    });
+    socket.on("member_left", ({ channel, user }) => {
+      if (!state.members.has(channel)) return;
+      state.members.get(channel).delete(user);
+      renderChannels();
+      addLine("presence", [el("span", { class: "text" }, `${user} left #${channel}`)],
+        { channel, user, member: "left" });
     });
 
     socket.on("presence", ({ user, online }) => {
@@ -543,6 +569,7 @@
       showError(`join #${channel}`, errorOf(ack), feedback);
       return false;
     }
+    state.members.set(channel, new Set(Array.isArray(ack.members) ? ack.members : []));
     onConnectionInfo(ack);
     $("say-channel").value = channel;
     addLine("system", [el("span", { class: "text" }, `You joined #${channel}`)], { channel });
@@ -552,6 +579,7 @@
   async function leaveChannel(channel) {
     const ack = await request("leave", { channel });
     if (isError(ack)) return showError(`leave #${channel}`, errorOf(ack));
+    state.members.delete(channel);
     onConnectionInfo(ack);
     addLine("system", [el("span", { class: "text" }, `You left #${channel}`)], { channel });
     $("join-channel").focus();
