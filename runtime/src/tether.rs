@@ -12,21 +12,28 @@ use socketioxide::layer::SocketIoLayer;
 
 use crate::clients::ConnectedClients;
 use crate::cluster::{Cluster, ClusterState, ClusterStats};
-use crate::connection::Settings;
+use crate::connection::{Keep, Settings};
 use crate::emitter::Emitter;
+use crate::layer::TetherLayer;
 use crate::namespace::Namespace;
 use crate::protocol::Kick;
 use crate::testing::EmitLog;
 
-/// One mounted namespace: its connected clients and its state.
+/// One mounted namespace: its connected clients, its state, and what keeps its handlers
+/// working.
 pub(crate) struct Mounted<T: Namespace> {
     clients: ConnectedClients<T::Metadata>,
     state: Arc<T>,
+    _keep: Keep,
 }
 
 impl<T: Namespace> Mounted<T> {
-    pub(crate) fn new(clients: ConnectedClients<T::Metadata>, state: Arc<T>) -> Self {
-        Self { clients, state }
+    pub(crate) fn new(clients: ConnectedClients<T::Metadata>, state: Arc<T>, keep: Keep) -> Self {
+        Self {
+            clients,
+            state,
+            _keep: keep,
+        }
     }
 }
 
@@ -79,9 +86,10 @@ impl Tether {
         }
     }
 
-    /// The tower layer that serves socket.io; add it to an axum `Router` with `.layer(..)`.
-    pub fn layer(&self) -> SocketIoLayer {
-        self.inner.layer.clone()
+    /// The tower layer that serves socket.io; add it to an axum `Router` with `.layer(..)`. It
+    /// holds this tether, so the app need not keep a `Tether` handle for it to run.
+    pub fn layer(&self) -> TetherLayer {
+        TetherLayer::new(self.inner.layer.clone(), self.clone())
     }
 
     /// The connected clients of namespace `T` on this node.
@@ -230,6 +238,37 @@ impl Tether {
         // socketioxide's own `close` is not called: it would remove the namespaces, and a late
         // handshake would be refused with `Invalid namespace` rather than `server_shutdown`.
         told
+    }
+}
+
+/// Dropping the last handle (every `Tether` clone, and every router holding its
+/// [`layer`](Tether::layer)) stops the tether: its sockets are told `server_shutdown` and
+/// disconnected, and in cluster mode it leaves the cluster as [`Tether::close`] does (in a task,
+/// when a Tokio runtime is running; otherwise its tasks just stop and its presence expires with
+/// its heartbeat).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.settings.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let held = self
+            .cluster
+            .as_ref()
+            .map(|c| c.held_sockets())
+            .unwrap_or_default();
+        let kick = Kick::server_shutdown();
+        for drain in &self.drains {
+            drain(&kick);
+        }
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { cluster.leave(held).await });
+            }
+            Err(_) => cluster.stop(),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Issue 13 (graceful drain): `Tether::close` tells every socket `server_shutdown` with a
 //! reconnect hint and disconnects it, refuses new handshakes, and in cluster mode removes the
-//! node's presence at once, so the other nodes see its users offline within a second.
+//! node's presence at once, so the other nodes see its users offline within a second; dropping
+//! the last handle of a tether does the same.
 
 use std::time::{Duration, Instant};
 
@@ -83,4 +84,36 @@ async fn draining_a_node_tells_every_socket_and_its_users_go_offline_at_once() {
     };
     assert!(message.starts_with("server_shutdown"), "{message}");
     assert_eq!(a.close().await, 0, "a second close does nothing more");
+}
+
+/// Dropping a tether: the router's layer keeps it running; once the server is gone too, its
+/// sockets are told `server_shutdown`, and it leaves the cluster (no reference cycle keeps it).
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_node() {
+    let redis = RedisServer::start();
+    let (tether, server) = node(&redis).await;
+    let node_key = format!("tether:node:{}", tether.node_id().expect("a node"));
+    let all = "tether:/lobby:all";
+    // WebSocket only: no idle HTTP connection holds the router past the server.
+    let ws = json!({"auth": {"token": "42"}, "transports": ["websocket"], "reconnection": false});
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("s1", &server.url("/lobby"), ws.clone()).await;
+    assert_eq!(redis.subscribers(all), 1);
+
+    drop(tether);
+    // The server's router holds the layer, which holds the tether: still serving.
+    js.connect_ok("s2", &server.url("/lobby"), ws.clone()).await;
+    assert_eq!(redis.cli(&["EXISTS", &node_key]).trim(), "1");
+
+    drop(server);
+    for name in ["s1", "s2"] {
+        let told = js.event(name, "/ops/disconnected").await;
+        assert_eq!(told[0]["code"], "server_shutdown", "{told:?}");
+        js.disconnected(name).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.subscribers(all) > 0 || redis.cli(&["EXISTS", &node_key]).trim() != "0" {
+        assert!(Instant::now() < deadline, "the dropped node still runs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -164,12 +164,12 @@ impl TetherBuilder {
         self.mounts.push((
             T::PATH,
             Box::new(move |io, settings, remote| {
-                let clients = connection::mount::<T>(io, state.clone(), settings, remote);
+                let (clients, keep) = connection::mount::<T>(io, state.clone(), settings, remote);
                 let draining = clients.clone();
                 let drain: Drain = Box::new(move |kick| draining.kick(&Target::All, kick));
                 (
                     TypeId::of::<T>(),
-                    Arc::new(Mounted::new(clients, state)) as Arc<dyn Any + Send + Sync>,
+                    Arc::new(Mounted::new(clients, state, keep)) as Arc<dyn Any + Send + Sync>,
                     drain,
                 )
             }),

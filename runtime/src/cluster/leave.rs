@@ -16,6 +16,13 @@ impl Cluster {
         self.leaving.load(Ordering::SeqCst)
     }
 
+    /// Stops the node's tasks without a word to Redis (no runtime is left to send one): its
+    /// presence expires with its heartbeat.
+    pub(crate) fn stop(&self) {
+        self.leaving.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
     /// Removes this node from the cluster: `held` are the `(namespace, user, socket id)` it
     /// held (taken before its sockets were disconnected). Best effort: what Redis does not
     /// take now expires with the node's heartbeat.

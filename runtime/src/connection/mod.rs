@@ -21,6 +21,6 @@ mod per_ip;
 mod presence;
 mod runtime;
 
-pub(crate) use mount::mount;
+pub(crate) use mount::{Keep, mount};
 pub(crate) use per_ip::PerIp;
 pub(crate) use runtime::Settings;

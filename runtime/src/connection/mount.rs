@@ -12,17 +12,23 @@ use socketioxide::socket::DisconnectReason;
 use super::presence::announcer;
 use super::runtime::{Runtime, Settings};
 use crate::clients::ConnectedClients;
+use crate::handshake::SocketNok;
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::presence::Tracking;
 use crate::remote::Remote;
 
-/// Mounts a namespace on a socket.io server; returns its connected-clients map.
+/// What keeps a mounted namespace's handlers working: the socket.io server holds them weakly,
+/// so that it does not keep the namespace (and, through its map, itself) alive.
+pub(crate) type Keep = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Mounts a namespace on a socket.io server; returns its connected-clients map, and what must
+/// be held for the namespace to keep serving (the [`Tether`](crate::Tether) holds it).
 pub(crate) fn mount<T: Namespace>(
     io: &SocketIo,
     state: Arc<T>,
     settings: Arc<Settings>,
     remote: Option<Arc<dyn Remote>>,
-) -> ConnectedClients<T::Metadata> {
+) -> (ConnectedClients<T::Metadata>, Keep) {
     let def = NamespaceDef::<T>::collect();
     let tracking = Tracking {
         users: def.on_user_online.is_some() || def.on_user_offline.is_some(),
@@ -77,16 +83,33 @@ pub(crate) fn mount<T: Namespace>(
         }
     }));
     let middleware = {
-        let rt = rt.clone();
+        let rt = Arc::downgrade(&rt);
         move |s: SocketRef, TryData(auth): TryData<Value>| {
-            let rt = rt.clone();
-            async move { rt.admit(&s, auth.unwrap_or(Value::Null)).await }
+            let rt = rt.upgrade();
+            async move {
+                match rt {
+                    Some(rt) => rt.admit(&s, auth.unwrap_or(Value::Null)).await,
+                    // The tether was dropped.
+                    None => Err(SocketNok::with_code(
+                        "server_shutdown",
+                        "this server is shutting down; connect again",
+                    )),
+                }
+            }
         }
     };
-    let handler = move |s: SocketRef| {
-        let rt = rt.clone();
-        async move { rt.connected(s).await }
+    let handler = {
+        let rt = Arc::downgrade(&rt);
+        move |s: SocketRef| {
+            let rt = rt.upgrade();
+            async move {
+                match rt {
+                    Some(rt) => rt.connected(s).await,
+                    None => s.disconnect().unwrap_or_default(),
+                }
+            }
+        }
     };
     io.ns(T::PATH, handler.with(middleware));
-    clients
+    (clients, rt)
 }
