@@ -37,6 +37,8 @@ pub(crate) struct Args {
     /// `presence = true` or `presence = "2s"`: channel presence on, with its grace in
     /// milliseconds (the builder's when `None`).
     pub(crate) presence: Option<Option<Literal>>,
+    /// `share_metadata = true`: fetches return each socket's metadata.
+    pub(crate) share_metadata: bool,
     /// How the generated code names the runtime crate: `::tether` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: syn::Path,
@@ -50,7 +52,7 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "path",
     "client_connection_key",
     "user_key",
@@ -62,6 +64,7 @@ const NAMES: [&str; 12] = [
     "recovery",
     "recovery_max_len",
     "presence",
+    "share_metadata",
     "crate",
 ];
 
@@ -95,6 +98,7 @@ struct RawArgs {
     recovery: Option<Option<Literal>>,
     recovery_max_len: Option<(Literal, LitInt)>,
     presence: Option<Option<Literal>>,
+    share_metadata: bool,
     krate: Option<syn::Path>,
 }
 
@@ -176,6 +180,7 @@ impl RawArgs {
             ("recovery", Lit::Str(lit)) => {
                 self.recovery = parse_window(cx, &lit).map(Some);
             }
+            ("share_metadata", Lit::Bool(lit)) => self.share_metadata = lit.value,
             ("presence", Lit::Bool(lit)) => {
                 if lit.value {
                     self.presence = Some(None);
@@ -251,6 +256,7 @@ impl RawArgs {
             recovery: self.recovery,
             recovery_max_len: self.recovery_max_len.map(|(m, _)| m),
             presence: self.presence,
+            share_metadata: self.share_metadata,
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
         }
     }
@@ -298,7 +304,7 @@ fn literal(cx: &Ctxt, name: &str, value: Expr) -> Option<Lit> {
 /// What kind of value an argument takes, for error messages.
 fn kind(name: &str) -> &'static str {
     match name {
-        "anonymous" => "`true` or `false`",
+        "anonymous" | "share_metadata" => "`true` or `false`",
         "max_connections_per_user" | "burst" | "recovery_max_len" => "an integer",
         "recovery" => "`true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`",
         "presence" => "`true` or a grace such as `\"500ms\"`, `\"5s\"`, `\"1min\"`",
@@ -322,6 +328,7 @@ fn example(name: &str) -> &'static str {
         "recovery" => "recovery = \"2min\"",
         "recovery_max_len" => "recovery_max_len = 1000",
         "presence" => "presence = \"5s\"",
+        "share_metadata" => "share_metadata = true",
         _ => "crate = \"::tether\"",
     }
 }

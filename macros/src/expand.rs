@@ -63,6 +63,7 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         .max_connections
         .as_ref()
         .map(|cap| quote!(def.max_connections_per_user(#cap);));
+    let share_metadata = args.share_metadata.then(|| quote!(def.share_metadata();));
     let rate = args.rate.as_ref().map(|rate| {
         let limit = rate_limit(krate, rate, args.burst.as_ref());
         quote!(def.rate_limit(#limit);)
@@ -98,6 +99,7 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         #rate
         #recovery
         #presence
+        #share_metadata
         #middleware
         #(#others)*
     };

@@ -85,6 +85,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///   cluster-wide (`Emitter::members`) and receive `member_joined` / `member_left`
 ///   `{channel, user}` when a user's first socket anywhere joins it / their last one has been
 ///   gone for the grace (see `tether::Presence`).
+/// - `share_metadata = true`: `Emit::clients()` returns each socket's metadata (which must be
+///   `Serialize`), from any node or worker (`ClusterClient::metadata_as`).
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving
 ///   `tether::Events` (a type, not a string). Default: `tether::AnyEvent`, checked at run time.
 /// - `crate = "::tether"`: how the generated code names the runtime crate, for a renamed

@@ -61,16 +61,40 @@ pub struct ClusterClient {
     pub node: String,
     /// The socket's connection info: id, client key, user, channels, namespace.
     pub info: ConnectionInfo,
+    /// The socket's metadata as JSON, when its namespace shares it
+    /// ([`NamespaceDef::share_metadata`](crate::NamespaceDef::share_metadata)).
+    pub metadata: Option<Value>,
 }
 
 impl ClusterClient {
     /// The socket an answer names, when its reply is a connection info.
     pub(crate) fn from_answer(answer: SocketAck) -> Option<Self> {
-        let info = serde_json::from_value(answer.reply.ok()?).ok()?;
+        let mut reply = answer.reply.ok()?;
+        let metadata = reply.as_object_mut().and_then(|o| o.remove("metadata"));
+        let info = serde_json::from_value(reply).ok()?;
         Some(Self {
             node: answer.node,
             info,
+            metadata,
         })
+    }
+
+    /// The socket's metadata as the namespace's type `M` (a node or a worker of the namespace
+    /// reads it back as it was given); `None` when the namespace does not share it.
+    ///
+    /// ```
+    /// # use serde::Deserialize;
+    /// #[derive(Deserialize, PartialEq, Debug)]
+    /// struct Member { user_id: String }
+    /// # let client: tether::ClusterClient = serde_json::from_value(serde_json::json!({
+    /// #     "node": "local",
+    /// #     "info": {"client_id": "s", "client_key": "s", "user_id": "42", "channels": [], "namespace": "/a"},
+    /// #     "metadata": {"user_id": "42"}})).unwrap();
+    /// let member: Option<Member> = client.metadata_as();
+    /// assert_eq!(member, Some(Member { user_id: "42".into() }));
+    /// ```
+    pub fn metadata_as<M: serde::de::DeserializeOwned>(&self) -> Option<M> {
+        serde_json::from_value(self.metadata.clone()?).ok()
     }
 }
 

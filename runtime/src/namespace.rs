@@ -33,6 +33,8 @@ type UserChangeFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
 type PresenceFn<T, M> =
     Arc<dyn Fn(Arc<T>, String, ConnectedClients<M>) -> BoxFuture<()> + Send + Sync>;
+/// Turns a socket's metadata into JSON, for the nodes that fetch it.
+pub(crate) type ShareFn<M> = Arc<dyn Fn(&M) -> serde_json::Value + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
 type AuthorizeFn<T, M, A> =
     Arc<dyn Fn(Arc<T>, Client<M>, A) -> BoxFuture<Result<(), SocketError>> + Send + Sync>;
@@ -91,6 +93,7 @@ pub struct NamespaceDef<T: Namespace> {
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) recovery: Option<Recovery>,
     pub(crate) presence: Option<Presence>,
+    pub(crate) share_metadata: Option<ShareFn<T::Metadata>>,
     pub(crate) middleware: Option<MiddlewareFn<T, T::Metadata>>,
     pub(crate) listeners: Vec<ListenerDef<T>>,
     pub(crate) on_connect: Option<ConnectFn<T, T::Metadata>>,
@@ -130,6 +133,7 @@ impl<T: Namespace> NamespaceDef<T> {
             rate_limit: None,
             recovery: None,
             presence: None,
+            share_metadata: None,
             authorize_channel: None,
             authorize_relay: None,
             middleware: None,
@@ -157,6 +161,19 @@ impl<T: Namespace> NamespaceDef<T> {
     /// [`MEMBER_LEFT_EVENT`](crate::MEMBER_LEFT_EVENT) (see [`Presence`]).
     pub fn presence(&mut self, presence: Presence) {
         self.presence = Some(presence);
+    }
+
+    /// Lets [`Emit::clients`](crate::Emit::clients) return each socket's metadata
+    /// ([`ClusterClient::metadata_as`](crate::ClusterClient::metadata_as)), from any node or
+    /// worker (`#[socket_namespace(share_metadata = true)]`). Off by default: metadata may hold
+    /// what should stay on the node.
+    pub fn share_metadata(&mut self)
+    where
+        T::Metadata: serde::Serialize,
+    {
+        self.share_metadata = Some(Arc::new(|metadata: &T::Metadata| {
+            serde_json::to_value(metadata).unwrap_or(serde_json::Value::Null)
+        }));
     }
 
     /// Keys the connected-clients map by a value derived from the metadata (the

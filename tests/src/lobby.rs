@@ -16,7 +16,7 @@ use crate::TestServer;
 use crate::redis::RedisServer;
 
 /// Who a `/lobby` socket belongs to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Member {
     /// The user id (the handshake's token).
     pub user_id: String,
@@ -32,11 +32,12 @@ fn member(hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
     }))
 }
 
-/// The `/lobby` namespace: a token is required, and it names the user.
+/// The `/lobby` namespace: a token is required, and it names the user; fetches return the
+/// metadata.
 #[derive(Debug)]
 pub struct Lobby;
 
-#[socket_namespace(path = "/lobby", user_key = "user_id")]
+#[socket_namespace(path = "/lobby", user_key = "user_id", share_metadata = true)]
 impl Lobby {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tether::{AnyEvent, Emitter, Tether};
-use tether_tests::lobby::{Lobby, lobby_node};
+use tether_tests::lobby::{Lobby, Member, lobby_node};
 use tether_tests::redis::RedisServer;
 use tether_tests::{JsClient, TestServer};
 
@@ -57,6 +57,14 @@ async fn a_worker_joins_every_socket_of_a_user_to_a_channel_on_every_node() {
         found
             .iter()
             .all(|c| c.info.user_id.as_deref() == Some("42"))
+    );
+    // With their metadata (the namespace shares it), typed again.
+    assert!(
+        found.iter().all(|c| c.metadata_as::<Member>()
+            == Some(Member {
+                user_id: "42".into()
+            })),
+        "{found:?}"
     );
     let nodes: std::collections::BTreeSet<&str> = found.iter().map(|c| c.node.as_str()).collect();
     assert_eq!(nodes.len(), 2, "two nodes hold them: {found:?}");

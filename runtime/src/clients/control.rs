@@ -50,8 +50,13 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
             .selected(targets, except)
             .into_iter()
             .map(|e| {
-                let info = serde_json::to_value(self.client(e).connection_info())
+                let mut info = serde_json::to_value(self.client(e).connection_info())
                     .unwrap_or(serde_json::Value::Null);
+                if let (Some(share), Some(fields)) =
+                    (self.inner().share.get(), info.as_object_mut())
+                {
+                    fields.insert("metadata".to_owned(), share(&e.data.metadata));
+                }
                 SocketAck::new(e.socket.id.to_string(), node.clone(), Ok(info))
             })
             .collect()

@@ -17,6 +17,7 @@ use super::data::ClientData;
 use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
+use crate::namespace::ShareFn;
 use crate::offline::Inboxes;
 use crate::presence::{Announce, Roster, Tracking};
 use crate::protocol::Target;
@@ -38,6 +39,8 @@ pub(super) struct Inner<M> {
     /// What unregisters a socket that cannot be told to disconnect (set by the connection
     /// layer, which runs the namespace's disconnect hook).
     evict: OnceLock<EvictFn>,
+    /// Turns metadata into JSON for fetches, when the namespace shares it.
+    pub(super) share: OnceLock<ShareFn<M>>,
     /// What presence tracks.
     pub(super) tracking: Tracking,
     /// Embedded mode: the presence groups (cluster mode keeps them in Redis).
@@ -129,6 +132,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 history,
                 inboxes: Mutex::default(),
                 evict: OnceLock::new(),
+                share: OnceLock::new(),
                 tracking,
                 roster: Mutex::default(),
                 announce: OnceLock::new(),
@@ -173,6 +177,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         if self.inner.evict.set(evict).is_err() {
             tracing::error!(ns = self.inner.path, "eviction handler set twice");
         }
+    }
+
+    /// Shares the sockets' metadata with fetches (once, when the namespace is mounted).
+    pub(crate) fn share_metadata(&self, share: ShareFn<M>) {
+        let _ = self.inner.share.set(share);
     }
 
     /// Unregisters a socket now, as its disconnect would (see [`Client::disconnect`]).

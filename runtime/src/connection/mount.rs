@@ -73,6 +73,9 @@ pub(crate) fn mount<T: Namespace>(
         settings,
     });
     clients.on_announce(announcer(Arc::downgrade(&rt)));
+    if let Some(share) = &rt.def.share_metadata {
+        clients.share_metadata(share.clone());
+    }
     let evicting = Arc::downgrade(&rt);
     clients.on_evict(Box::new(move |s: SocketRef| {
         if let Some(rt) = evicting.upgrade() {
