@@ -230,11 +230,13 @@ impl Tether {
             .as_ref()
             .map(|c| c.held_sockets())
             .unwrap_or_default();
-        let kick = Kick::server_shutdown();
-        let told = self.inner.drains.iter().map(|drain| drain(&kick)).sum();
+        // Out of the cluster first: its presence is gone before the node gets busy
+        // disconnecting every socket (their own presence removals are then not needed).
         if let Some(cluster) = &self.inner.cluster {
             cluster.leave(held).await;
         }
+        let kick = Kick::server_shutdown();
+        let told = self.inner.drains.iter().map(|drain| drain(&kick)).sum();
         // socketioxide's own `close` is not called: it would remove the namespaces, and a late
         // handshake would be refused with `Invalid namespace` rather than `server_shutdown`.
         told

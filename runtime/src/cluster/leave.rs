@@ -2,6 +2,7 @@
 //! heartbeat are removed at once, so the others see its users offline now rather than after
 //! three missed beats, and its tasks stop.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use redis::AsyncCommands;
@@ -32,19 +33,24 @@ impl Cluster {
         let Some(node) = self.node_id.as_deref() else {
             return;
         };
-        // One key per command (a Redis Cluster may hold them on different shards), sent
-        // together over the multiplexed connection.
-        let removals = held.iter().map(|(ns, user, sid)| {
-            let mut conn = self.publisher();
-            let presence = presence_key(&self.prefix, ns, user);
-            let conns = conns_key(&self.prefix, ns, user);
-            let member = format!("{node}|{sid}");
-            async move {
-                let _: redis::RedisResult<()> = conn.hdel(presence, sid).await;
-                let _: redis::RedisResult<()> = conn.zrem(conns, member).await;
-            }
-        });
-        futures_util::future::join_all(removals).await;
+        // One pipeline, one command per key (a Redis Cluster routes each to its shard): a
+        // round trip or two whatever the sockets, even while the node is busy disconnecting
+        // them all.
+        let mut by_user: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        for (ns, user, sid) in &held {
+            by_user.entry((ns, user)).or_default().push(sid);
+        }
+        let mut pipe = redis::pipe();
+        for ((ns, user), sids) in &by_user {
+            let members: Vec<String> = sids.iter().map(|sid| format!("{node}|{sid}")).collect();
+            pipe.hdel(presence_key(&self.prefix, ns, user), sids)
+                .ignore()
+                .zrem(conns_key(&self.prefix, ns, user), members)
+                .ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut self.publisher()).await {
+            tracing::debug!(error = %e, "presence not removed; it expires with the heartbeat");
+        }
         // Presence groups: the departures start now, and another node announces them after
         // the grace (unless the users reconnect elsewhere by then).
         for ns in self.roster_namespaces() {
