@@ -10,7 +10,7 @@ use serde_json::json;
 use tether::cluster::ClusterConfig;
 use tether::{Emitter, Tether};
 use tether_tests::lobby::{NodeProcess, Rooms};
-use tether_tests::redis::RedisServer;
+use tether_tests::redis::{RedisServer, Topology};
 use tether_tests::{JsClient, TestServer, eventually};
 
 const GRACE: Duration = Duration::from_millis(700);
@@ -18,11 +18,15 @@ const GRACE: Duration = Duration::from_millis(700);
 const SLACK: Duration = Duration::from_millis(300);
 
 async fn node(redis: Option<&RedisServer>, heartbeat: Duration) -> (Tether, TestServer) {
+    node_at(redis.map(RedisServer::url), heartbeat).await
+}
+
+async fn node_at(redis: Option<String>, heartbeat: Duration) -> (Tether, TestServer) {
     let mut builder = Tether::builder()
         .namespace(Rooms::default())
         .presence_grace(GRACE);
-    if let Some(redis) = redis {
-        builder = builder.cluster(ClusterConfig::new(redis.url()).heartbeat(heartbeat));
+    if let Some(url) = redis {
+        builder = builder.cluster(ClusterConfig::new(url).heartbeat(heartbeat));
     }
     let tether = builder.build().await.expect("build");
     let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
@@ -216,4 +220,42 @@ async fn a_node_killed_with_sigkill_makes_its_users_leave_after_three_beats_and_
     })
     .await;
     assert_eq!(a.emitter::<Rooms>().members("room").await, ["bob"]);
+}
+
+/// On a Redis Cluster: the presence scripts keep to one slot (the namespace's hash tag), so a
+/// leave, a departure and a drained node's removal work there too.
+#[tokio::test]
+async fn on_a_redis_cluster_joins_leaves_and_a_drained_node_are_announced_once() {
+    let redis = Topology::cluster(3);
+    let beat = Duration::from_millis(500);
+    let (a, server_a) = node_at(Some(redis.url()), beat).await;
+    let (b, server_b) = node_at(Some(redis.url()), beat).await;
+    let mut js = JsClient::spawn().await;
+    enter(&mut js, "bob", &server_a.url("/rooms"), "bob").await;
+    enter(&mut js, "a1", &server_b.url("/rooms"), "alice").await;
+    assert_eq!(
+        joined(&js, "bob").await,
+        json!({"channel": "room", "user": "alice"})
+    );
+    assert_eq!(a.emitter::<Rooms>().members("room").await, ["alice", "bob"]);
+    js.disconnect("a1").await;
+    let (gone, after) = left(&js, "bob", Instant::now()).await;
+    assert_eq!(gone["user"], "alice");
+    assert!(after >= GRACE - Duration::from_millis(50), "{after:?}");
+
+    // Back on node B, then B is drained: its entries are removed in one script, and alice
+    // leaves after the grace (she does not come back).
+    enter(&mut js, "a2", &server_b.url("/rooms"), "alice").await;
+    joined(&js, "bob").await;
+    b.close().await;
+    let (gone, after) = left(&js, "bob", Instant::now()).await;
+    assert_eq!(gone["user"], "alice");
+    assert!(after >= GRACE - Duration::from_millis(50), "{after:?}");
+    quiet(&js, "bob", Duration::from_millis(300)).await;
+    assert_eq!(a.emitter::<Rooms>().members("room").await, ["bob"]);
+    let nodes = [&a, &b];
+    assert_eq!(
+        hook_counts(&nodes),
+        counts(&[("alice", false, 2), ("alice", true, 2), ("bob", true, 1)])
+    );
 }
