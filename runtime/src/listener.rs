@@ -201,24 +201,36 @@ pub(crate) fn register<S, M, P, F, Fut>(
                 return Box::pin(std::future::ready(()));
             };
             let (state, listener) = (state.clone(), listener.clone());
+            // Everything the listener logs carries the namespace, event, socket and user.
+            let span = tracing::debug_span!(
+                "event",
+                ns = s.ns(),
+                event,
+                sid = %s.id,
+                user = client.user_id().as_deref().unwrap_or("")
+            );
             schedule(&client.clone(), &policy, ack, asked.0, event, move |ack| {
-                Box::pin(async move {
-                    // A listener without payload accepts an event sent with no arguments.
-                    let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
-                    let reply = match payload {
-                        // Boxed: the user's future would otherwise be inlined into this one.
-                        Ok(payload) => {
-                            run_guarded(Box::pin(listener(state, client, payload)), event, &s).await
-                        }
-                        Err(e) => {
-                            let message = format!("the `{event}` payload is invalid: {e}");
-                            // Client-caused: at debug, without the error (it may quote the value).
-                            tracing::debug!(sid = %s.id, event, "invalid payload");
-                            Reply::error(&SocketError::invalid_payload(message))
-                        }
-                    };
-                    send_reply(&s, ack, asked.0, reply, event);
-                })
+                Box::pin(tracing::Instrument::instrument(
+                    async move {
+                        // A listener without payload accepts an event sent with no arguments.
+                        let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
+                        let reply = match payload {
+                            // Boxed: the user's future would otherwise be inlined into this one.
+                            Ok(payload) => {
+                                run_guarded(Box::pin(listener(state, client, payload)), event, &s)
+                                    .await
+                            }
+                            Err(e) => {
+                                let message = format!("the `{event}` payload is invalid: {e}");
+                                // Client-caused: at debug, without the error (it may quote the value).
+                                tracing::debug!(sid = %s.id, event, "invalid payload");
+                                Reply::error(&SocketError::invalid_payload(message))
+                            }
+                        };
+                        send_reply(&s, ack, asked.0, reply, event);
+                    },
+                    span,
+                ))
             })
         },
     );

@@ -128,6 +128,16 @@ impl<T: Namespace> Runtime<T> {
         self.recheck_channels(&client).await;
         self.enforce_cap(&client);
         let new_user = previous.clone().flatten() != client.user_id();
+        if new_user {
+            tracing::info!(
+                ns = T::PATH,
+                sid = %client.id(),
+                user = client.user_id().as_deref().unwrap_or(""),
+                previous = previous.clone().flatten().as_deref().unwrap_or(""),
+                "{}",
+                if client.user_id().is_some() { "login" } else { "logout" }
+            );
+        }
         self.user_changed(&client, previous).await;
         let reply = connection_info_reply(&client, asked);
         if new_user {

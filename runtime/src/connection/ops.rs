@@ -64,7 +64,15 @@ impl<T: Namespace> Runtime<T> {
         let s = client.socket().clone();
         // Ops payloads are single objects; a payload that is not JSON is the same as none.
         let payload = payload.ok();
-        let fut = self.dispatch(&client, &event, payload, asked);
+        let span = tracing::debug_span!(
+            "event",
+            ns = T::PATH,
+            event = shortened(&event),
+            sid = %s.id,
+            user = client.user_id().as_deref().unwrap_or("")
+        );
+        let fut =
+            tracing::Instrument::instrument(self.dispatch(&client, &event, payload, asked), span);
         let reply = match guarded(fut, &format!("`{event}`"), &s).await {
             Some(Ok(value)) => Reply::json(value),
             Some(Err(err)) => Reply::error(&err),
