@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// More `redis-server` arguments (e.g. `--replicaof`), kept for a restart.
+    extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (it may be taken before it is used: callers retry).
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -22,9 +25,16 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a fresh server (no persistence) on a free port and waits until it answers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a fresh server as [`start`](Self::start) does, with more `redis-server` arguments
+    /// (e.g. `["--replicaof", "127.0.0.1", "6390"]`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let mut server = Self {
             port: free_port(),
             child: None,
+            extra: extra.iter().map(|&a| a.to_owned()).collect(),
         };
         // A port picked free can be taken (by another test's server, or as the source port of
         // an outgoing connection) before redis-server binds it: then it exits, and another
@@ -41,6 +51,11 @@ impl RedisServer {
     /// The server's URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Stops the server (SIGKILL: as abrupt as a crash).
@@ -67,6 +82,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -349,7 +365,7 @@ impl Topology {
 }
 
 /// The number on the last line of a `redis-cli` reply such as `PUBSUB NUMSUB`'s; 0 if none.
-fn last_number(reply: &str) -> usize {
+pub(crate) fn last_number(reply: &str) -> usize {
     reply
         .lines()
         .last()
@@ -357,7 +373,7 @@ fn last_number(reply: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string()])
         .args(args)
@@ -367,11 +383,11 @@ fn cli(port: u16, args: &[&str]) -> String {
 }
 
 /// How many free ports a server is tried on before a test gives up.
-const START_ATTEMPTS: usize = 5;
+pub(crate) const START_ATTEMPTS: usize = 5;
 
 /// Waits until the redis-server `child` answers PING on `port`; `None` (the child killed) when
 /// it exited first or did not answer within 10 s.
-fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
+pub(crate) fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -394,7 +410,7 @@ fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
     }
 }
 
-fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+pub(crate) fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
