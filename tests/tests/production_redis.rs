@@ -66,7 +66,22 @@ fn note(payload: Value) -> AnyEvent {
 }
 
 /// `emitter` emits `payload` to `user`, and the socket `user` receives it: one node got it.
+/// A node subscribes to a user's channel shortly after the user's first socket connects, so
+/// `probe` events go first until Redis hands one to a node.
 async fn crosses(js: &JsClient, emitter: &Emitter<Lobby>, user: &str, payload: Value) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let probe = AnyEvent::new("probe", json!(null));
+        let d = emitter.to_user(user).emit(probe).await.expect("emitted");
+        if d.nodes == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no node followed {user} within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let d = emitter
         .to_user(user)
         .emit(note(payload.clone()))
