@@ -30,10 +30,11 @@ pub const DEFAULT_MAX_ENVELOPE_SIZE: usize = 1024 * 1024 + 64 * 1024;
 ///
 /// # TLS
 ///
-/// A `rediss` URL connects over TLS (rustls), checking the server's certificate against the
-/// system's trusted roots, or against the CA given with
-/// [`tls_ca_certificate`](Self::tls_ca_certificate) (a private CA, as managed Redis services and
-/// self-hosted servers use); [`tls_client_certificate`](Self::tls_client_certificate) adds a
+/// A `rediss` URL connects over TLS (rustls), checking the server's certificate against
+/// Mozilla's root certificates (built in, the `webpki-roots` crate: the CAs public managed Redis
+/// services use), or only against the CA given with
+/// [`tls_ca_certificate`](Self::tls_ca_certificate) (a private CA, as self-hosted servers and
+/// some managed services use; the operating system's trust store is not read); [`tls_client_certificate`](Self::tls_client_certificate) adds a
 /// client certificate for servers that ask for one (`tls-auth-clients yes`). The host in the URL
 /// must be named in the server's certificate (an IP address as an IP SAN). redis-rs's
 /// `rediss://…/#insecure`, which skips every check, is refused: trust the CA instead (tests
@@ -199,7 +200,7 @@ impl ClusterConfig {
     }
 
     /// Trusts the CA certificate(s) in `pem` (one or more PEM `CERTIFICATE` blocks) for a
-    /// `rediss` URL, instead of the system's trusted roots: for a server whose certificate a
+    /// `rediss` URL, instead of the built-in public roots: for a server whose certificate a
     /// private CA signed. A file that holds no certificate, or a URL that is not `rediss`, fails
     /// `build()`.
     ///

@@ -11,7 +11,7 @@ use super::error::ClusterError;
 /// The certificates given to a configuration, as PEM.
 #[derive(Clone, Default)]
 pub(crate) struct TlsFiles {
-    /// CA certificates to trust instead of the system's.
+    /// CA certificates to trust instead of the built-in public roots.
     pub(crate) ca: Option<Vec<u8>>,
     /// A client certificate (chain) and its private key, for mutual TLS.
     pub(crate) client: Option<(Vec<u8>, Vec<u8>)>,

@@ -15,7 +15,7 @@ const SENTINEL_PORT: u16 = 26379;
 #[derive(Clone)]
 pub(crate) struct Topology {
     pub(crate) shape: Shape,
-    /// A private CA or a client certificate for `rediss://` (`None`: the system's roots).
+    /// A private CA or a client certificate for `rediss://` (`None`: the built-in public roots).
     pub(crate) tls: Option<TlsCertificates>,
 }
 
