@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
-    /// More `redis-server` arguments (e.g. `--replicaof`), kept for a restart.
-    extra: Vec<String>,
 }
 
 /// A loopback port free now (it may be taken before it is used: callers retry).
@@ -25,16 +23,9 @@ pub(crate) fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a fresh server (no persistence) on a free port and waits until it answers.
     pub fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    /// Starts a fresh server as [`start`](Self::start) does, with more `redis-server` arguments
-    /// (e.g. `["--replicaof", "127.0.0.1", "6390"]`).
-    pub fn start_with(extra: &[&str]) -> Self {
         let mut server = Self {
             port: free_port(),
             child: None,
-            extra: extra.iter().map(|&a| a.to_owned()).collect(),
         };
         // A port picked free can be taken (by another test's server, or as the source port of
         // an outgoing connection) before redis-server binds it: then it exits, and another
@@ -51,11 +42,6 @@ impl RedisServer {
     /// The server's URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// The server's port.
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// Stops the server (SIGKILL: as abrupt as a crash).
@@ -82,7 +68,6 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

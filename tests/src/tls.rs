@@ -156,7 +156,7 @@ impl Pki {
     }
 
     /// The `redis-server` arguments that serve TLS only, on `port`, with the server certificate.
-    fn server_args(&self, port: u16, auth_clients: bool) -> Vec<String> {
+    pub(crate) fn server_args(&self, port: u16, auth_clients: bool) -> Vec<String> {
         let path = |f: &str| self.path(f).display().to_string();
         [
             "--port",
@@ -183,7 +183,7 @@ impl Pki {
     }
 
     /// `redis-cli` over TLS (with the client certificate) to `port`, its output trimmed.
-    fn cli(&self, port: u16, extra: &[&str], args: &[&str]) -> String {
+    pub(crate) fn cli(&self, port: u16, extra: &[&str], args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["--tls", "--cacert"])
             .arg(self.path("ca.pem"))
@@ -202,7 +202,7 @@ impl Pki {
     /// Starts `redis-server` with `args` and waits until it answers PING over TLS on `port`;
     /// `None` (the child killed) when it exited first (a port was taken) or did not answer
     /// within 10 s.
-    fn spawn(&self, args: &[String], port: u16) -> Option<Child> {
+    pub(crate) fn spawn(&self, args: &[String], port: u16) -> Option<Child> {
         let mut child = Command::new("redis-server")
             .args(args)
             .stdout(Stdio::null())

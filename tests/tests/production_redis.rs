@@ -155,8 +155,8 @@ async fn tls_mistakes_fail_the_build_with_a_clear_error() {
         ],
     )
     .await;
-    // A server whose certificate another CA signed, and the system's roots (which do not
-    // know the test CA).
+    // A server whose certificate another CA signed, and the built-in public roots (which do
+    // not know the test CA).
     for config in [
         ClusterConfig::new(&secret_url).tls_ca_certificate(pki.read("other_ca.pem")),
         ClusterConfig::new(&secret_url),
@@ -250,12 +250,25 @@ async fn nodes_share_a_redis_cluster_that_speaks_tls_only() {
 
 #[tokio::test]
 async fn nodes_follow_the_master_that_sentinel_promotes() {
-    let mut redis = SentinelSet::start(3);
+    follow_a_failover(SentinelSet::start(3), |url| ClusterConfig::new(url)).await;
+}
+
+#[tokio::test]
+async fn nodes_follow_the_master_that_sentinel_promotes_over_tls() {
+    let pki = Pki::generate();
+    let redis = SentinelSet::start_tls(3, &pki);
+    follow_a_failover(redis, |url| tls_config(url, &pki)).await;
+}
+
+/// Two nodes reach the master through the sentinels of `redis` (configured by `config` from
+/// the sentinel URL); an emit crosses; the master is killed; once the sentinels promoted the
+/// replica, emits cross again.
+async fn follow_a_failover(mut redis: SentinelSet<'_>, config: impl Fn(&str) -> ClusterConfig) {
     // Nothing listens on the first sentinel address: the others are asked.
     let nowhere = format!("127.0.0.1:{}", free_port());
     let url = redis.url(Some(&nowhere));
-    let a = Node::start(ClusterConfig::new(&url)).await;
-    let b = Node::start(ClusterConfig::new(&url)).await;
+    let a = Node::start(config(&url)).await;
+    let b = Node::start(config(&url)).await;
     let mut js = JsClient::spawn().await;
     connect(&mut js, &a, "alice").await;
     crosses(&js, &b.emitter(), "alice", json!("before the failover")).await;
@@ -296,8 +309,8 @@ async fn nodes_follow_the_master_that_sentinel_promotes() {
     connect(&mut js, &b, "bob").await;
     crosses(&js, &a.emitter(), "bob", json!("a to b, after")).await;
     println!(
-        "master killed: promoted after {promoted:?}, an emit crossed again after {followed:?} \
-         ({n} emits tried)"
+        "{url}: master killed, promoted after {promoted:?}, an emit crossed again after \
+         {followed:?} ({n} emits tried)"
     );
     js.close().await;
 }
