@@ -6,6 +6,8 @@ pub mod lobby;
 pub mod raw;
 pub mod recovering;
 pub mod redis;
+pub mod sentinel;
+pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

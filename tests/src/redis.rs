@@ -12,7 +12,8 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (it may be taken before it is used: callers retry).
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -349,7 +350,7 @@ impl Topology {
 }
 
 /// The number on the last line of a `redis-cli` reply such as `PUBSUB NUMSUB`'s; 0 if none.
-fn last_number(reply: &str) -> usize {
+pub(crate) fn last_number(reply: &str) -> usize {
     reply
         .lines()
         .last()
@@ -357,7 +358,7 @@ fn last_number(reply: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string()])
         .args(args)
@@ -367,11 +368,11 @@ fn cli(port: u16, args: &[&str]) -> String {
 }
 
 /// How many free ports a server is tried on before a test gives up.
-const START_ATTEMPTS: usize = 5;
+pub(crate) const START_ATTEMPTS: usize = 5;
 
 /// Waits until the redis-server `child` answers PING on `port`; `None` (the child killed) when
 /// it exited first or did not answer within 10 s.
-fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
+pub(crate) fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -394,7 +395,7 @@ fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
     }
 }
 
-fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+pub(crate) fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use super::sign::ClusterKey;
+use super::tls::TlsFiles;
+use super::topology::names_a_redis_cluster;
 
 /// The default prefix of tether's Redis keys and channels.
 pub const DEFAULT_PREFIX: &str = "tether";
@@ -14,7 +16,50 @@ pub const DEFAULT_PREFIX: &str = "tether";
 /// it fits, plus 64 KiB for the envelope's other fields and its signature.
 pub const DEFAULT_MAX_ENVELOPE_SIZE: usize = 1024 * 1024 + 64 * 1024;
 
-/// How a node reaches Redis: one server, or a Redis Cluster.
+/// How a node reaches Redis: one server, a Redis Cluster, or the master that Redis Sentinel
+/// names; each over TLS or not.
+///
+/// | URL | Redis |
+/// | --- | --- |
+/// | `redis://[user:pass@]host:port[/db]` | one server |
+/// | `rediss://[user:pass@]host:port[/db]` | one server, over TLS |
+/// | `redis+cluster://[user:pass@]host:port,host:port` | a Redis Cluster (seed nodes) |
+/// | `rediss+cluster://[user:pass@]host:port,host:port` | a Redis Cluster, over TLS |
+/// | `redis+sentinel://[user:pass@]host:port,host:port/master[/db]` | the master Sentinel names |
+/// | `rediss+sentinel://[user:pass@]host:port,host:port/master[/db]` | the same, over TLS |
+///
+/// # TLS
+///
+/// A `rediss` URL connects over TLS (rustls), checking the server's certificate against
+/// Mozilla's root certificates (built in, the `webpki-roots` crate: the CAs public managed Redis
+/// services use), or only against the CA given with
+/// [`tls_ca_certificate`](Self::tls_ca_certificate) (a private CA, as self-hosted servers and
+/// some managed services use; the operating system's trust store is not read); [`tls_client_certificate`](Self::tls_client_certificate) adds a
+/// client certificate for servers that ask for one (`tls-auth-clients yes`). The host in the URL
+/// must be named in the server's certificate (an IP address as an IP SAN). redis-rs's
+/// `rediss://…/#insecure`, which skips every check, is refused: trust the CA instead (tests
+/// generate one). rustls uses the crypto provider the application installed, or ring if it
+/// installed none.
+///
+/// # Redis Sentinel
+///
+/// With `redis+sentinel://` (or [`ClusterConfig::sentinel`]), the node asks the sentinels which
+/// server is the master named `master` (the first path segment), and uses it as one server. The
+/// URL's `user:password` and `db` are the master's (sentinels are asked without credentials); a
+/// sentinel without a port listens on 26379. When the master is lost or demoted, the node asks
+/// the sentinels again and follows the promoted replica, as it reconnects after a lost Redis:
+/// emits made meanwhile reach local sockets only. `rediss+sentinel://` reaches the sentinels
+/// and the master over TLS, with the same certificates.
+///
+/// ```
+/// use tether::cluster::ClusterConfig;
+///
+/// let private_ca = "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n";
+/// let tls = ClusterConfig::new("rediss://:s3cret@redis.internal:6380/").tls_ca_certificate(private_ca);
+/// let sentinel = ClusterConfig::new("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/mymaster");
+/// let same = ClusterConfig::sentinel(["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster");
+/// # let _ = (tls, sentinel, same);
+/// ```
 ///
 /// # Redis Cluster
 ///
@@ -55,6 +100,7 @@ pub struct ClusterConfig {
     pub(crate) heartbeat: Duration,
     pub(crate) key: Option<ClusterKey>,
     pub(crate) max_envelope_size: usize,
+    pub(crate) tls: TlsFiles,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -74,6 +120,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("heartbeat", &self.heartbeat)
             .field("key", &self.key)
             .field("max_envelope_size", &self.max_envelope_size)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -87,6 +134,7 @@ impl std::fmt::Debug for ClusterConfig {
 /// assert_eq!(redacted_url("redis://app:s3cret@db:6379"), "redis://***@db:6379");
 /// assert_eq!(redacted_url("redis://db:6379"), "redis://db:6379");
 /// assert_eq!(redacted_url("redis+cluster://u:p@a:1,b:2"), "redis+cluster://***@a:1,b:2");
+/// assert_eq!(redacted_url("rediss+sentinel://:p@a:1/m"), "rediss+sentinel://***@a:1/m");
 /// ```
 pub fn redacted_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -101,8 +149,11 @@ pub fn redacted_url(url: &str) -> String {
 }
 
 impl ClusterConfig {
-    /// Redis at `url`: `redis://host:port/db` for one server, `redis+cluster://h1:p1,h2:p2` for
-    /// a Redis Cluster; with the default prefix.
+    /// Redis at `url` (the table above: `redis://host:port/db` for one server,
+    /// `redis+cluster://h1:p1,h2:p2` for a Redis Cluster, `redis+sentinel://h1:p1,h2:p2/master`
+    /// through Sentinel, `rediss…` over TLS), with the default prefix. The URL is checked when
+    /// the node is built: a bad one fails `build()` with an error that names it (without its
+    /// password).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -112,16 +163,86 @@ impl ClusterConfig {
             heartbeat: Duration::from_secs(2),
             key: None,
             max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
+            tls: TlsFiles::default(),
         }
     }
 
     /// Whether this names a Redis Cluster (seeds, or a `redis+cluster://` URL).
     pub(crate) fn is_redis_cluster(&self) -> bool {
-        !self.seeds.is_empty() || self.url.starts_with("redis+cluster://")
+        !self.seeds.is_empty() || names_a_redis_cluster(&self.url)
     }
 
-    /// A Redis Cluster reached through these seed nodes (`redis://host:port` each; one is
-    /// enough, the others are found from it). Uses sharded pub/sub (Redis ≥ 7).
+    /// The master named `master` that these sentinels (`host:port` each; one is enough, the
+    /// others are asked when it is down) monitor: the same as
+    /// `redis+sentinel://host:port,host:port/master`. Use the URL form for a master that needs a
+    /// password, a database other than 0, or TLS.
+    ///
+    /// ```
+    /// use tether::cluster::ClusterConfig;
+    ///
+    /// let config = ClusterConfig::sentinel(["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster");
+    /// # let _ = config;
+    /// ```
+    pub fn sentinel<I>(sentinels: I, master: impl AsRef<str>) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let hosts: Vec<String> = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().trim().to_owned())
+            .collect();
+        Self::new(format!(
+            "redis+sentinel://{}/{}",
+            hosts.join(","),
+            master.as_ref()
+        ))
+    }
+
+    /// Trusts the CA certificate(s) in `pem` (one or more PEM `CERTIFICATE` blocks) for a
+    /// `rediss` URL, instead of the built-in public roots: for a server whose certificate a
+    /// private CA signed. A file that holds no certificate, or a URL that is not `rediss`, fails
+    /// `build()`.
+    ///
+    /// ```no_run
+    /// use tether::cluster::ClusterConfig;
+    ///
+    /// let ca = std::fs::read("/etc/redis/tls/ca.crt").expect("the CA certificate");
+    /// let config = ClusterConfig::new("rediss://redis.internal:6380/").tls_ca_certificate(ca);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn tls_ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// Presents this client certificate (`cert_pem`: the certificate, then any intermediates)
+    /// and proves it with `key_pem` (its private key, PKCS#8, PKCS#1 or SEC1), for a server that
+    /// checks clients (`tls-auth-clients yes`): mutual TLS. The key is never printed.
+    ///
+    /// ```no_run
+    /// use tether::cluster::ClusterConfig;
+    ///
+    /// let read = |path| std::fs::read(path).expect("a TLS file");
+    /// let config = ClusterConfig::new("rediss://redis.internal:6380/")
+    ///     .tls_ca_certificate(read("/etc/redis/tls/ca.crt"))
+    ///     .tls_client_certificate(read("/etc/tether/redis.crt"), read("/etc/tether/redis.key"));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn tls_client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// A Redis Cluster reached through these seed nodes (`redis://host:port` each, or
+    /// `rediss://host:port` over TLS; one is enough, the others are found from it). Uses sharded
+    /// pub/sub (Redis ≥ 7).
     pub fn redis_cluster<I>(seeds: I) -> Self
     where
         I: IntoIterator,

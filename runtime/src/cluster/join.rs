@@ -16,7 +16,7 @@ use super::node::{Cluster, Seen, random_id};
 use super::queue::Writers;
 use super::roster;
 use super::subscriber::{self, Follow};
-use super::transport::Topology;
+use super::topology::Topology;
 use super::wanted::Wanted;
 use super::writer;
 use crate::protocol::{Target, redis_channel};
@@ -32,8 +32,9 @@ impl Cluster {
             Ok(p) => p,
             Err(e) if !config.start_degraded => {
                 return Err(ClusterError(format!(
-                    "cannot reach Redis at {}: {e} (set `start_degraded` to start anyway)",
-                    redacted_url(&config.url)
+                    "cannot reach Redis at {}: {}; set `start_degraded` to start anyway",
+                    redacted_url(&config.url),
+                    topology.explain(&e)
                 )));
             }
             Err(e) => {

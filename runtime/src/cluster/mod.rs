@@ -25,8 +25,9 @@
 //!   checks); `guard`: the counters and rate-limited logs of refusals;
 //! - `envelope`: the wire format; `sign`: the cluster key and signed envelopes; `keys`: Redis
 //!   key names;
-//! - `subscriber`, `transport`: the pub/sub link and the two shapes of Redis; `wanted`: the
-//!   channels to follow;
+//! - `subscriber`, `transport`: the pub/sub link and the shapes of Redis; `topology`: which
+//!   shape a configuration names (server, Redis Cluster, Sentinel), `tls`: its certificates;
+//!   `sentinel`: following the master Sentinel names; `wanted`: the channels to follow;
 //! - `queue`, `writer`: ordered presence writes; `presence`: presence reads and the cluster view;
 //!   `heartbeat`: liveness; `cap`: the per-user connection cap; `roster`: presence groups
 //!   (channel members, users online) with their grace, and the entries of dead nodes;
@@ -53,8 +54,11 @@ mod port;
 mod presence;
 mod queue;
 mod roster;
+mod sentinel;
 mod sign;
 mod subscriber;
+mod tls;
+mod topology;
 mod transport;
 mod wanted;
 mod writer;

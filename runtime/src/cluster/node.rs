@@ -14,7 +14,8 @@ use super::config::{ClusterConfig, ClusterState, ClusterStats, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
 use super::queue::Writers;
-use super::transport::{Conn, Topology};
+use super::topology::Topology;
+use super::transport::Conn;
 use super::wanted::Wanted;
 use crate::presence::Change;
 use crate::protocol::{Target, redis_channel};
@@ -112,14 +113,15 @@ pub(super) fn random_id() -> String {
 impl Cluster {
     /// A publisher only: no subscriptions, no node id (a worker or CLI).
     pub(crate) async fn publisher_only(config: &ClusterConfig) -> Result<Arc<Self>, ClusterError> {
-        let publisher = Topology::of(config)?.connect(false).await.map_err(|e| {
+        let topology = Topology::of(config)?;
+        let publisher = topology.connect(false).await.map_err(|e| {
             ClusterError(format!(
-                "cannot reach Redis at {}: {e}",
-                redacted_url(&config.url)
+                "cannot reach Redis at {}: {}",
+                redacted_url(&config.url),
+                topology.explain(&e)
             ))
         })?;
         let (_, state) = watch::channel(ClusterState::Connected);
-        let topology = Topology::of(config)?;
         Ok(Arc::new_cyclic(|me| Self {
             node_id: None,
             origin: format!("emitter-{}", random_id()),

@@ -13,7 +13,8 @@ use super::guard::Guard;
 use super::heartbeat::beat;
 use super::inbox::{inbox, read};
 use super::node::Cluster;
-use super::transport::{Incoming, Link, Topology};
+use super::topology::Topology;
+use super::transport::{Incoming, Link};
 use super::wanted::Wanted;
 use super::writer::rewrite_presence;
 

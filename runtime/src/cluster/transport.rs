@@ -1,5 +1,6 @@
-//! The two shapes of Redis a cluster can run on, behind one API: a single server (PUBLISH /
-//! SUBSCRIBE) or a Redis Cluster (sharded pub/sub: SPUBLISH / SSUBSCRIBE, Redis ≥ 7).
+//! The shapes of Redis a cluster can run on, behind one API: a single server, or the master
+//! that Redis Sentinel names (PUBLISH / SUBSCRIBE), or a Redis Cluster (sharded pub/sub:
+//! SPUBLISH / SSUBSCRIBE, Redis ≥ 7); each over TLS or not (`topology` reads which).
 //!
 //! Everything above this module (publishing, presence, the cap, the subscriber loop) is written
 //! once against [`Conn`] and [`Link`].
@@ -10,16 +11,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{
-    Cmd, IntoConnectionInfo, Pipeline, PushInfo, PushKind, RedisFuture, RedisResult, Value,
-};
+use redis::{Cmd, Pipeline, PushInfo, PushKind, RedisFuture, RedisResult, Value};
 use tokio::sync::mpsc;
 
-use super::config::{ClusterConfig, redacted_url};
-use super::error::ClusterError;
+use super::sentinel::{self, SentinelConn};
+use super::topology::{Shape, Topology};
 
 /// How long connecting, and each command, may take before it counts as a failure.
-const TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(1);
 /// Pauses before the second and third attempts of a presence write or a heartbeat: right after
 /// Redis returns, the first commands on the command connection can fail while it reconnects.
 pub(crate) const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(200)];
@@ -27,66 +26,26 @@ pub(crate) const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::
 /// carries one channel).
 const CONCURRENT_SUBSCRIPTIONS: usize = 64;
 
-/// Where the cluster's Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Topology {
-    /// One Redis server: `PUBLISH` / `SUBSCRIBE`.
-    Server(String),
-    /// A Redis Cluster reached through these seed nodes: sharded pub/sub.
-    Cluster(Vec<String>),
+/// The settings of every connection manager (a server's, or a sentinel-named master's).
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(TIMEOUT))
+        .set_response_timeout(Some(TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
 }
 
 impl Topology {
-    /// The topology a configuration names.
-    pub(crate) fn of(config: &ClusterConfig) -> Result<Self, ClusterError> {
-        if config.seeds.is_empty() {
-            Self::parse(&config.url)
-        } else {
-            Ok(Self::Cluster(config.seeds.clone()))
+    /// A client for one server, with the configured certificates for `rediss://`.
+    fn server_client(&self, url: &str) -> RedisResult<redis::Client> {
+        match &self.tls {
+            Some(certs) => redis::Client::build_with_tls(url, certs.clone()),
+            None => redis::Client::open(url),
         }
-    }
-
-    /// `redis://…` is a server; `redis+cluster://[user:pass@]h1:p1,h2:p2[/…]` is a Redis Cluster
-    /// with those seed nodes (each becomes `redis://[user:pass@]host:port[/…]`).
-    pub(crate) fn parse(url: &str) -> Result<Self, ClusterError> {
-        let invalid =
-            |why: &str| ClusterError(format!("invalid Redis URL `{}`: {why}", redacted_url(url)));
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(invalid("expected `redis://…` or `redis+cluster://…`"));
-        };
-        let Some(base) = scheme.strip_suffix("+cluster") else {
-            url.into_connection_info()
-                .map_err(|e| invalid(&e.to_string()))?;
-            return Ok(Self::Server(url.to_owned()));
-        };
-        let (authority, tail) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((user, hosts)) => (format!("{user}@"), hosts),
-            None => (String::new(), authority),
-        };
-        let seeds: Vec<String> = hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|h| format!("{base}://{userinfo}{h}{tail}"))
-            .collect();
-        if seeds.is_empty() {
-            return Err(invalid(
-                "no seed node (`redis+cluster://host:port,host:port`)",
-            ));
-        }
-        for seed in &seeds {
-            seed.as_str()
-                .into_connection_info()
-                .map_err(|e| invalid(&e.to_string()))?;
-        }
-        Ok(Self::Cluster(seeds))
     }
 
     fn cluster_client(
+        &self,
         seeds: &[String],
         pushes: Option<mpsc::UnboundedSender<PushInfo>>,
     ) -> RedisResult<redis::cluster::ClusterClient> {
@@ -97,6 +56,11 @@ impl Topology {
             .retries(2)
             .min_retry_wait(10)
             .max_retry_wait(200);
+        if let Some(certs) = &self.tls {
+            // The seeds are `rediss://` (checked in `Topology::of`); each node found from them
+            // is reached with the same certificates.
+            builder = builder.certs(certs.clone());
+        }
         if let Some(pushes) = pushes {
             // Push messages (what SSUBSCRIBE delivers) need RESP3.
             builder = builder
@@ -109,23 +73,18 @@ impl Topology {
     /// A connection for commands (publish, presence, the cap). `lazy`: do not fail when Redis
     /// is unreachable now; connect on first use.
     pub(crate) async fn connect(&self, lazy: bool) -> RedisResult<Conn> {
-        match self {
-            Self::Server(url) => {
-                let client = redis::Client::open(url.as_str())?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(TIMEOUT))
-                    .set_response_timeout(Some(TIMEOUT))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
+        match &self.shape {
+            Shape::Server(url) => {
+                let client = self.server_client(url)?;
                 let manager = if lazy {
-                    ConnectionManager::new_lazy_with_config(client, config)?
+                    ConnectionManager::new_lazy_with_config(client, manager_config())?
                 } else {
-                    ConnectionManager::new_with_config(client, config).await?
+                    ConnectionManager::new_with_config(client, manager_config()).await?
                 };
                 Ok(Conn::Server(manager))
             }
-            Self::Cluster(seeds) => {
-                let client = Self::cluster_client(seeds, None)?;
+            Shape::Cluster(seeds) => {
+                let client = self.cluster_client(seeds, None)?;
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(TIMEOUT)
                     .set_response_timeout(TIMEOUT);
@@ -141,54 +100,53 @@ impl Topology {
                 };
                 Ok(Conn::Cluster(conn))
             }
+            Shape::Sentinel(spec) => Ok(Conn::Sentinel(if lazy {
+                SentinelConn::lazy(spec, self.tls.as_ref())?
+            } else {
+                SentinelConn::connect(spec, self.tls.as_ref()).await?
+            })),
         }
     }
 
     /// A fresh pub/sub link, subscribed to nothing yet, and the feed of what it receives (read
     /// on its own task, see `inbox::read`).
     pub(crate) async fn subscribe_link(&self) -> RedisResult<(Link, Feed)> {
-        match self {
-            Self::Server(url) => {
-                let client = redis::Client::open(url.as_str())?;
-                let pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
-                    .await
-                    .map_err(|_| timed_out())??;
-                let (sink, stream) = pubsub.split();
-                Ok((Link::Server { sink }, Feed::Server { stream }))
+        let client = match &self.shape {
+            Shape::Server(url) => self.server_client(url)?,
+            // The master the sentinels name now: after a failover, the promoted replica.
+            Shape::Sentinel(spec) => {
+                sentinel::find_master(&mut sentinel::client(spec, self.tls.as_ref())?).await?
             }
-            Self::Cluster(seeds) => {
+            Shape::Cluster(seeds) => {
                 // Unbounded, but drained by a task that only screens sizes and queues (bounded).
                 let (tx, pushes) = mpsc::unbounded_channel();
-                let client = Self::cluster_client(seeds, Some(tx))?;
+                let client = self.cluster_client(seeds, Some(tx))?;
                 let conn = tokio::time::timeout(TIMEOUT * 2, client.get_async_connection())
                     .await
                     .map_err(|_| timed_out())??;
-                Ok((Link::Cluster { conn }, Feed::Cluster { pushes }))
+                return Ok((Link::Cluster { conn }, Feed::Cluster { pushes }));
             }
-        }
-    }
-
-    /// How this topology is named in logs.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::Server(url) => redacted_url(url),
-            Self::Cluster(seeds) => {
-                let seeds: Vec<_> = seeds.iter().map(|s| redacted_url(s)).collect();
-                format!("Redis Cluster [{}]", seeds.join(", "))
-            }
-        }
+        };
+        let pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
+            .await
+            .map_err(|_| timed_out())??;
+        let (sink, stream) = pubsub.split();
+        Ok((Link::Server { sink }, Feed::Server { stream }))
     }
 }
 
-fn timed_out() -> redis::RedisError {
+pub(crate) fn timed_out() -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Io, "timed out connecting to Redis"))
 }
 
-/// A connection for commands, to a server or to a cluster. Cheap to clone.
+/// A connection for commands, to a server, a cluster or a sentinel-named master. Cheap to
+/// clone.
 #[derive(Clone)]
 pub(crate) enum Conn {
     /// Reconnects by itself.
     Server(ConnectionManager),
+    /// Reconnects by itself, to the master the sentinels name after a failover.
+    Sentinel(SentinelConn),
     /// Routes each command to the shard of its key; reconnects by itself.
     Cluster(ClusterConnection),
 }
@@ -197,6 +155,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Server(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -209,6 +168,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -216,6 +176,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Server(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
@@ -224,16 +185,17 @@ impl ConnectionLike for Conn {
 impl Conn {
     /// Publishes `payload` on every channel; returns how many subscriptions received it, summed.
     ///
-    /// A server gets one pipeline of PUBLISH. A cluster gets one SPUBLISH per channel, sent
-    /// together (each channel may live on another shard, and a pipeline may not cross slots).
+    /// A server (or a sentinel-named master) gets one pipeline of PUBLISH. A cluster gets one
+    /// SPUBLISH per channel, sent together (each channel may live on another shard, and a
+    /// pipeline may not cross slots).
     pub(crate) async fn publish(&self, channels: &[String], payload: &[u8]) -> RedisResult<usize> {
         match self {
-            Self::Server(c) => {
+            Self::Server(_) | Self::Sentinel(_) => {
                 let mut pipe = redis::pipe();
                 for channel in channels {
                     pipe.publish(channel, payload);
                 }
-                let counts: Vec<usize> = pipe.query_async(&mut c.clone()).await?;
+                let counts: Vec<usize> = pipe.query_async(&mut self.clone()).await?;
                 Ok(counts.iter().sum())
             }
             Self::Cluster(c) => {
@@ -350,31 +312,5 @@ impl Feed {
                 }
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Topology;
-
-    #[test]
-    fn urls_name_a_server_or_a_cluster() {
-        assert_eq!(
-            Topology::parse("redis://127.0.0.1:6379/").unwrap(),
-            Topology::Server("redis://127.0.0.1:6379/".into())
-        );
-        assert_eq!(
-            Topology::parse("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001/?protocol=3").unwrap(),
-            Topology::Cluster(vec![
-                "redis://u:p@10.0.0.1:7000/?protocol=3".into(),
-                "redis://u:p@10.0.0.2:7001/?protocol=3".into(),
-            ])
-        );
-        assert_eq!(
-            Topology::parse("redis+cluster://h:1").unwrap(),
-            Topology::Cluster(vec!["redis://h:1".into()])
-        );
-        assert!(Topology::parse("redis+cluster://").is_err());
-        assert!(Topology::parse("127.0.0.1:6379").is_err());
     }
 }

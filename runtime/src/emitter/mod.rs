@@ -95,7 +95,8 @@ impl<T: Namespace> Emitter<T> {
 
     /// [`connect_redis`](Self::connect_redis) with the cluster's settings: its prefix, its key
     /// (the emitter signs what it publishes, as the nodes require when they have one) and its
-    /// maximum envelope size. A Redis Cluster's seed list works too.
+    /// maximum envelope size, and its TLS certificates. A Redis Cluster's seed list, and a
+    /// master found through Sentinel, work too.
     ///
     /// ```no_run
     /// # use tether::{AnyEvent, Emitter, socket_namespace};
