@@ -1,7 +1,8 @@
 //! Issue 13 (remote control): from any emitter — a node, or a worker that serves no sockets —
 //! every socket of a user is put into a channel (each told its new connection info) on every
 //! node, and the next emit to the channel reaches all of them; a user's sockets are listed with
-//! their nodes; and acks come back to a worker.
+//! their nodes and metadata; acks come back to a worker; targets are disconnected with a
+//! reason; and server-side emits reach the other nodes.
 
 use std::time::Duration;
 
@@ -178,4 +179,50 @@ async fn server_side_emit_reaches_every_other_node_and_no_socket() {
         .await
         .unwrap();
     assert_eq!(sent.nodes, 0);
+}
+
+#[tokio::test]
+async fn a_worker_disconnects_a_channel_but_one_user_then_a_client_key_on_every_node() {
+    let redis = RedisServer::start();
+    let (_a, server_a) = node(&redis).await;
+    let (_b, server_b) = node(&redis).await;
+    let worker = Emitter::<Lobby>::connect_redis(&redis.url()).await.unwrap();
+    let mut js = JsClient::spawn().await;
+    let as_user = |u: &str| json!({"auth": {"token": u}, "reconnection": false});
+    js.connect_ok("a1", &server_a.url("/lobby"), as_user("42"))
+        .await;
+    js.connect_ok("b1", &server_b.url("/lobby"), as_user("42"))
+        .await;
+    let c1 = js
+        .connect_ok("c1", &server_b.url("/lobby"), as_user("7"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // both nodes follow the users
+    worker.to_user("42").join("room").await.unwrap();
+    worker.to_user("7").join("room").await.unwrap();
+
+    let kick = tether::Kick::new("room_closed", "the room was closed");
+    let done = worker
+        .to_channel("room")
+        .except_user("7")
+        .disconnect(&kick)
+        .await;
+    assert_eq!(done.nodes, 2, "{done:?}");
+    for name in ["a1", "b1"] {
+        let told = js.event(name, "/ops/disconnected").await;
+        assert_eq!(told[0]["code"], "room_closed", "{name}: {told:?}");
+        js.disconnected(name).await;
+    }
+    js.assert_no_event("c1", "/ops/disconnected", Duration::from_millis(200))
+        .await;
+
+    // A client key (here the socket id: /lobby has no client key field).
+    worker
+        .to_client(c1)
+        .disconnect(&tether::Kick::new("revoked", "signed out"))
+        .await;
+    assert_eq!(
+        js.event("c1", "/ops/disconnected").await[0]["code"],
+        "revoked"
+    );
+    js.disconnected("c1").await;
 }

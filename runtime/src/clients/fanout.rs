@@ -165,9 +165,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 Box::pin(async {})
             }
             Order::Kick { kick } => {
-                for target in inbound.targets {
-                    self.kick(target, &kick);
-                }
+                self.kick_selected(inbound.targets, inbound.except, &kick);
                 Box::pin(async {})
             }
             Order::KickSocket { sid, kick } => {

@@ -80,7 +80,22 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 
     /// Disconnects every local socket of a recipient, telling each why first.
     pub(crate) fn kick(&self, target: &Target, kick: &Kick) -> usize {
-        let sockets = self.sockets_of(target);
+        self.kick_selected(std::slice::from_ref(target), &[], kick)
+    }
+
+    /// Disconnects every local socket of `targets` but `except`, telling each why first.
+    pub(crate) fn kick_selected(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        kick: &Kick,
+    ) -> usize {
+        // Collected first: a kick unregisters its socket, which takes the map's lock.
+        let sockets: Vec<Client<M>> = {
+            let indexes = self.read();
+            let selected = indexes.selected(targets, except);
+            selected.into_iter().map(|e| self.client(e)).collect()
+        };
         for client in &sockets {
             client.kick(kick);
         }

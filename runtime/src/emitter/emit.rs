@@ -12,7 +12,7 @@ use crate::delivery::{Delivery, EmitError, serialize_once};
 use crate::events::Events;
 use crate::namespace::Namespace;
 use crate::offline::Kept;
-use crate::protocol::{Target, is_reserved_event, validate_channel};
+use crate::protocol::{Kick, Target, is_reserved_event, validate_channel};
 use crate::remote::{Order, publish_into};
 
 /// One emit being addressed: add targets and exclusions, then [`emit`](Emit::emit).
@@ -162,6 +162,34 @@ impl<T: Namespace> Emit<'_, T> {
     /// [`EmitError::InvalidChannel`] for a name that is not a channel's. Nothing changed then.
     pub async fn join(self, channel: impl Into<String>) -> Result<Vec<SocketAck>, EmitError> {
         self.membership(channel.into(), true).await
+    }
+
+    /// Disconnects every socket of the targets (but the excluded ones) on every node, each told
+    /// why first (`/ops/disconnected {code, message}`), from a node or a worker. Answers the
+    /// sockets disconnected on this node and the node subscriptions reached.
+    ///
+    /// ```no_run
+    /// # async fn demo<T: tether::Namespace>(emitter: tether::Emitter<T>) {
+    /// let kick = tether::Kick::new("session_revoked", "you were signed out everywhere");
+    /// emitter.to_client("device-7").disconnect(&kick).await;
+    /// emitter.to_channel("room:9").except_user("moderator").disconnect(&kick).await;
+    /// # }
+    /// ```
+    pub async fn disconnect(self, kick: &Kick) -> Delivery {
+        let (targets, except) = (&self.targets, &self.except);
+        let mut delivery = Delivery::default();
+        if let Backend::Node(clients) = &self.emitter.backend {
+            delivery.sockets = clients.kick_selected(targets, except, kick);
+        }
+        match self.emitter.remote() {
+            Some(remote) => {
+                let order = Order::Kick { kick: kick.clone() };
+                publish_into(&**remote, &mut delivery, T::PATH, targets, except, order).await;
+            }
+            None if delivery.sockets > 0 => delivery.nodes = 1,
+            None => {}
+        }
+        delivery
     }
 
     /// Takes every socket of the targets, on every node, out of `channel` (see

@@ -281,18 +281,7 @@ impl<T: Namespace> Emitter<T> {
     /// Disconnects every socket of the user on every node, telling each why first
     /// (`/ops/disconnected`). Returns the sockets kicked here and the nodes reached.
     pub async fn kick_user(&self, user: &str, kick: &Kick) -> Delivery {
-        let mut delivery = Delivery::default();
-        if let Backend::Node(c) = &self.backend {
-            delivery.sockets = c.kick_user(user, kick);
-        }
-        if let Some(remote) = self.remote() {
-            let targets = [Target::User(user.to_owned())];
-            let order = Order::Kick { kick: kick.clone() };
-            publish_into(&**remote, &mut delivery, T::PATH, &targets, &[], order).await;
-        } else if delivery.sockets > 0 {
-            delivery.nodes = 1;
-        }
-        delivery
+        self.to_user(user).disconnect(kick).await
     }
 
     fn emit_to(&self, target: Target) -> Emit<'_, T> {
