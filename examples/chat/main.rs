@@ -7,50 +7,77 @@
 //! cargo run --release --example chat          # then open http://127.0.0.1:3000
 //! ```
 //!
-//! Settings (environment):
-//! - `PORT` (default 3000; `0` picks a free port, printed at start), `HOST` (default 127.0.0.1);
-//! - `TETHER_KEY` (base64url, 32 bytes; a development key is generated without it);
-//! - `NOTIFY_SECRET`: what `POST /api/notify/{user}` needs as `Authorization: Bearer ..`. Without
-//!   it a random one is generated and printed once at start, like a development server's
-//!   token (it never appears in a log again); set it wherever logs are kept or shared;
-//! - `TOKEN_TTL_SECS` (default 3600): how long a login token lasts; `TOKEN_GRACE_SECS` (default
-//!   30): how long a socket whose token expired has to send a fresh one;
-//! - `PRESENCE_GRACE_MS` (default 5000): how long a user whose last socket left still counts as
-//!   online and as a channel member (a reload or a blip within it announces nothing);
-//! - `REDIS_URL` (cluster mode: nodes sharing the Redis and the key deliver to each other's
-//!   sockets).
+//! Settings: flags, or the environment variables they name (`chat --help` lists them). Without
+//! `--tether-key`, a development key is generated (tokens do not survive a restart); without
+//! `--notify-secret`, a random one is generated and printed once at start, like a development
+//! server's token (it never appears in a log again): set it wherever logs are kept or shared.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use clap::Parser;
 use tether::auth::Key;
 use tether_examples::chat::{self, ChatConfig, NotifySecret};
 
-fn key_from_env() -> Key {
-    match Key::from_env("TETHER_KEY") {
-        Ok(key) => key,
-        Err(tether::auth::KeyError::MissingEnv { .. }) => {
-            let key = Key::generate();
-            tracing::warn!(
-                "TETHER_KEY is not set: using a random development key; tokens will not survive \
-                 a restart and other nodes cannot verify them"
-            );
-            key
-        }
-        Err(e) => {
-            eprintln!("chat: invalid TETHER_KEY: {e}");
-            std::process::exit(2);
-        }
-    }
+/// The tether chat demo: a socket.io chat with users, channels, presence, DMs and
+/// notifications, in embedded mode or as one node of a cluster.
+#[derive(Debug, Parser)]
+#[command(name = "chat", version)]
+struct Settings {
+    /// Where to listen (0: a free port, printed at start).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The token key (base64url, 32 bytes); a random development key without it.
+    #[arg(long, env = "TETHER_KEY", hide_env_values = true)]
+    tether_key: Option<String>,
+    /// What `POST /api/notify/{user}` needs as `Authorization: Bearer ..`; generated and printed
+    /// once without it.
+    #[arg(long, env = "NOTIFY_SECRET", hide_env_values = true)]
+    notify_secret: Option<String>,
+    /// How long a login token lasts, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = chat::DEFAULT_TOKEN_TTL.as_secs())]
+    token_ttl_secs: u64,
+    /// How long a socket whose token expired has to send a fresh one, in seconds.
+    #[arg(long, env = "TOKEN_GRACE_SECS", default_value_t = tether::DEFAULT_TOKEN_GRACE.as_secs())]
+    token_grace_secs: u64,
+    /// How long a user whose last socket left still counts as online and as a channel member,
+    /// in milliseconds (a reload or a blip within it announces nothing).
+    #[arg(long, env = "PRESENCE_GRACE_MS", default_value_t = 5000)]
+    presence_grace_ms: u64,
+    /// Cluster mode: nodes sharing this Redis (and the token key) deliver to each other's
+    /// sockets (`redis://`, `rediss://`, `redis+cluster://`, `redis+sentinel://`).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// The origins whose pages may connect with cookie or query tokens, comma-separated
+    /// (default: this server's own, and `localhost` on a loopback address).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
 }
 
-fn notify_secret_from_env() -> NotifySecret {
-    match std::env::var("NOTIFY_SECRET") {
-        Ok(secret) => NotifySecret::new(secret).unwrap_or_else(|e| {
+fn key_of(text: Option<&str>) -> Key {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        tracing::warn!(
+            "TETHER_KEY is not set: using a random development key; tokens will not survive \
+             a restart and other nodes cannot verify them"
+        );
+        return Key::generate();
+    };
+    Key::from_base64url(text).unwrap_or_else(|e| {
+        eprintln!("chat: invalid TETHER_KEY: {e}");
+        std::process::exit(2);
+    })
+}
+
+fn notify_secret_of(text: Option<String>) -> NotifySecret {
+    match text {
+        Some(secret) => NotifySecret::new(secret).unwrap_or_else(|e| {
             eprintln!("chat: invalid NOTIFY_SECRET: {e}");
             std::process::exit(2);
         }),
-        Err(_) => {
+        None => {
             let secret = NotifySecret::generate();
             // Printed once, now, so that the demo is usable at once; set NOTIFY_SECRET to keep
             // it out of the logs.
@@ -64,28 +91,6 @@ fn notify_secret_from_env() -> NotifySecret {
     }
 }
 
-/// A whole number of seconds from the environment, or `default`.
-fn secs_from_env(name: &str, default: Duration) -> Result<Duration, String> {
-    match std::env::var(name) {
-        Ok(s) => s
-            .parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{name} must be a whole number of seconds, got `{s}`")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// A whole number of milliseconds from the environment, or `default`.
-fn millis_from_env(name: &str, default: Duration) -> Result<Duration, String> {
-    match std::env::var(name) {
-        Ok(s) => s
-            .parse()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("{name} must be a whole number of milliseconds, got `{s}`")),
-        Err(_) => Ok(default),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -95,13 +100,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|_| format!("PORT must be a port number, got `{p}`"))?,
-        Err(_) => 3000,
-    };
-    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    let settings = Settings::parse();
+    let redis_url = settings.redis_url.clone().filter(|u| !u.is_empty());
     match &redis_url {
         Some(url) => tracing::info!(
             redis = tether::cluster::redacted_url(url),
@@ -111,37 +111,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("embedded single-node mode (set REDIS_URL to run as a cluster node)")
         }
     }
-    let mut config = ChatConfig::new(key_from_env(), notify_secret_from_env())
-        .token_ttl(secs_from_env("TOKEN_TTL_SECS", chat::DEFAULT_TOKEN_TTL)?)
-        .token_grace(secs_from_env(
-            "TOKEN_GRACE_SECS",
-            tether::DEFAULT_TOKEN_GRACE,
-        )?)
-        .presence_grace(millis_from_env(
-            "PRESENCE_GRACE_MS",
-            tether::DEFAULT_PRESENCE_GRACE,
-        )?);
+    let mut config = ChatConfig::new(
+        key_of(settings.tether_key.as_deref()),
+        notify_secret_of(settings.notify_secret.clone()),
+    )
+    .token_ttl(Duration::from_secs(settings.token_ttl_secs))
+    .token_grace(Duration::from_secs(settings.token_grace_secs))
+    .presence_grace(Duration::from_millis(settings.presence_grace_ms));
     if let Some(url) = redis_url {
         config = config.redis(url);
     }
-    let host: std::net::IpAddr = match std::env::var("HOST") {
-        Ok(h) => h
-            .parse()
-            .map_err(|_| format!("HOST must be an IP address, got `{h}`"))?,
-        Err(_) => [127, 0, 0, 1].into(),
-    };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((host, port))).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((settings.host, settings.port))).await?;
     // The bound address, not the requested one: with PORT=0 this is where to connect.
     let addr = listener.local_addr()?;
     // The page's own origin only (and `localhost` for a loopback address), unless
-    // ALLOWED_ORIGINS (comma-separated) names the public ones behind a proxy.
-    let origins: Vec<String> = match std::env::var("ALLOWED_ORIGINS") {
-        Ok(list) => list.split(',').map(|o| o.trim().to_owned()).collect(),
-        Err(_) if addr.ip().is_loopback() => vec![
+    // ALLOWED_ORIGINS names the public ones behind a proxy.
+    let origins: Vec<String> = match settings.allowed_origins.as_slice() {
+        [] if addr.ip().is_loopback() => vec![
             format!("http://{addr}"),
             format!("http://localhost:{}", addr.port()),
         ],
-        Err(_) => vec![format!("http://{addr}")],
+        [] => vec![format!("http://{addr}")],
+        list => list.iter().map(|o| o.trim().to_owned()).collect(),
     };
     tracing::info!(
         ?origins,

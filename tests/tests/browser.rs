@@ -130,3 +130,36 @@ fn chat_demo_in_headless_chromium() {
         root.join("tests/artifacts").display()
     );
 }
+
+/// The demo binary says what it takes (`--help`: each flag with its environment variable), and a
+/// bad value stops it with the reason and exit code 2 before it serves anything.
+#[test]
+fn the_demo_binary_explains_its_settings() {
+    let chat = build_chat(&workspace_root());
+    let help = Command::new(&chat)
+        .arg("--help")
+        .output()
+        .expect("run chat");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--port <PORT>",
+        "[env: PORT=]",
+        "--redis-url <REDIS_URL>",
+        "--presence-grace-ms <PRESENCE_GRACE_MS>",
+        "[env: PRESENCE_GRACE_MS=]",
+        "--allowed-origins",
+    ] {
+        assert!(text.contains(flag), "`{flag}` missing from --help:\n{text}");
+    }
+    let bad = Command::new(&chat)
+        .args(["--port", "http"])
+        .output()
+        .expect("run chat");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("invalid value 'http' for '--port <PORT>'"),
+        "{err}"
+    );
+}
