@@ -265,10 +265,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         for target in recipients(&data) {
             self.index_add(&mut indexes, &target, &socket);
         }
-        let session = data.session().clone();
-        if let Some(user) = &session.user {
-            let groups = self.groups_of(&session.channels);
-            self.roster(user, &groups, socket.id, true);
+        if self.inner.tracking.is_on() {
+            let session = data.session().clone();
+            if let Some(user) = &session.user {
+                self.roster(user, &self.groups_of(&session.channels), socket.id, true);
+            }
         }
         let entry = Entry { data, socket };
         let client = self.client(&entry);
@@ -283,10 +284,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         for target in recipients(&entry.data) {
             self.index_remove(&mut indexes, &target, &entry.socket);
         }
-        let session = entry.data.session().clone();
-        if let Some(user) = &session.user {
-            let groups = self.groups_of(&session.channels);
-            self.roster(user, &groups, sid, false);
+        if self.inner.tracking.is_on() {
+            let session = entry.data.session().clone();
+            if let Some(user) = &session.user {
+                self.roster(user, &self.groups_of(&session.channels), sid, false);
+            }
         }
         drop(indexes);
         Some(self.client(&entry))

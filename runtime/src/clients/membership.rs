@@ -25,14 +25,15 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let (data, socket) = (entry.data.clone(), entry.socket.clone());
         let old = std::mem::replace(&mut data.session().user, user.clone());
         if old != user {
-            let channels = data.session().channels.clone();
+            // The socket's tracked groups (none when the namespace tracks nothing).
+            let groups = self.groups_of(&data.session().channels);
             if let Some(old) = &old {
                 self.index_remove(&mut indexes, &Target::User(old.clone()), &socket);
-                self.roster(old, &self.groups_of(&channels), sid, false);
+                self.roster(old, &groups, sid, false);
             }
             if let Some(new) = user {
                 self.index_add(&mut indexes, &Target::User(new.clone()), &socket);
-                self.roster(&new, &self.groups_of(&channels), sid, true);
+                self.roster(&new, &groups, sid, true);
             }
         }
         Some(old)

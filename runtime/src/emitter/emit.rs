@@ -122,7 +122,7 @@ impl<T: Namespace> Emit<'_, T> {
                     )
                     .await
             }
-            Backend::Redis(remote, _) => {
+            Backend::Redis(remote, ..) => {
                 let data = serialize_once(&event)?;
                 let order = Order::Emit {
                     event: event.name(),
@@ -216,7 +216,7 @@ impl<T: Namespace> Emit<'_, T> {
         let (targets, except) = (&self.targets, &self.except);
         let answers = match &self.emitter.backend {
             Backend::Node(clients) => clients.fetch(targets, except, self.timeout).await,
-            Backend::Redis(remote, _) => remote
+            Backend::Redis(remote, ..) => remote
                 .fetch(T::PATH, targets, except, self.timeout)
                 .await
                 .unwrap_or_default(),
@@ -235,7 +235,7 @@ impl<T: Namespace> Emit<'_, T> {
                     .membership(targets, except, &channel, join, self.timeout)
                     .await
             }
-            Backend::Redis(remote, _) => {
+            Backend::Redis(remote, ..) => {
                 validate_channel(&channel)
                     .map_err(|e| EmitError::InvalidChannel(e.message().to_owned()))?;
                 let answers = remote
@@ -291,7 +291,7 @@ impl<T: Namespace> Emit<'_, T> {
             }
             let done = match &self.emitter.backend {
                 Backend::Node(clients) => clients.keep(user, event, data, ttl).await,
-                Backend::Redis(remote, _) => {
+                Backend::Redis(remote, ..) => {
                     let kept = Kept::new(event, data, ttl);
                     remote.keep(T::PATH, user, vec![kept]).await
                 }
@@ -336,7 +336,7 @@ impl<T: Namespace> Emit<'_, T> {
                     .emit_targets(&self.targets, &self.except, event.name(), &event)
                     .await
             }
-            Backend::Redis(remote, recovery) => {
+            Backend::Redis(remote, recovery, _) => {
                 let data = serialize_once(&event)?;
                 let order = Order::Emit {
                     event: event.name(),

@@ -13,7 +13,7 @@ use crate::clients::{Client, ConnectedClients};
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, DEFAULT_PREFIX};
 use crate::delivery::{Delivery, EmitError};
 use crate::namespace::{Namespace, NamespaceDef};
-use crate::presence::Group;
+use crate::presence::{Group, Presence};
 use crate::protocol::{Kick, Target};
 use crate::recovery::Recovery;
 use crate::remote::{Order, Remote, publish_into};
@@ -38,15 +38,16 @@ pub struct Emitter<T: Namespace> {
 /// straight to Redis from a process that serves no sockets.
 enum Backend<M> {
     Node(ConnectedClients<M>),
-    /// With the namespace's recovery settings: a recovery namespace's emits are recorded.
-    Redis(Arc<dyn Remote>, Option<Recovery>),
+    /// With the namespace's recovery settings (a recovery namespace's emits are recorded) and
+    /// presence settings (which channels' members are tracked).
+    Redis(Arc<dyn Remote>, Option<Recovery>, Option<Presence>),
 }
 
 impl<M> Clone for Backend<M> {
     fn clone(&self) -> Self {
         match self {
             Self::Node(c) => Self::Node(c.clone()),
-            Self::Redis(c, r) => Self::Redis(c.clone(), *r),
+            Self::Redis(c, r, p) => Self::Redis(c.clone(), *r, p.clone()),
         }
     }
 }
@@ -117,7 +118,10 @@ impl<T: Namespace> Emitter<T> {
     pub async fn connect_redis_with(config: &ClusterConfig) -> Result<Self, ClusterError> {
         let remote: Arc<dyn Remote> = Cluster::publisher_only(config).await?;
         Ok(Self {
-            backend: Backend::Redis(remote, NamespaceDef::<T>::collect().recovery),
+            backend: {
+                let def = NamespaceDef::<T>::collect();
+                Backend::Redis(remote, def.recovery, def.presence)
+            },
             _namespace: PhantomData,
         })
     }
@@ -133,7 +137,7 @@ impl<T: Namespace> Emitter<T> {
     fn remote(&self) -> Option<&Arc<dyn Remote>> {
         match &self.backend {
             Backend::Node(c) => c.remote(),
-            Backend::Redis(r, _) => Some(r),
+            Backend::Redis(r, ..) => Some(r),
         }
     }
 
@@ -213,10 +217,8 @@ impl<T: Namespace> Emitter<T> {
     pub async fn members(&self, channel: &str) -> Vec<String> {
         let tracked = match &self.backend {
             Backend::Node(c) => c.roster_members(channel).await,
-            Backend::Redis(remote, _) => {
-                let tracked = NamespaceDef::<T>::collect()
-                    .presence
-                    .is_some_and(|p| p.tracks(channel));
+            Backend::Redis(remote, _, presence) => {
+                let tracked = presence.as_ref().is_some_and(|p| p.tracks(channel));
                 let group = Group::Channel(channel.to_owned());
                 match tracked {
                     true => remote.members(T::PATH, &group).await,
