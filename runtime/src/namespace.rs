@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
-use crate::clients::{Client, ConnectedClients};
+use crate::clients::{Client, ConnectedClients, ShareFn};
 use crate::error::SocketError;
 use crate::events::Events;
 use crate::handshake::{Handshake, SocketNok, SocketOk};
@@ -33,8 +33,6 @@ type UserChangeFn<T, M> =
     Arc<dyn Fn(Arc<T>, Client<M>, Option<String>) -> BoxFuture<()> + Send + Sync>;
 type PresenceFn<T, M> =
     Arc<dyn Fn(Arc<T>, String, ConnectedClients<M>) -> BoxFuture<()> + Send + Sync>;
-/// Turns a socket's metadata into JSON, for the nodes that fetch it.
-pub(crate) type ShareFn<M> = Arc<dyn Fn(&M) -> serde_json::Value + Send + Sync>;
 type UserFn<M> = Arc<dyn Fn(&M) -> Option<String> + Send + Sync>;
 type AuthorizeFn<T, M, A> =
     Arc<dyn Fn(Arc<T>, Client<M>, A) -> BoxFuture<Result<(), SocketError>> + Send + Sync>;

@@ -17,7 +17,6 @@ use super::data::ClientData;
 use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
-use crate::namespace::ShareFn;
 use crate::offline::Inboxes;
 use crate::presence::{Announce, Roster, Tracking};
 use crate::protocol::Target;
@@ -50,6 +49,9 @@ pub(super) struct Inner<M> {
     /// Where other nodes' server events go.
     server_events: tokio::sync::broadcast::Sender<ServerEvent>,
 }
+
+/// Turns a socket's metadata into JSON, for the nodes that fetch it.
+pub(crate) type ShareFn<M> = Arc<dyn Fn(&M) -> serde_json::Value + Send + Sync>;
 
 /// Unregisters a socket as if it had disconnected.
 pub(crate) type EvictFn = Box<dyn Fn(SocketRef) + Send + Sync>;

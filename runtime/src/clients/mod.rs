@@ -28,3 +28,4 @@ mod roster;
 pub use client::Client;
 pub(crate) use data::ClientData;
 pub use map::ConnectedClients;
+pub(crate) use map::ShareFn;
