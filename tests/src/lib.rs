@@ -24,8 +24,32 @@ use tokio::sync::{Notify, oneshot};
 /// How long a test waits for anything before it fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one test binary may run before [`guard_against_hangs`] ends it. The longest binary
+/// takes about a minute; a hang would otherwise hold CI until its own limit, with no failure.
+const BINARY_LIMIT: Duration = Duration::from_secs(600);
+
+/// Arms, once per process, a watchdog that fails the test binary (exit code 101, like a failed
+/// test) when it runs longer than [`BINARY_LIMIT`]: a test stuck on something it cannot time out
+/// (a child process that never answers, a blocked thread) fails instead of hanging CI. The test
+/// harness names the tests still running ("has been running for over 60 seconds").
+pub fn guard_against_hangs() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(BINARY_LIMIT);
+            eprintln!(
+                "this test binary ran for over {} s: a test hangs (see the tests named above as \
+                 running for over 60 seconds); failing it",
+                BINARY_LIMIT.as_secs()
+            );
+            std::process::exit(101);
+        });
+    });
+}
+
 /// Installs a tracing subscriber once (set `RUST_LOG` to see server logs in a failing test).
 pub fn init_tracing() {
+    guard_against_hangs();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -118,6 +142,7 @@ pub enum Connect {
 impl JsClient {
     /// Starts a Node driver process.
     pub async fn spawn() -> Self {
+        guard_against_hangs();
         require_node_modules();
         let mut child = Command::new("node")
             .arg(js_dir().join("driver.mjs"))

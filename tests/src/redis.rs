@@ -108,7 +108,21 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// Starts the nodes, joins them into one cluster and waits until every node says it is ok.
+    /// A cluster that does not come together (a port taken between its pick and its use) is
+    /// started again on new ports.
     pub fn start(masters: usize) -> Self {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut cluster = Self::start_nodes(masters);
+            match cluster.create() {
+                Ok(()) => return cluster,
+                Err(why) => eprintln!("Redis Cluster, attempt {attempt}: {why}; new ports"),
+            }
+        }
+        panic!("no Redis Cluster of {masters} came together in {START_ATTEMPTS} attempts");
+    }
+
+    /// Starts `masters` cluster-enabled servers, not yet joined.
+    fn start_nodes(masters: usize) -> Self {
         let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
         let dir = std::env::temp_dir().join(format!(
             "tether-redis-cluster-{}-{}",
@@ -116,7 +130,7 @@ impl RedisCluster {
             ports[0]
         ));
         let mut cluster = Self {
-            ports: ports.clone(),
+            ports,
             bus_ports: (0..masters).map(|_| free_port()).collect(),
             children: (0..masters).map(|_| None).collect(),
             dir,
@@ -135,31 +149,30 @@ impl RedisCluster {
                 "cluster node {node} did not start on {START_ATTEMPTS} free ports"
             );
         }
-        let ports = cluster.ports.clone();
-        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&nodes)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        for &port in &ports {
-            wait_for(
-                || cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"),
-                "the cluster to be ok",
-            );
-            wait_for(
-                || cli(port, &["CLUSTER", "NODES"]).lines().count() == masters,
-                "every node to know the others",
-            );
-        }
         cluster
+    }
+
+    /// Joins the started nodes into one cluster and waits until each says it is ok.
+    fn create(&self) -> Result<(), String> {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(nodes.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        // `--cluster create` waits without end for nodes that never meet.
+        let out = redis_cli(&args, Duration::from_secs(30));
+        if !out.success {
+            return Err(format!("redis-cli --cluster create failed: {}", out.stdout));
+        }
+        let masters = self.ports.len();
+        for &port in &self.ports {
+            if !wait_until(|| cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
+                return Err(format!("node {port} never said cluster_state:ok"));
+            }
+            if !wait_until(|| cli(port, &["CLUSTER", "NODES"]).lines().count() == masters) {
+                return Err(format!("node {port} never knew the {masters} nodes"));
+            }
+        }
+        Ok(())
     }
 
     /// Kills node `i` (SIGKILL, like a crash).
@@ -234,12 +247,10 @@ impl RedisCluster {
 
     /// Runs a `redis-cli -c` command (following redirections) and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-c", "-p", &self.ports[0].to_string()])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let port = self.ports[0].to_string();
+        let mut all = vec!["-c", "-p", &port];
+        all.extend(args);
+        redis_cli(&all, Duration::from_secs(10)).stdout
     }
 
     /// Sharded subscriptions to `channel`, summed over the nodes (`PUBSUB SHARDNUMSUB` counts
@@ -359,12 +370,31 @@ pub(crate) fn last_number(reply: &str) -> usize {
 }
 
 pub(crate) fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
+    let port = port.to_string();
+    let mut all = vec!["-p", &port];
+    all.extend(args);
+    redis_cli(&all, Duration::from_secs(10)).stdout
+}
+
+/// What a bounded `redis-cli` run printed, and whether it exited with success.
+pub(crate) struct CliOutput {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+}
+
+/// Runs `redis-cli` with `args`, killed after `limit` (it can wait without end: on a server
+/// that accepted the connection but never answers, or for cluster nodes that never meet).
+pub(crate) fn redis_cli(args: &[&str], limit: Duration) -> CliOutput {
+    let out = Command::new("timeout")
+        .args(["--kill-after=2", &format!("{}s", limit.as_secs_f64())])
+        .arg("redis-cli")
         .args(args)
         .output()
-        .expect("run redis-cli");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        .expect("run redis-cli under coreutils' timeout");
+    CliOutput {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    }
 }
 
 /// How many free ports a server is tried on before a test gives up.
@@ -395,12 +425,20 @@ pub(crate) fn wait_until_up(mut child: Child, port: u16) -> Option<Child> {
     }
 }
 
-pub(crate) fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+pub(crate) fn wait_for(cond: impl FnMut() -> bool, what: &str) {
+    assert!(wait_until(cond), "timed out waiting for {what}");
+}
+
+/// Polls `cond` for up to 10 s; whether it held.
+pub(crate) fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 impl Drop for RedisCluster {

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::redis::{START_ATTEMPTS, free_port, last_number, wait_for};
+use crate::redis::{START_ATTEMPTS, free_port, last_number, redis_cli, wait_for};
 
 /// Certificates in a temporary directory, removed when dropped.
 #[derive(Debug)]
@@ -184,19 +184,18 @@ impl Pki {
 
     /// `redis-cli` over TLS (with the client certificate) to `port`, its output trimmed.
     pub(crate) fn cli(&self, port: u16, extra: &[&str], args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["--tls", "--cacert"])
-            .arg(self.path("ca.pem"))
-            .arg("--cert")
-            .arg(self.path("client.pem"))
-            .arg("--key")
-            .arg(self.path("client.key"))
-            .args(["-p", &port.to_string()])
-            .args(extra)
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let (ca, cert, key) = (
+            self.path("ca.pem").display().to_string(),
+            self.path("client.pem").display().to_string(),
+            self.path("client.key").display().to_string(),
+        );
+        let port = port.to_string();
+        let mut all = vec!["--tls", "--cacert", &ca, "--cert", &cert, "--key", &key];
+        all.extend(["-p", &port]);
+        all.extend(extra);
+        all.extend(args);
+        // Bounded: `--cluster create` waits without end for nodes that never meet.
+        redis_cli(&all, Duration::from_secs(30)).stdout
     }
 
     /// Starts `redis-server` with `args` and waits until it answers PING over TLS on `port`;

@@ -31,9 +31,10 @@ async fn node_at(redis: Option<String>, heartbeat: Duration) -> (Tether, TestSer
     let tether = builder.build().await.expect("build");
     let server = TestServer::start(axum::Router::new().layer(tether.layer())).await;
     if let Some(mut watch) = tether.watch_cluster() {
-        watch
-            .wait_for(|s| *s == tether::cluster::ClusterState::Connected)
+        let connected = watch.wait_for(|s| *s == tether::cluster::ClusterState::Connected);
+        tokio::time::timeout(tether_tests::TIMEOUT, connected)
             .await
+            .expect("the node connects to Redis in time")
             .expect("connected");
     }
     (tether, server)
