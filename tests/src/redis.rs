@@ -112,7 +112,7 @@ impl RedisCluster {
     /// started again on new ports.
     pub fn start(masters: usize) -> Self {
         for attempt in 1..=START_ATTEMPTS {
-            let mut cluster = Self::start_nodes(masters);
+            let cluster = Self::start_nodes(masters);
             match cluster.create() {
                 Ok(()) => return cluster,
                 Err(why) => eprintln!("Redis Cluster, attempt {attempt}: {why}; new ports"),
@@ -154,7 +154,11 @@ impl RedisCluster {
 
     /// Joins the started nodes into one cluster and waits until each says it is ok.
     fn create(&self) -> Result<(), String> {
-        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
         let mut args = vec!["--cluster", "create"];
         args.extend(nodes.iter().map(String::as_str));
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
