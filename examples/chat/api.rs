@@ -3,6 +3,9 @@
 //! hold the notify secret).
 //!
 //! Every error is `{"error": {"code", "message"}}`, the shape of the socket acks.
+//!
+//! `GET /healthz` is for load balancers and orchestrators: `200 {"status": "ok" | "degraded",
+//! "cluster": ..}`, or `503 {"status": "draining", ..}` once the node is shutting down.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,13 +21,15 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tether::auth::{Claims, JweVerifier, Key};
-use tether::{Emitter, SocketError};
+use tether::cluster::ClusterState;
+use tether::{Emitter, SocketError, Tether};
 
 use super::{Chat, ChatEvent, check_user};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub(super) struct AppState {
+    pub(super) tether: Tether,
     pub(super) verifier: Arc<JweVerifier>,
     pub(super) emitter: Emitter<Chat>,
     pub(super) notify_secret: NotifySecret,
@@ -218,6 +223,25 @@ pub(super) async fn notify(
         answer["position"] = json!(position);
     }
     Ok(Json(answer))
+}
+
+/// `GET /healthz`: `200` while the node serves (`"degraded"` while Redis is away: its own
+/// sockets are served, other nodes' are not reached), `503` once it drains (SIGTERM), so that
+/// a load balancer sends new clients elsewhere.
+pub(super) async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (cluster, degraded) = match app.tether.cluster_state() {
+        ClusterState::Embedded => ("embedded", false),
+        ClusterState::Connected => ("connected", false),
+        ClusterState::Reconnecting { .. } => ("reconnecting", true),
+    };
+    let (code, status) = if app.tether.is_closing() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if degraded {
+        (StatusCode::OK, "degraded")
+    } else {
+        (StatusCode::OK, "ok")
+    };
+    (code, Json(json!({ "status": status, "cluster": cluster })))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tether::auth::{JweVerifier, Key, KeySet};
+use tether::metrics::{PrometheusHandle, prometheus_route};
 use tether::{BuildError, DEFAULT_PRESENCE_GRACE, DEFAULT_TOKEN_GRACE, RateLimit, Tether};
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -43,6 +44,7 @@ pub struct ChatConfig {
     redis_url: Option<String>,
     allowed_origins: Vec<String>,
     rate_limit: Option<Option<RateLimit>>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl ChatConfig {
@@ -58,6 +60,7 @@ impl ChatConfig {
             redis_url: None,
             allowed_origins: Vec::new(),
             rate_limit: None,
+            metrics: None,
         }
     }
 
@@ -98,6 +101,14 @@ impl ChatConfig {
     #[must_use]
     pub fn presence_grace(mut self, grace: Duration) -> Self {
         self.presence_grace = grace;
+        self
+    }
+
+    /// Serves `GET /metrics` from this recorder (installed once per process with
+    /// [`tether::metrics::install_prometheus`]).
+    #[must_use]
+    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
         self
     }
 
@@ -160,13 +171,19 @@ pub async fn app_and_tether(config: ChatConfig) -> Result<(Router, Tether), Buil
             "the page's socket.io client is missing: run `scripts/demo.sh` (or `npm ci --prefix examples/chat/web`) first"
         );
     }
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/api/login", post(api::login))
         .route("/api/notify/{user}", post(api::notify))
+        .route("/healthz", get(api::health));
+    if let Some(handle) = config.metrics {
+        app = app.route("/metrics", prometheus_route(handle));
+    }
+    let app = app
         .route_service("/vendor/socket.io.min.js", ServeFile::new(client_bundle))
         .fallback_service(ServeDir::new(web.join("public")))
         .layer(tether.layer())
         .with_state(api::AppState {
+            tether: tether.clone(),
             verifier,
             emitter: tether.emitter::<Chat>(),
             notify_secret: config.notify_secret,

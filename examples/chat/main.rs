@@ -139,8 +139,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ?origins,
         "pages allowed to connect with cookie or query tokens"
     );
-    let (app, tether) = chat::app_and_tether(config.allowed_origins(origins)).await?;
-    tracing::info!("chat demo on http://{addr} (namespace /chat)");
+    let metrics = tether::metrics::install_prometheus()?;
+    let config = config.allowed_origins(origins).metrics(metrics);
+    let (app, tether) = chat::app_and_tether(config).await?;
+    tracing::info!("chat demo on http://{addr} (namespace /chat; GET /metrics, GET /healthz)");
     // With the peer address, so tether's per-address limits apply.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     // Small events go out at once (Nagle's algorithm would hold them up to ~40 ms).

@@ -14,7 +14,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 
 use crate::clients::{Client, ClientData, ConnectedClients};
 use crate::error::SocketError;
-use crate::metrics::{Dropped, dropped, rate_limit_disconnect};
+use crate::metrics::{self, Dropped, dropped, rate_limit_disconnect};
 use crate::protocol::Kick;
 use crate::rate::Buckets;
 use crate::serial::Job;
@@ -78,6 +78,11 @@ impl Reply {
     /// The ack value, if any.
     pub fn ack(&self) -> Option<&Value> {
         self.0.as_ref()
+    }
+
+    /// The code of an error reply (`{"error": {"code": ..}}`).
+    fn error_code(&self) -> Option<&str> {
+        self.0.as_ref()?.get("error")?.get("code")?.as_str()
     }
 }
 
@@ -200,6 +205,7 @@ pub(crate) fn register<S, M, P, F, Fut>(
             let Some(client) = client_of(&s, &clients) else {
                 return Box::pin(std::future::ready(()));
             };
+            metrics::event_received(clients.namespace(), event);
             let (state, listener) = (state.clone(), listener.clone());
             // Everything the listener logs carries the namespace, event, socket and user.
             let span = tracing::debug_span!(
@@ -302,6 +308,9 @@ async fn run_guarded(fut: impl Future<Output = Reply> + Send, event: &str, s: &S
 /// Sends a reply as the ack when the client asked for one; an error nobody will see in an ack
 /// is logged instead of dropped silently.
 pub(crate) fn send_reply(s: &SocketRef, ack: AckSender, asked: bool, reply: Reply, event: &str) {
+    if let Some(code) = reply.error_code() {
+        metrics::error_ack(s.ns(), code);
+    }
     match reply.0 {
         Some(value) if asked => {
             if let Err(e) = ack.send(&value) {

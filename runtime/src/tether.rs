@@ -193,6 +193,22 @@ impl Tether {
         self.inner.cluster.as_ref().and_then(|c| c.node_id())
     }
 
+    /// Whether the tether is draining: [`close`](Self::close) was called, or the last handle was
+    /// dropped. A health check that answers "not ready" then makes a load balancer send new
+    /// clients to other nodes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tether = tether::Tether::builder().build().await.expect("an empty tether");
+    /// assert!(!tether.is_closing());
+    /// tether.close().await;
+    /// assert!(tether.is_closing());
+    /// # }
+    /// ```
+    pub fn is_closing(&self) -> bool {
+        self.inner.settings.closing.load(Ordering::SeqCst)
+    }
+
     /// The underlying socketioxide server, for anything tether does not wrap.
     pub fn socketio(&self) -> &SocketIo {
         &self.inner.io

@@ -29,7 +29,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 const BINARY_LIMIT: Duration = Duration::from_secs(600);
 
 /// Arms, once per process, a watchdog that fails the test binary (exit code 101, like a failed
-/// test) when it runs longer than [`BINARY_LIMIT`]: a test stuck on something it cannot time out
+/// test) when it runs longer than ten minutes: a test stuck on something it cannot time out
 /// (a child process that never answers, a blocked thread) fails instead of hanging CI. The test
 /// harness names the tests still running ("has been running for over 60 seconds").
 pub fn guard_against_hangs() {
@@ -373,16 +373,32 @@ pub struct HttpResponse {
 /// `POST`s `body` to `http://{addr}{path}` over a real TCP connection (HTTP/1.1,
 /// `Connection: close`); `body` is sent as is with `Content-Type: application/json`.
 pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, payload) = http_exchange(addr, &request, &format!("POST {path}")).await;
+    HttpResponse {
+        status,
+        body: serde_json::from_str(&payload).unwrap_or(Value::Null),
+    }
+}
+
+/// `GET`s `http://{addr}{path}` over a real TCP connection (HTTP/1.1, `Connection: close`);
+/// returns the status and the body as text.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    http_exchange(addr, &request, &format!("GET {path}")).await
+}
+
+/// Sends a raw HTTP/1.1 request and reads the whole response: its status and body.
+async fn http_exchange(addr: SocketAddr, request: &str, what: &str) -> (u16, String) {
     use tokio::io::AsyncReadExt;
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .expect("connect to the test server");
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
         stream
             .write_all(request.as_bytes())
             .await
@@ -396,7 +412,7 @@ pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse
     };
     let raw = tokio::time::timeout(TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| panic!("no HTTP response to POST {path}"));
+        .unwrap_or_else(|_| panic!("no HTTP response to {what}"));
     let text = String::from_utf8(raw).expect("a UTF-8 response");
     let (head, payload) = text
         .split_once("\r\n\r\n")
@@ -414,10 +430,7 @@ pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> HttpResponse
     } else {
         payload.to_owned()
     };
-    HttpResponse {
-        status,
-        body: serde_json::from_str(&payload).unwrap_or(Value::Null),
-    }
+    (status, payload)
 }
 
 /// Decodes a `Transfer-Encoding: chunked` body.

@@ -2,13 +2,13 @@
 //! the [`Remote`](crate::remote::Remote) port to the nodes that hold the other recipients; and
 //! the sink that carries out what other nodes publish here.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
-use crate::metrics::{Dropped, dropped};
+use crate::metrics::{Dropped, dropped, emit_duration, events_sent};
 use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
@@ -28,6 +28,21 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         payload: &T,
     ) -> Result<Delivery, EmitError> {
         refuse_reserved(event)?;
+        let started = Instant::now();
+        let delivery = self
+            .emit_targets_timed(targets, except, event, payload)
+            .await;
+        emit_duration(self.namespace(), started);
+        delivery
+    }
+
+    async fn emit_targets_timed<T: Serialize + ?Sized>(
+        &self,
+        targets: &[Target],
+        except: &[Target],
+        event: &str,
+        payload: &T,
+    ) -> Result<Delivery, EmitError> {
         if let Some(history) = self.history()
             && !targets.contains(&Target::All)
         {
@@ -73,6 +88,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 }
                 let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
                 dropped(self.namespace(), Dropped::Emit, delivery.failed);
+                events_sent(self.namespace(), event, delivery.sockets);
                 delivery.nodes = 1;
                 Ok(delivery)
             }

@@ -17,6 +17,7 @@ use super::data::ClientData;
 use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
+use crate::metrics;
 use crate::offline::Inboxes;
 use crate::presence::{Announce, Roster, Tracking};
 use crate::protocol::Target;
@@ -250,6 +251,9 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     }
 
     fn tell_remote(&self, target: &Target, sid: Sid, change: Change, added: bool) {
+        if change == Change::Edge && matches!(target, Target::User(_)) {
+            metrics::user_count(self.inner.path, if added { 1.0 } else { -1.0 });
+        }
         let Some(remote) = &self.inner.remote else {
             return;
         };
@@ -276,6 +280,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let entry = Entry { data, socket };
         let client = self.client(&entry);
         indexes.by_sid.insert(client.id(), entry);
+        metrics::socket_count(self.inner.path, 1.0);
         client
     }
 
@@ -283,6 +288,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn remove(&self, sid: Sid) -> Option<Client<M>> {
         let mut indexes = self.write();
         let entry = indexes.by_sid.remove(&sid)?;
+        metrics::socket_count(self.inner.path, -1.0);
         for target in recipients(&entry.data) {
             self.index_remove(&mut indexes, &target, &entry.socket);
         }

@@ -7,6 +7,7 @@
 //! writes, so nothing that another node would drop is ever published.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::config::ClusterState;
 use super::envelope::Envelope;
@@ -143,7 +144,10 @@ impl Cluster {
             .iter()
             .map(|target| redis_channel(&self.prefix, ns, target))
             .collect();
-        match self.publisher.publish(&channels, &message).await {
+        let started = Instant::now();
+        let published = self.publisher.publish(&channels, &message).await;
+        crate::metrics::redis_publish(started, published.is_ok());
+        match published {
             Ok(nodes) => Some(nodes),
             Err(e) => {
                 tracing::warn!(error = %e, ns, "publish to Redis failed; remote sockets missed this emit");

@@ -101,6 +101,7 @@ pub(crate) async fn run(
                             beat(&cluster).await;
                         }
                         state.send_replace(ClusterState::Connected);
+                        crate::metrics::cluster_connected(true);
                         if let Some(cluster) = cluster.upgrade() {
                             rewrite_presence(&cluster);
                             if attempts_before > 0 {
@@ -157,6 +158,7 @@ pub(crate) async fn run(
         }
         attempts = attempts.saturating_add(1);
         state.send_replace(ClusterState::Reconnecting { attempts });
+        crate::metrics::cluster_connected(false);
         // Changes meanwhile are kept in `wanted`: the next link subscribes to all of it. Stop
         // waiting early only when the cluster is dropped.
         let sleep = tokio::time::sleep(backoff);

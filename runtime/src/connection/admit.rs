@@ -9,11 +9,13 @@ use socketioxide::socket::DisconnectReason;
 
 use super::expiry;
 use super::identity::Identity;
+use super::ops::ops_event_label;
 use super::per_ip::{IpSlot, PerIp};
 use super::runtime::Runtime;
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
 use crate::listener::{AckAsked, Policy, client_of, guarded, schedule};
+use crate::metrics;
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
 use crate::rate::Throttle;
@@ -134,6 +136,7 @@ impl<T: Namespace> Runtime<T> {
                 let Some(client) = client_of(&s, &rt.clients) else {
                     return Box::pin(std::future::ready(()));
                 };
+                metrics::event_received(T::PATH, ops_event_label(&event));
                 let rt = rt.clone();
                 schedule(
                     &client.clone(),
@@ -174,6 +177,7 @@ impl<T: Namespace> Runtime<T> {
             return;
         }
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
+        metrics::connection(T::PATH);
         self.enforce_cap(&client);
         let from = s.extensions.remove::<RecoverFrom>();
         let (since, asked) = from.map_or((None, false), |f| (f.since, f.asked));
@@ -207,6 +211,7 @@ impl<T: Namespace> Runtime<T> {
             return;
         };
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), ?reason, "client disconnected");
+        metrics::disconnect(T::PATH, reason);
         if let Some(hook) = &self.def.on_disconnect {
             guarded(
                 hook(self.state.clone(), client, reason),

@@ -13,6 +13,7 @@ use super::presence::announcer;
 use super::runtime::{Runtime, Settings};
 use crate::clients::ConnectedClients;
 use crate::handshake::SocketNok;
+use crate::metrics;
 use crate::namespace::{Namespace, NamespaceDef};
 use crate::presence::Tracking;
 use crate::remote::Remote;
@@ -66,6 +67,9 @@ pub(crate) fn mount<T: Namespace>(
             clients.roster_hooks(),
         );
     }
+    // The gauges exist from the start, at 0, for dashboards and alerts.
+    metrics::socket_count(T::PATH, 0.0);
+    metrics::user_count(T::PATH, 0.0);
     let rt = Arc::new(Runtime {
         def,
         state,
@@ -90,14 +94,18 @@ pub(crate) fn mount<T: Namespace>(
         move |s: SocketRef, TryData(auth): TryData<Value>| {
             let rt = rt.upgrade();
             async move {
-                match rt {
+                let admitted = match rt {
                     Some(rt) => rt.admit(&s, auth.unwrap_or(Value::Null)).await,
                     // The tether was dropped.
                     None => Err(SocketNok::with_code(
                         "server_shutdown",
                         "this server is shutting down; connect again",
                     )),
+                };
+                if let Err(nok) = &admitted {
+                    metrics::refusal(T::PATH, nok.code());
                 }
+                admitted
             }
         }
     };

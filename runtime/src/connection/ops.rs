@@ -12,6 +12,7 @@ use super::runtime::{Runtime, connection_info_reply};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::listener::{Reply, guarded, send_reply};
+use crate::metrics;
 use crate::namespace::Namespace;
 use crate::protocol::{Relay, Target, is_reserved_event, request, validate_channel};
 
@@ -39,6 +40,24 @@ fn parse<P: serde::de::DeserializeOwned>(
 ) -> Result<P, SocketError> {
     serde_json::from_value(payload.unwrap_or(Value::Null))
         .map_err(|e| SocketError::invalid_payload(format!("the `{event}` payload is invalid: {e}")))
+}
+
+/// The `event` label of an event without a user listener: one of tether's requests, or
+/// [`UNKNOWN_EVENT`](metrics::UNKNOWN_EVENT) (a client cannot make up labels).
+pub(super) fn ops_event_label(event: &str) -> &'static str {
+    [
+        request::CONNECTION,
+        request::LOGIN,
+        request::LOGOUT,
+        request::JOIN,
+        request::LEAVE,
+        request::RELAY_USER,
+        request::RELAY_CHANNEL,
+        request::RELAY_CLIENT,
+    ]
+    .into_iter()
+    .find(|known| *known == event)
+    .unwrap_or(metrics::UNKNOWN_EVENT)
 }
 
 /// A client's event name as an error message may quote it: at most 64 characters, so that an
