@@ -48,8 +48,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tether::auth::{Claims, JweVerifier, Verified};
+use tether::typescript::TS;
 use tether::{
     Client, ConnectedClients, Events, Handshake, SocketError, SocketNok, SocketOk, socket_namespace,
 };
@@ -71,6 +72,7 @@ struct ChatUser {
 
 /// What the server sends to chat clients.
 #[derive(Debug, Events)]
+#[events(typescript = true)]
 enum ChatEvent {
     #[event("message")]
     Message(ChannelMessage),
@@ -82,40 +84,70 @@ enum ChatEvent {
     Presence(Presence),
 }
 
-#[derive(Debug, Serialize)]
+/// `message`.
+#[derive(Debug, Serialize, TS)]
 struct ChannelMessage {
     from: String,
     channel: String,
     text: String,
 }
 
-#[derive(Debug, Serialize)]
+/// `dm`.
+#[derive(Debug, Serialize, TS)]
 struct DirectMessage {
     from: String,
     text: String,
 }
 
-#[derive(Debug, Serialize)]
+/// `presence`.
+#[derive(Debug, Serialize, TS)]
 struct Presence {
     user: String,
     online: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
 struct ChannelRequest {
     channel: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
 struct Say {
     channel: String,
     text: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
 struct Dm {
     to: String,
     text: String,
+}
+
+/// The ack of `join`: the socket's connection info and the channel's members on every node.
+#[derive(Serialize, TS)]
+struct Joined {
+    #[serde(flatten)]
+    info: tether::ConnectionInfo,
+    members: Vec<String>,
+}
+
+/// The ack of `say`: how many sockets the message is on its way to.
+#[derive(Serialize, TS)]
+struct Said {
+    delivered: usize,
+}
+
+/// The ack of `dm`: whether the recipient is online.
+#[derive(Serialize, TS)]
+struct DmSent {
+    online: bool,
+}
+
+/// The socket.io-client typings of the `/chat` namespace (`web/chat.d.ts`, checked by the
+/// tests): its payloads, and the `ServerToClientEvents` / `ClientToServerEvents` interfaces of
+/// `io<ServerToClientEvents, ClientToServerEvents>(url)`.
+pub fn typescript() -> String {
+    tether::typescript::typings::<Chat>()
 }
 
 /// The `/chat` namespace.
@@ -135,7 +167,9 @@ struct Chat {
     recovery = true,
     // Channel members across the nodes, each user once: `member_joined` / `member_left`.
     presence = true,
-    events = ChatEvent
+    events = ChatEvent,
+    // `typescript()` writes the typings of socket.io-client for this namespace.
+    typescript = true
 )]
 impl Chat {
     #[middleware]
@@ -175,13 +209,14 @@ impl Chat {
         &self,
         client: &Client<ChatUser>,
         req: ChannelRequest,
-    ) -> Result<Value, SocketError> {
+    ) -> Result<Joined, SocketError> {
         check_channel(&req.channel)?;
         client.clients().join_channel(client, &req.channel);
         let members = client.emitter::<Self>().members(&req.channel).await;
-        let mut info = serde_json::to_value(client.connection_info()).unwrap_or_default();
-        info["members"] = json!(members);
-        Ok(info)
+        Ok(Joined {
+            info: client.connection_info(),
+            members,
+        })
     }
 
     #[on("leave")]
@@ -201,7 +236,7 @@ impl Chat {
     }
 
     #[on("say")]
-    async fn say(&self, client: &Client<ChatUser>, say: Say) -> Result<Value, SocketError> {
+    async fn say(&self, client: &Client<ChatUser>, say: Say) -> Result<Said, SocketError> {
         check_channel(&say.channel)?;
         check_text(&say.text)?;
         if !client.in_channel(&say.channel) {
@@ -221,11 +256,13 @@ impl Chat {
             }))
             .await
             .map_err(|e| SocketError::new("emit_failed", e.to_string()))?;
-        Ok(json!({ "delivered": delivery.sockets }))
+        Ok(Said {
+            delivered: delivery.sockets,
+        })
     }
 
     #[on("dm")]
-    async fn dm(&self, client: &Client<ChatUser>, dm: Dm) -> Result<Value, SocketError> {
+    async fn dm(&self, client: &Client<ChatUser>, dm: Dm) -> Result<DmSent, SocketError> {
         check_user(&dm.to).map_err(SocketError::invalid_payload)?;
         check_text(&dm.text)?;
         let from = sender(client)?;
@@ -238,7 +275,9 @@ impl Chat {
             }))
             .await
             .map_err(|e| SocketError::new("emit_failed", e.to_string()))?;
-        Ok(json!({ "online": delivery.delivered() }))
+        Ok(DmSent {
+            online: delivery.delivered(),
+        })
     }
 
     /// Tells everyone that a user came or went.

@@ -39,6 +39,8 @@ pub(crate) struct Args {
     pub(crate) presence: Option<Option<Literal>>,
     /// `share_metadata = true`: fetches return each socket's metadata.
     pub(crate) share_metadata: bool,
+    /// `typescript = true`: the namespace's events can be written as TypeScript.
+    pub(crate) typescript: bool,
     /// How the generated code names the runtime crate: `::tether` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: syn::Path,
@@ -52,7 +54,7 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "path",
     "client_connection_key",
     "user_key",
@@ -65,6 +67,7 @@ const NAMES: [&str; 13] = [
     "recovery_max_len",
     "presence",
     "share_metadata",
+    "typescript",
     "crate",
 ];
 
@@ -99,6 +102,7 @@ struct RawArgs {
     recovery_max_len: Option<(Literal, LitInt)>,
     presence: Option<Option<Literal>>,
     share_metadata: bool,
+    typescript: bool,
     krate: Option<syn::Path>,
 }
 
@@ -181,6 +185,7 @@ impl RawArgs {
                 self.recovery = parse_window(cx, &lit).map(Some);
             }
             ("share_metadata", Lit::Bool(lit)) => self.share_metadata = lit.value,
+            ("typescript", Lit::Bool(lit)) => self.typescript = lit.value,
             ("presence", Lit::Bool(lit)) => {
                 if lit.value {
                     self.presence = Some(None);
@@ -257,6 +262,7 @@ impl RawArgs {
             recovery_max_len: self.recovery_max_len.map(|(m, _)| m),
             presence: self.presence,
             share_metadata: self.share_metadata,
+            typescript: self.typescript,
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
         }
     }
@@ -304,7 +310,7 @@ fn literal(cx: &Ctxt, name: &str, value: Expr) -> Option<Lit> {
 /// What kind of value an argument takes, for error messages.
 fn kind(name: &str) -> &'static str {
     match name {
-        "anonymous" | "share_metadata" => "`true` or `false`",
+        "anonymous" | "share_metadata" | "typescript" => "`true` or `false`",
         "max_connections_per_user" | "burst" | "recovery_max_len" => "an integer",
         "recovery" => "`true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`",
         "presence" => "`true` or a grace such as `\"500ms\"`, `\"5s\"`, `\"1min\"`",
@@ -329,6 +335,7 @@ fn example(name: &str) -> &'static str {
         "recovery_max_len" => "recovery_max_len = 1000",
         "presence" => "presence = \"5s\"",
         "share_metadata" => "share_metadata = true",
+        "typescript" => "typescript = true",
         _ => "crate = \"::tether\"",
     }
 }

@@ -110,8 +110,11 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         quote!(def)
     };
 
+    let typescript = crate::typescript::namespace_types(ns, self_ty);
     quote! {
         #item
+
+        #typescript
 
         #[automatically_derived]
         impl #krate::Namespace for #self_ty {

@@ -18,6 +18,7 @@ mod events;
 mod expand;
 mod fallback;
 mod rate;
+mod typescript;
 mod valid;
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ mod serial;
 mod server_events;
 pub mod testing;
 mod tether;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -131,3 +131,13 @@ impl<T: Serialize + ?Sized> EventPayload for T {}
 
 /// Fails to compile, on the payload type's span, when `T` is not a valid event payload.
 pub fn assert_event_payload<T: EventPayload + ?Sized>() {}
+
+/// The `Ok` type of a listener's `Result`: its ack, in TypeScript typings.
+pub trait ResultOk {
+    /// `T` of `Result<T, E>`.
+    type Ok;
+}
+
+impl<T, E> ResultOk for Result<T, E> {
+    type Ok = T;
+}

@@ -171,6 +171,7 @@ pub(crate) fn validate_channel(channel: &str) -> Result<(), SocketError> {
 /// assert_eq!(serde_json::to_value(&kick).unwrap()["code"], "kicked");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[non_exhaustive]
 pub struct Kick {
     /// A stable code, e.g. `kicked`, `connection_limit`, `expired_token`, `server_shutdown`.
@@ -180,6 +181,7 @@ pub struct Kick {
     /// Whether the client should connect again (to another node): `true` when this server is
     /// going away ([`Kick::server_shutdown`]), not the client. Sent only when `true`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "typescript", ts(as = "Option<bool>", optional))]
     pub reconnect: bool,
 }
 
@@ -225,6 +227,7 @@ pub struct Relay {
 /// Sent as [`CONNECTION_INFO_EVENT`] to one socket on connect, after login/logout, and when the
 /// client emits `/ops/connection`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ConnectionInfo {
     /// The socket id.
     pub client_id: String,
@@ -240,15 +243,18 @@ pub struct ConnectionInfo {
     /// was sent. A reconnecting client sends it back (`auth.recover.offset`, updated from the
     /// last argument of each recorded event) to receive what it missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub offset: Option<String>,
     /// On the connection info that follows a connect which asked to recover (`auth.recover`):
     /// what was recovered. The replayed events came before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub recovery: Option<RecoveryInfo>,
 }
 
 /// What a socket learns about its recovery (`/ops/connection-success` → `recovery`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[non_exhaustive]
 pub struct RecoveryInfo {
     /// Everything missed since the client's offset was replayed.
@@ -262,9 +268,11 @@ pub struct RecoveryInfo {
     /// not read the replay in time: it is disconnected, and recovers when it comes back), or
     /// `"invalid_offset"` (the offset sent was not a position: live from now on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub reason: Option<String>,
     /// The streams not recovered completely, as `user:<id>`, `channel:<name>` or `client:<key>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "typescript", ts(as = "Option<Vec<String>>", optional))]
     pub lost: Vec<String>,
 }
 
@@ -283,6 +291,7 @@ pub struct RecoveryInfo {
 /// assert_eq!(payload.grace_seconds, 1.5);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct TokenExpired {
     /// Always `expired_token`.
     pub code: String,

@@ -10,6 +10,8 @@ pub(crate) struct Events<'a> {
     pub(crate) original: &'a DeriveInput,
     /// `::tether`, or what `#[events(crate = "...")]` says.
     pub(crate) krate: syn::Path,
+    /// `#[events(typescript = true)]`: the events can be written as TypeScript.
+    pub(crate) typescript: bool,
     pub(crate) variants: Vec<Variant<'a>>,
 }
 
@@ -25,7 +27,7 @@ pub(crate) struct Variant<'a> {
 impl<'a> Events<'a> {
     /// Builds the IR, recording malformed input in `cx`.
     pub(crate) fn from_syn(cx: &Ctxt, input: &'a DeriveInput) -> Self {
-        let krate = container_crate(cx, &input.attrs);
+        let (krate, typescript) = container_args(cx, &input.attrs);
         let variants = match &input.data {
             Data::Enum(data) => data
                 .variants
@@ -44,6 +46,7 @@ impl<'a> Events<'a> {
         Events {
             original: input,
             krate: krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
+            typescript,
             variants,
         }
     }
@@ -130,14 +133,20 @@ fn event_name(cx: &Ctxt, attrs: &[Attribute], ident: &Ident) -> Option<LitStr> {
     }
 }
 
-/// `#[events(crate = "...")]` on the enum.
-fn container_crate(cx: &Ctxt, attrs: &[Attribute]) -> Option<syn::Path> {
-    let mut krate = None;
+/// `#[events(crate = "...", typescript = true)]` on the enum.
+fn container_args(cx: &Ctxt, attrs: &[Attribute]) -> (Option<syn::Path>, bool) {
+    let (mut krate, mut typescript) = (None, false);
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("events")) {
         let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("typescript") {
+                typescript = meta.value()?.parse::<syn::LitBool>()?.value;
+                return Ok(());
+            }
             if !meta.path.is_ident("crate") {
                 let name = quote::ToTokens::to_token_stream(&meta.path).to_string();
-                return Err(meta.error(format_args!("unknown argument `{name}`; expected `crate`")));
+                return Err(meta.error(format_args!(
+                    "unknown argument `{name}`; expected `crate` or `typescript`"
+                )));
             }
             let lit: LitStr = meta.value()?.parse()?;
             if krate.is_some() {
@@ -156,5 +165,5 @@ fn container_crate(cx: &Ctxt, attrs: &[Attribute]) -> Option<syn::Path> {
             cx.syn_error(err);
         }
     }
-    krate
+    (krate, typescript)
 }

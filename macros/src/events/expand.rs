@@ -45,7 +45,27 @@ pub(crate) fn events(events: &Events<'_>) -> TokenStream {
         (quote!(self), quote!(serializer))
     };
 
+    let typescript = events.typescript.then(|| {
+        let described = events.variants.iter().map(|variant| {
+            let name = &variant.name;
+            match variant.payload {
+                Some(ty) => quote!(typings.server_event::<#ty>(#name);),
+                None => quote!(typings.server_event_unit(#name);),
+            }
+        });
+        quote! {
+            #[automatically_derived]
+            impl #krate::typescript::EventTypes for #ident {
+                fn describe(typings: &mut #krate::typescript::Typings) {
+                    #(#described)*
+                }
+            }
+        }
+    });
+
     quote! {
+        #typescript
+
         #[automatically_derived]
         impl #krate::Events for #ident {
             fn name(&self) -> &'static str {
