@@ -1,29 +1,102 @@
 //! # tether
 //!
-//! Real-time socket.io back ends in Rust: declare a namespace with `#[socket_namespace]` on an
-//! `impl` block, mount it on axum, and push events to clients from anywhere in the app.
+//! Real-time socket.io back ends in Rust that push events to *people*, not sockets: a user with
+//! three tabs and a phone, on a flaky network, behind a load balancer in front of several
+//! servers. Declare a namespace with [`#[socket_namespace]`](socket_namespace) on an `impl`
+//! block, mount it on axum, and emit to users, channels or client keys from anywhere in the app;
+//! with Redis, every node reaches every socket. Clients are the ordinary socket.io clients (JS,
+//! Python, Rust).
 //!
-//! See the README for a guided tour; the main items are:
-//! - [`socket_namespace`]: the attribute that turns an `impl` block into a [`Namespace`];
-//! - [`Handshake`], [`SocketOk`], [`SocketNok`]: what a connection middleware sees and returns;
-//! - [`Client`]: one connected socket, with its key and typed metadata;
-//! - [`ConnectedClients`]: the connected-clients map of a namespace;
-//! - [`Emitter`]: push typed events to users, channels, client keys, from anywhere;
-//! - [`Tether`] / [`TetherBuilder`]: mounting on axum and reaching the clients from outside;
-//! - [`Recovery`]: missed-message recovery for clients that reconnect.
+//! ```
+//! use axum::extract::{Path, State};
+//! use axum::routing::post;
+//! use serde::{Deserialize, Serialize};
+//! use tether::{Client, Emitter, Events, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+//!
+//! #[derive(Clone)]
+//! struct Member { user_id: String }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Note { text: String }
+//!
+//! #[derive(Events)]
+//! enum Notice {
+//!     #[event("notice")]
+//!     Notice(Note),
+//! }
+//!
+//! struct Notices;
+//!
+//! #[socket_namespace(path = "/notices", user_key = "user_id", events = Notice)]
+//! impl Notices {
+//!     // Runs before the socket is connected: accept it with its metadata, or refuse it.
+//!     #[middleware]
+//!     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+//!         match hs.auth_str("user") {
+//!             Some(user) => Ok(SocketOk::new(Member { user_id: user.to_owned() })),
+//!             None => Err(SocketNok::with_code("missing_user", "send `auth.user`")),
+//!         }
+//!     }
+//!
+//!     // A client event with a typed payload; the return value is the ack.
+//!     #[on("echo")]
+//!     async fn echo(&self, client: &Client<Member>, note: Note) -> Note {
+//!         Note { text: format!("{} said {}", client.user_id().unwrap_or_default(), note.text) }
+//!     }
+//! }
+//!
+//! // From an HTTP handler: to every socket of the user, on every node.
+//! async fn notify(State(emitter): State<Emitter<Notices>>, Path(user): Path<String>) -> String {
+//!     let notice = Notice::Notice(Note { text: "hello".into() });
+//!     match emitter.to_user(user).emit(notice).await {
+//!         Ok(delivery) => format!("{} sockets", delivery.sockets),
+//!         Err(e) => e.to_string(),
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::BuildError> {
+//! let tether = Tether::builder().namespace(Notices).build().await?;
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/notify/{user}", post(notify))
+//!     .with_state(tether.emitter::<Notices>())
+//!     .layer(tether.layer());
+//! // axum::serve(listener, app).await?;
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+//!
+//! The [README](https://crates.io/crates/tether-io) is the guided tour (the chat demo,
+//! the wire contract, presence, recovery, cluster mode, authentication); the main items are:
+//! - [`socket_namespace`]: the attribute that turns an `impl` block into a [`Namespace`]
+//!   ([`NamespaceDef`] for one written by hand), and [`Events`] for typed server events;
+//! - [`Handshake`], [`SocketOk`], [`SocketNok`]: what a connection middleware sees and returns
+//!   ([`auth`]: JWE tokens and login on a live socket);
+//! - [`Client`]: one connected socket, with its key, user, channels and typed metadata;
+//!   [`ConnectedClients`]: a namespace's connected-clients map;
+//! - [`Emitter`] / [`Emit`]: push events to users, channels and client keys, from anywhere
+//!   (a node, or a worker with only Redis); [`Delivery`] says what it reached;
+//! - [`Tether`] / [`TetherBuilder`]: mounting on axum, limits, draining;
+//!   [`cluster::ClusterConfig`]: several nodes sharing Redis;
+//! - [`Recovery`] and [`Presence`]: missed-message recovery, and who is online and in a channel;
+//! - [`metrics`]: what tether records; [`testing`]: assert on what a namespace emits.
+//!
+//! Features: `prometheus` (a Prometheus endpoint for [`metrics`]), `typescript`
+//! (`tether::typescript`: socket.io-client typings generated from a namespace).
 //!
 //! ## Layers
 //!
 //! The modules form layers; each uses only the ones listed before it:
-//! 1. `clock`, `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox), `presence` (groups and their grace), `recovery` (positions, the in-memory history, a
+//! 1. `clock`, `error`, `protocol` (the wire contract), `acks`, `offline` (the offline inbox),
+//!    `presence` (groups and their grace), `recovery` (positions, the in-memory history, a
 //!    socket's cursor), `delivery`, `handshake`, `login`, `events`, `testing`, `serial` (a
-//!    socket's work in order), `server_events`, [`auth`];
+//!    socket's work in order), `server_events`, `metrics`, [`auth`];
 //! 2. `remote`: the port to other nodes (a trait the cluster implements);
 //! 3. `clients`: the connected-clients map, which reaches other nodes only through `remote`;
 //! 4. `listener`, `namespace`: listener plumbing and the [`Namespace`] trait;
 //! 5. [`cluster`]: Redis, behind the `remote` port;
 //! 6. `connection`: the life of a connection (admission, `/ops/*`, expiry, the cap);
-//! 7. `emitter`, `tether`, then `builder`: the public entry points.
+//! 7. `emitter`, `tether`, then `builder`: the public entry points; `typescript` (reads a
+//!    namespace's definition).
 #![warn(missing_docs, clippy::unwrap_used)]
 
 mod acks;

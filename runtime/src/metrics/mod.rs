@@ -1,7 +1,7 @@
 //! The metrics tether records, through the [`metrics`](https://docs.rs/metrics) facade.
 //!
 //! tether only records; the application chooses where the numbers go by installing a recorder.
-//! With the `prometheus` feature, [`install_prometheus`] installs one and [`prometheus_route`]
+//! With the `prometheus` feature, `install_prometheus` installs one and `prometheus_route`
 //! serves it to Prometheus. Without a recorder, recording costs an atomic load. Every
 //! per-namespace metric carries a `namespace` label (the namespace's path, e.g. `/chat`).
 //!
