@@ -30,31 +30,56 @@ use syn::{DeriveInput, parse_macro_input};
 /// Turns an inherent `impl` block into a socket.io namespace: keeps the impl as written and adds
 /// an `impl tether::Namespace` that registers its marked methods.
 ///
-/// ```ignore
+/// ```
+/// use serde::{Deserialize, Serialize};
 /// use tether::{Client, DisconnectReason, Handshake, SocketError, SocketNok, SocketOk};
+///
+/// #[derive(Clone)]
+/// struct DevUser { user_id: String }
+/// #[derive(Deserialize)]
+/// struct SayStuff { text: String }
+/// #[derive(Serialize)]
+/// struct Sent { chars: usize }
+/// #[derive(Serialize)]
+/// struct Pong;
+///
+/// struct DevUserSocket;
 ///
 /// #[tether::socket_namespace(path = "/devUser", client_connection_key = "user_id")]
 /// impl DevUserSocket {
 ///     #[middleware]
 ///     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<DevUser>, SocketNok> {
 ///         // accept with typed metadata, or refuse with a reason
+///         match hs.auth_str("user") {
+///             Some(user) => Ok(SocketOk::new(DevUser { user_id: user.to_owned() })),
+///             None => Err(SocketNok::with_code("missing_user", "send `auth.user`")),
+///         }
 ///     }
 ///
 ///     #[on_connect]
-///     async fn joined(&self, client: &Client<DevUser>) {}
+///     async fn joined(&self, client: &Client<DevUser>) {
+///         println!("{} joined", client.key());
+///     }
 ///
 ///     #[on("sayStuff")] // the return value is the ack
-///     async fn say_stuff(&self, client: &Client<DevUser>, msg: SayStuff) -> Result<Sent, SocketError> {
-///         // ..
+///     async fn say_stuff(&self, msg: SayStuff) -> Result<Sent, SocketError> {
+///         if msg.text.is_empty() {
+///             return Err(SocketError::invalid_payload("say something"));
+///         }
+///         Ok(Sent { chars: msg.text.chars().count() })
 ///     }
 ///
 ///     #[on("ping")]
 ///     async fn ping(&self) -> Pong { Pong }
 ///
 ///     #[on_disconnect]
-///     async fn left(&self, client: &Client<DevUser>, reason: DisconnectReason) {}
+///     async fn left(&self, client: &Client<DevUser>, reason: DisconnectReason) {
+///         self.helper(client.key(), reason);
+///     }
 ///
-///     fn helper(&self) {} // unmarked: a plain method
+///     fn helper(&self, key: &str, reason: DisconnectReason) { // unmarked: a plain method
+///         println!("{key} left: {reason}");
+///     }
 /// }
 /// ```
 ///
@@ -90,6 +115,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///   `Serialize`), from any node or worker (`ClusterClient::metadata_as`).
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving
 ///   `tether::Events` (a type, not a string). Default: `tether::AnyEvent`, checked at run time.
+/// - `typescript = true`: implements `tether::typescript::NamespaceTypes` (needs tether's
+///   `typescript` feature), so `tether::typescript::typings::<Self>()` writes the namespace's
+///   socket.io-client typings; every payload and ack type must derive `ts_rs::TS`, and the
+///   `events` enum must have `#[events(typescript = true)]`.
 /// - `crate = "::tether"`: how the generated code names the runtime crate, for a renamed
 ///   dependency (`extern crate tether as tether2;` → `crate = "tether2"`). Under
 ///   `#![no_implicit_prelude]` give an absolute path (`"::tether2"`).
@@ -148,7 +177,10 @@ pub fn socket_namespace(args: TokenStream, input: TokenStream) -> TokenStream {
 /// namespace's server→client events, so emitting an undeclared event or a wrong payload does
 /// not compile.
 ///
-/// ```ignore
+/// ```
+/// # use serde::Serialize;
+/// # #[derive(Serialize)] struct Ping { hello: String }
+/// # #[derive(Serialize)] struct ChatMessage { text: String }
 /// #[derive(tether::Events)]
 /// enum ChatEvents {
 ///     #[event("/users/ping")]
@@ -157,17 +189,26 @@ pub fn socket_namespace(args: TokenStream, input: TokenStream) -> TokenStream {
 ///     Typing,                  // a unit variant: no payload (`null`)
 /// }
 ///
+/// struct Chat;
+///
 /// #[tether::socket_namespace(path = "/chat", events = ChatEvents)]
 /// impl Chat { /* .. */ }
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tether = tether::Tether::builder().namespace(Chat).build().await?;
+/// let emitter = tether.emitter::<Chat>();
 /// emitter.to_user("42").emit(ChatEvents::UsersPing(Ping { hello: "world".into() })).await?;
+/// # Ok(()) }
 /// ```
 ///
 /// Variants are `Name(Payload)` with a payload that implements `serde::Serialize`, or `Name`.
 /// Event names are unique, non-empty, not reserved by socket.io (`connect`, `disconnect`, …)
 /// and do not start with `/ops/` (tether's own events). The enum cannot be generic.
 ///
-/// `#[events(crate = "::tether2")]` on the enum names a renamed tether dependency.
+/// `#[events(crate = "::tether2")]` on the enum names a renamed tether dependency;
+/// `#[events(typescript = true)]` describes the events to `tether::typescript` (each payload must
+/// derive `ts_rs::TS`).
 #[proc_macro_derive(Events, attributes(event, events))]
 pub fn derive_events(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

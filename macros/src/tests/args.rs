@@ -4,7 +4,7 @@ use super::assert_errors;
 
 const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
      `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
-     `rate`, `burst`, `recovery`, `recovery_max_len`, `presence`, `share_metadata`, `crate`";
+     `rate`, `burst`, `recovery`, `recovery_max_len`, `presence`, `share_metadata`, `typescript`, `crate`";
 
 #[test]
 fn recovery_argument_errors() {

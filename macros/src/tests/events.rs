@@ -155,7 +155,7 @@ fn attribute_errors() {
     );
     assert_errors(
         r#"#[events(krate = "x")] enum E { A }"#,
-        &[("unknown argument `krate`; expected `crate`", "krate")],
+        &[("unknown argument `krate`; expected `crate` or `typescript`", "krate")],
     );
 }
 
