@@ -155,7 +155,10 @@ fn attribute_errors() {
     );
     assert_errors(
         r#"#[events(krate = "x")] enum E { A }"#,
-        &[("unknown argument `krate`; expected `crate` or `typescript`", "krate")],
+        &[(
+            "unknown argument `krate`; expected `crate` or `typescript`",
+            "krate",
+        )],
     );
 }
 

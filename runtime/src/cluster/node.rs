@@ -24,7 +24,9 @@ use crate::remote::{PresenceSource, RemoteFuture, Resync, RosterHooks, Sink};
 /// How long a recovering socket waits for its node to follow its recipients.
 const FOLLOW_WAIT: Duration = Duration::from_secs(2);
 
-/// Ids of recently delivered multi-target messages.
+/// Ids of recently delivered multi-target messages: a FIFO of the last [`Seen::CAP`], since a
+/// message reaches a node on its targets' channels within moments of each other. (Not an LRU
+/// crate: nothing is looked up twice for long, and eviction by age is what this needs.)
 #[derive(Default)]
 pub(super) struct Seen {
     set: HashSet<String>,
@@ -103,6 +105,7 @@ impl fmt::Debug for Cluster {
     }
 }
 
+/// 16 hex digits from OpenSSL's CSPRNG (through josekit, already a dependency).
 pub(super) fn random_id() -> String {
     josekit::util::random_bytes(8)
         .iter()

@@ -161,7 +161,7 @@ pub(crate) async fn run(
         crate::metrics::cluster_connected(false);
         // Changes meanwhile are kept in `wanted`: the next link subscribes to all of it. Stop
         // waiting early only when the cluster is dropped.
-        let sleep = tokio::time::sleep(backoff);
+        let sleep = tokio::time::sleep(jittered(backoff));
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -172,4 +172,15 @@ pub(crate) async fn run(
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// `backoff` scaled by a random factor in [0.5, 1.0]: nodes that lost Redis together do not all
+/// come back in the same millisecond. (Not a retry crate such as `backon`: the wait also ends on
+/// a wake-up or a shutdown, which this loop selects on.)
+fn jittered(backoff: Duration) -> Duration {
+    let byte = josekit::util::random_bytes(1)
+        .first()
+        .copied()
+        .unwrap_or(u8::MAX);
+    backoff.mul_f64(0.5 + f64::from(byte) / 510.0)
 }

@@ -235,7 +235,10 @@ impl Shape {
     }
 }
 
-/// `[user:pass@]h1,h2[/tail]` → (`user:pass@` or empty, the hosts, `/tail` or empty).
+/// `[user:pass@]h1,h2[/tail]` → (`user:pass@` or empty, the hosts, `/tail` or empty). Split by
+/// hand because a list of hosts is not a URL (the `url` crate reads `h1:1,h2:2` as one host with
+/// a bad port); each host's own URL is then parsed by redis-rs (`check_url`), and errors show
+/// the URL redacted.
 fn split_hosts(rest: &str) -> (String, Vec<&str>, &str) {
     let (authority, tail) = match rest.find(['/', '?', '#']) {
         Some(i) => rest.split_at(i),

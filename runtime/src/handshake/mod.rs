@@ -235,29 +235,20 @@ impl fmt::Debug for Handshake {
     }
 }
 
+/// Every cookie of every `Cookie` header, its value percent-decoded (browsers' `document.cookie`
+/// writers often encode) and without surrounding quotes; a pair that is not a cookie is skipped.
 fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            let name = name.trim();
-            let value = value.trim().trim_matches('"');
-            let value = percent_decode(value);
-            (!name.is_empty()).then(|| (name.to_owned(), value))
+        .flat_map(cookie::Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .map(|c| {
+            let (name, value) = c.name_value_trimmed();
+            (name.to_owned(), value.to_owned())
         })
         .collect()
-}
-
-fn percent_decode(value: &str) -> String {
-    // Cookie values are often percent-encoded by browsers' `document.cookie` writers; decode
-    // leniently (invalid sequences stay as they are).
-    form_urlencoded::parse(format!("v={}", value.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| value.to_owned())
 }
 
 /// Builds a [`Handshake`] by hand, e.g. to unit-test a middleware.
@@ -372,5 +363,15 @@ mod tests {
         assert_eq!(hs.cookie("a"), Some("1"));
         assert_eq!(hs.cookie("b"), Some("hello world"));
         assert_eq!(hs.cookie("c"), Some("q"));
+    }
+
+    #[test]
+    fn a_cookie_value_keeps_its_ampersands_and_equals_signs() {
+        let hs = Handshake::builder()
+            .header("cookie", "prefs=a&b=c; plus=1+2; enc=a%3Db")
+            .build();
+        assert_eq!(hs.cookie("prefs"), Some("a&b=c"));
+        assert_eq!(hs.cookie("plus"), Some("1+2"));
+        assert_eq!(hs.cookie("enc"), Some("a=b"));
     }
 }
