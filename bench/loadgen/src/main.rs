@@ -14,7 +14,7 @@
 //! ```
 //!
 //! The token key comes from `BENCH_KEY` (base64url, 32 bytes). Only loopback addresses are
-//! accepted.
+//! accepted. `loadgen run --help` lists every option (clap).
 
 mod conn;
 mod hist;
@@ -26,46 +26,127 @@ mod sys;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use clap::{Args, Parser, Subcommand};
 use run::Config;
 
-const USAGE: &str = "usage:
-  loadgen run --impl NAME --url HOST:PORT [--url ..] [--pid PID ..] [options]
-      --bystander-pid PID   a cluster node holding no socket: its CPU is reported per phase
-      --redis-pid PID       the Redis server the nodes share: its CPU is reported per phase
-      --n N                 sockets held (2000)
-      --sockets-per-user S  sockets per user (1)
-      --duration SECS       per timed phase (8)
-      --settle SECS         pause before memory readings (1)
-      --drain SECS          wait for stragglers after a phase (3)
-      --concurrency C       parallel connects (64)
-      --window W            outstanding unicast deliveries (1000)
-      --fanout K            channel members (500)
-      --fanout-window M     outstanding fan-out messages (4)
-      --rate R              open-loop messages/s (2000)
-      --churn-cycles C      churn cycles (5)
-      --churn-batch B       sockets per churn cycle (500)
-      --pad BYTES           message padding (64)
-      --scenarios LIST      comma-separated: all, unicast, fanout, latency, churn (all)
-      --ns PATH             namespace (/bench)
-      --tag TEXT            recorded as is in the results (e.g. which repetition)
-      --out FILE            write the JSON there too
-  loadgen report [--missing IMPL:NODES=REASON ..] FILE..
-  loadgen recovery-report FILE..   unicast recovery off/on (--ns /bench-recovery), jitter runs
-  loadgen free-port
-  loadgen wait-port HOST:PORT [--timeout SECS]";
+/// The load generator of tether's benchmarks (`bench/README.md`).
+#[derive(Debug, Parser)]
+#[command(name = "loadgen")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the scenarios against the servers and prints the results as JSON.
+    Run(Box<RunArgs>),
+    /// One markdown table from results files.
+    Report {
+        /// `IMPL:NODES=REASON`: a row that did not run, and why.
+        #[arg(long, value_parser = parse_missing)]
+        missing: Vec<report::Missing>,
+        /// Results files.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// The recovery tables (unicast off/on with `--ns /bench-recovery`, jitter runs).
+    RecoveryReport {
+        /// Results files.
+        files: Vec<String>,
+    },
+    /// Prints a free loopback TCP port.
+    FreePort,
+    /// Waits until something listens on HOST:PORT.
+    WaitPort {
+        /// The address (loopback only).
+        #[arg(value_parser = loopback)]
+        addr: SocketAddr,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value = "30", value_parser = secs)]
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Implementation name for the report (`tether`, `node`, `socketioxide`).
+    #[arg(long = "impl")]
+    implementation: String,
+    /// A server address (loopback only); socket `i` connects to url `i % count`.
+    #[arg(long = "url", required = true, value_parser = loopback)]
+    urls: Vec<SocketAddr>,
+    /// A server's pid (for RSS and CPU), one per node.
+    #[arg(long = "pid")]
+    pids: Vec<u32>,
+    /// A cluster node holding no socket: its CPU is reported per phase.
+    #[arg(long = "bystander-pid")]
+    bystanders: Vec<u32>,
+    /// The Redis server the nodes share: its CPU is reported per phase.
+    #[arg(long = "redis-pid")]
+    redis: Vec<u32>,
+    /// Sockets held.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    n: u32,
+    /// Sockets per user.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    sockets_per_user: u32,
+    /// Seconds per timed phase.
+    #[arg(long, default_value = "8", value_parser = secs)]
+    duration: Duration,
+    /// Seconds of pause before memory readings.
+    #[arg(long, default_value = "1", value_parser = secs)]
+    settle: Duration,
+    /// Seconds to wait for stragglers after a phase.
+    #[arg(long, default_value = "3", value_parser = secs)]
+    drain: Duration,
+    /// Parallel connects.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Outstanding unicast deliveries.
+    #[arg(long, default_value_t = 1000)]
+    window: u64,
+    /// Channel members.
+    #[arg(long, default_value_t = 500)]
+    fanout: usize,
+    /// Outstanding fan-out messages.
+    #[arg(long, default_value_t = 4)]
+    fanout_window: u64,
+    /// Open-loop messages/s.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Churn cycles.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(..=1000))]
+    churn_cycles: u32,
+    /// Sockets per churn cycle.
+    #[arg(long, default_value_t = 500)]
+    churn_batch: usize,
+    /// Message padding, in bytes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(..=65_536))]
+    pad: u32,
+    /// Comma-separated: all, unicast, fanout, latency, churn.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// The namespace.
+    #[arg(long, default_value = "/bench")]
+    ns: String,
+    /// Recorded as is in the results (e.g. which repetition).
+    #[arg(long, default_value = "")]
+    tag: String,
+    /// Writes the JSON there too.
+    #[arg(long)]
+    out: Option<String>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => cmd_run(&args[1..]),
-        Some("report") => cmd_report(&args[1..]),
-        Some("recovery-report") => cmd_recovery_report(&args[1..]),
-        Some("free-port") => free_port(),
-        Some("wait-port") => wait_port(&args[1..]),
-        _ => Err(USAGE.to_owned()),
+    let result = match Cli::parse().command {
+        Command::Run(args) => cmd_run(*args),
+        Command::Report { missing, files } => cmd_report(&files, &missing),
+        Command::RecoveryReport { files } => cmd_recovery_report(&files),
+        Command::FreePort => free_port(),
+        Command::WaitPort { addr, timeout } => wait_port(addr, timeout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,23 +155,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `--flag value` pairs, in order.
-fn pairs(args: &[String]) -> Result<Vec<(&str, &str)>, String> {
-    let mut out = Vec::new();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        out.push((flag.as_str(), value.as_str()));
-    }
-    Ok(out)
-}
-
-fn parse<T: FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: cannot parse `{v}`"))
 }
 
 fn loopback(v: &str) -> Result<SocketAddr, String> {
@@ -110,79 +174,42 @@ fn loopback(v: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-fn secs(flag: &str, v: &str) -> Result<Duration, String> {
-    let s: f64 = parse(flag, v)?;
+fn secs(v: &str) -> Result<Duration, String> {
+    let s: f64 = v
+        .parse()
+        .map_err(|_| format!("`{v}` is not a number of seconds"))?;
     if !(0.0..=3600.0).contains(&s) {
-        return Err(format!("{flag}: {s} s is out of range"));
+        return Err(format!("{s} s is out of range (0 to 3600)"));
     }
     Ok(Duration::from_secs_f64(s))
 }
 
-fn cmd_run(args: &[String]) -> Result<(), String> {
+fn cmd_run(args: RunArgs) -> Result<(), String> {
     let key = std::env::var("BENCH_KEY").map_err(|_| "set BENCH_KEY (base64url, 32 bytes)")?;
-    let mut cfg = Config {
-        implementation: String::new(),
-        urls: Vec::new(),
-        pids: Vec::new(),
-        bystanders: Vec::new(),
-        redis: Vec::new(),
-        ns: "/bench".to_owned(),
-        tag: String::new(),
+    let cfg = Config {
+        implementation: args.implementation,
+        urls: args.urls,
+        pids: args.pids,
+        bystanders: args.bystanders,
+        redis: args.redis,
+        ns: args.ns,
+        tag: args.tag,
         key: sys::decode_key(&key)?,
-        n: 2000,
-        sockets_per_user: 1,
-        duration: Duration::from_secs(8),
-        settle: Duration::from_secs(1),
-        drain: Duration::from_secs(3),
-        concurrency: 64,
-        window: 1000,
-        fanout: 500,
-        fanout_window: 4,
-        rate: 2000,
-        churn_cycles: 5,
-        churn_batch: 500,
-        pad: 64,
-        scenarios: vec!["all".to_owned()],
+        n: args.n as usize,
+        sockets_per_user: args.sockets_per_user as usize,
+        duration: args.duration,
+        settle: args.settle,
+        drain: args.drain,
+        concurrency: args.concurrency,
+        window: args.window,
+        fanout: args.fanout,
+        fanout_window: args.fanout_window,
+        rate: args.rate,
+        churn_cycles: args.churn_cycles as usize,
+        churn_batch: args.churn_batch,
+        pad: args.pad as usize,
+        scenarios: args.scenarios,
     };
-    let mut out_file = None;
-    for (flag, v) in pairs(args)? {
-        match flag {
-            "--impl" => cfg.implementation = v.to_owned(),
-            "--url" => cfg.urls.push(loopback(v)?),
-            "--pid" => cfg.pids.push(parse(flag, v)?),
-            "--bystander-pid" => cfg.bystanders.push(parse(flag, v)?),
-            "--redis-pid" => cfg.redis.push(parse(flag, v)?),
-            "--n" => cfg.n = parse(flag, v)?,
-            "--sockets-per-user" => cfg.sockets_per_user = parse(flag, v)?,
-            "--duration" => cfg.duration = secs(flag, v)?,
-            "--settle" => cfg.settle = secs(flag, v)?,
-            "--drain" => cfg.drain = secs(flag, v)?,
-            "--concurrency" => cfg.concurrency = parse(flag, v)?,
-            "--window" => cfg.window = parse(flag, v)?,
-            "--fanout" => cfg.fanout = parse(flag, v)?,
-            "--fanout-window" => cfg.fanout_window = parse(flag, v)?,
-            "--rate" => cfg.rate = parse(flag, v)?,
-            "--churn-cycles" => cfg.churn_cycles = parse(flag, v)?,
-            "--churn-batch" => cfg.churn_batch = parse(flag, v)?,
-            "--pad" => cfg.pad = parse(flag, v)?,
-            "--scenarios" => cfg.scenarios = v.split(',').map(str::to_owned).collect(),
-            "--ns" => cfg.ns = v.to_owned(),
-            "--tag" => cfg.tag = v.to_owned(),
-            "--out" => out_file = Some(v.to_owned()),
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
-    if cfg.urls.is_empty() || cfg.implementation.is_empty() {
-        return Err(format!(
-            "--impl and at least one --url are required\n{USAGE}"
-        ));
-    }
-    if cfg.n == 0 || cfg.sockets_per_user == 0 || cfg.n > 100_000 || cfg.churn_cycles > 1000 {
-        return Err("--n must be 1..=100000, --sockets-per-user ≥ 1, --churn-cycles ≤ 1000".into());
-    }
-    if cfg.pad > 64 * 1024 {
-        return Err("--pad must be at most 65536".into());
-    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -190,45 +217,33 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&rt, run::run(&cfg))?;
     let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-    if let Some(path) = out_file {
+    if let Some(path) = args.out {
         std::fs::write(&path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     println!("{text}");
     Ok(())
 }
 
-fn cmd_report(args: &[String]) -> Result<(), String> {
-    let mut missing = Vec::new();
-    let mut runs = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--missing" {
-            let spec = it.next().ok_or("--missing needs IMPL:NODES=REASON")?;
-            missing.push(parse_missing(spec)?);
-            continue;
-        }
-        let text = std::fs::read_to_string(a).map_err(|e| format!("cannot read {a}: {e}"))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{a} is not JSON: {e}"))?;
-        runs.push(v);
-    }
-    if runs.is_empty() {
-        return Err("report needs at least one results file".into());
-    }
-    print!("{}", report::table(&runs, &missing));
+fn read_results(files: &[String]) -> Result<Vec<serde_json::Value>, String> {
+    files
+        .iter()
+        .map(|a| {
+            let text = std::fs::read_to_string(a).map_err(|e| format!("cannot read {a}: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("{a} is not JSON: {e}"))
+        })
+        .collect()
+}
+
+fn cmd_report(files: &[String], missing: &[report::Missing]) -> Result<(), String> {
+    let runs = read_results(files)?;
+    print!("{}", report::table(&runs, missing));
     println!();
     print!("{}", report::notes(&runs));
     Ok(())
 }
 
-fn cmd_recovery_report(args: &[String]) -> Result<(), String> {
-    let mut runs = Vec::new();
-    for a in args {
-        let text = std::fs::read_to_string(a).map_err(|e| format!("cannot read {a}: {e}"))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{a} is not JSON: {e}"))?;
-        runs.push(v);
-    }
+fn cmd_recovery_report(files: &[String]) -> Result<(), String> {
+    let runs = read_results(files)?;
     if runs.iter().any(|v| v.get("unicast").is_some()) {
         println!("{}", recovery::unicast_table(&runs));
     }
@@ -241,7 +256,7 @@ fn cmd_recovery_report(args: &[String]) -> Result<(), String> {
 
 /// `tether:2=cluster mode pending` → `("tether", 2, "cluster mode pending")`.
 fn parse_missing(spec: &str) -> Result<report::Missing, String> {
-    let err = || format!("--missing {spec}: expected IMPL:NODES=REASON");
+    let err = || format!("`{spec}`: expected IMPL:NODES=REASON");
     let (what, why) = spec.split_once('=').ok_or_else(err)?;
     let (implementation, nodes) = what.split_once(':').ok_or_else(err)?;
     let nodes = nodes.parse().map_err(|_| err())?;
@@ -255,15 +270,7 @@ fn free_port() -> Result<(), String> {
     Ok(())
 }
 
-fn wait_port(args: &[String]) -> Result<(), String> {
-    let addr = loopback(args.first().ok_or(USAGE)?)?;
-    let mut timeout = Duration::from_secs(30);
-    for (flag, v) in pairs(&args[1..])? {
-        match flag {
-            "--timeout" => timeout = secs(flag, v)?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
+fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {

@@ -1,5 +1,9 @@
 //! What the load generator reads from the system: a process's resident memory and CPU time
 //! (from `/proc`), and the JWE tokens it connects with.
+//!
+//! Two fields of two `/proc` files are read by hand rather than through the `procfs` crate: it
+//! would parse every field of both (and pull in its own dependencies) for `VmRSS` and
+//! `utime + stime`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
