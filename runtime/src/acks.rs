@@ -40,6 +40,25 @@ pub struct SocketAck {
 }
 
 /// Why a socket did not ack.
+///
+/// ```
+/// use tether::{AckFailure, SocketAck};
+///
+/// fn describe(answer: &SocketAck) -> String {
+///     match &answer.reply {
+///         Ok(value) => format!("{} acked {value}", answer.socket),
+///         Err(AckFailure::Timeout) => format!("{} did not answer in time", answer.socket),
+///         Err(AckFailure::Disconnected) => format!("{} is gone", answer.socket),
+///         Err(other) => format!("{}: {other:?}", answer.socket),
+///     }
+/// }
+///
+/// let answer: SocketAck = serde_json::from_value(serde_json::json!({
+///     "socket": "Aa1", "node": "local", "reply": {"Err": "disconnected"}
+/// })).unwrap();
+/// assert_eq!(describe(&answer), "Aa1 is gone");
+/// assert_eq!(serde_json::to_value(AckFailure::Timeout).unwrap(), "timeout");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -54,6 +73,22 @@ pub enum AckFailure {
 
 /// One socket of a target, on whichever node holds it, as
 /// [`Emit::clients`](crate::Emit::clients) finds it.
+///
+/// ```
+/// # use tether::{Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// // Every socket in `general`, on every node.
+/// let clients = tether.emitter::<Chat>().to_channel("general").clients().await;
+/// for client in &clients {
+///     println!("{} on {}: user {:?}", client.info.client_id, client.node, client.info.user_id);
+/// }
+/// assert!(clients.is_empty()); // nobody has connected yet
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ClusterClient {

@@ -79,6 +79,26 @@ impl Delivery {
 }
 
 /// An emit that could not be carried out at all.
+///
+/// ```
+/// # use tether::{AnyEvent, EmitError, Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// let emitter = tether.emitter::<Chat>();
+///
+/// // `disconnect` is socket.io's own event: nothing is sent.
+/// let ev = AnyEvent::new("disconnect", serde_json::json!(null));
+/// let err = emitter.to_all().emit(ev).await.unwrap_err();
+/// assert!(matches!(&err, EmitError::ReservedEvent(name) if name == "disconnect"));
+///
+/// // Channel names have no spaces: nobody joins it.
+/// let err = emitter.to_user("42").join("team a").await.unwrap_err();
+/// assert!(matches!(err, EmitError::InvalidChannel(_)));
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EmitError {

@@ -12,6 +12,28 @@ use crate::delivery::EmitError;
 /// their payloads, so emitting an undeclared event or a wrong payload does not compile.
 ///
 /// Derive it with `#[derive(tether::Events)]`; `Serialize` must produce the payload only.
+///
+/// ```
+/// use serde::Serialize;
+/// use tether::Events as _; // `.name()`
+///
+/// #[derive(Serialize)]
+/// struct Message { from: String, text: String }
+///
+/// #[derive(tether::Events)]
+/// enum ChatEvent {
+///     #[event("message")]
+///     Message(Message),
+///     #[event("typing")]
+///     Typing,
+/// }
+///
+/// let ev = ChatEvent::Message(Message { from: "ada".into(), text: "hi".into() });
+/// assert_eq!(ev.name(), "message");
+/// // The payload only: the name travels as the socket.io event.
+/// assert_eq!(serde_json::to_value(&ev).unwrap(), serde_json::json!({"from": "ada", "text": "hi"}));
+/// assert_eq!(ChatEvent::Typing.name(), "typing");
+/// ```
 pub trait Events: Serialize + Send + Sync + 'static {
     /// The event name this value is emitted as.
     fn name(&self) -> &str;

@@ -15,6 +15,24 @@ use crate::tether::Tether;
 /// ([`Tether::layer`](crate::Tether::layer)). It holds the tether: as long as a router (or one
 /// of its connections) holds the layer, the tether runs, even when the app kept no `Tether`
 /// handle; once neither is left, the tether stops (see [`Tether`]).
+///
+/// ```
+/// # use tether::{Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// use axum::routing::get;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::BuildError> {
+/// let layer = Tether::builder().namespace(Chat).build().await?.layer();
+/// // No `Tether` kept: the router's layer keeps it running.
+/// let app: axum::Router = axum::Router::new()
+///     .route("/healthz", get(|| async { "ok" }))
+///     .layer(layer);
+/// // axum::serve(listener, app).await?;
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TetherLayer {
     layer: SocketIoLayer,
@@ -45,6 +63,30 @@ impl<S: Clone> Layer<S> for TetherLayer {
 }
 
 /// The service of a [`TetherLayer`]: socketioxide's, holding the tether it serves.
+///
+/// ```
+/// # use tether::{Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode};
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "home" }));
+/// // What `Router::layer` does: socket.io's path is served, other requests go to the app.
+/// let service = tether.layer().layer(app);
+///
+/// let open = Request::get("/socket.io/?EIO=4&transport=polling").body(Body::empty()).unwrap();
+/// let res = service.clone().oneshot(open).await.unwrap();
+/// let body = axum::body::to_bytes(Body::new(res.into_body()), 1024).await.unwrap();
+/// assert!(body.starts_with(b"0{\"sid\""), "engine.io's open packet");
+/// let home = service.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(home.status(), StatusCode::OK);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TetherService<S: Clone> {
     service: SocketIoService<S>,

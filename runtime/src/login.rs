@@ -8,6 +8,19 @@ use std::time::SystemTime;
 use crate::error::SocketError;
 
 /// Who a login token identifies.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tether::Login;
+///
+/// // After `at`, the socket is sent `/ops/token-expired` and must log in again.
+/// let at = SystemTime::now() + Duration::from_secs(3600);
+/// let login = Login::new("42").expires_at(Some(at));
+/// assert_eq!(login.user_id, "42");
+/// assert_eq!(login.expires_at, Some(at));
+///
+/// assert_eq!(Login::new("42").expires_at, None); // never expires
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Login {
@@ -35,6 +48,32 @@ impl Login {
 }
 
 /// The future a [`LoginVerifier`] returns.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tether::{Login, LoginFuture, LoginVerifier, SocketError};
+///
+/// /// API keys of devices, user by key.
+/// struct ApiKeys(HashMap<String, String>);
+///
+/// impl LoginVerifier for ApiKeys {
+///     fn verify(&self, token: String) -> LoginFuture<'_> {
+///         Box::pin(async move {
+///             match self.0.get(&token) {
+///                 Some(user) => Ok(Login::new(user.clone())),
+///                 None => Err(SocketError::new("invalid_token", "unknown API key")),
+///             }
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let keys = ApiKeys(HashMap::from([("k-7".to_owned(), "42".to_owned())]));
+/// assert_eq!(keys.verify("k-7".into()).await.unwrap().user_id, "42");
+/// assert_eq!(keys.verify("k-8".into()).await.unwrap_err().code(), "invalid_token");
+/// let builder = tether::Tether::builder().login_verifier(keys);
+/// # }
+/// ```
 pub type LoginFuture<'a> = Pin<Box<dyn Future<Output = Result<Login, SocketError>> + Send + 'a>>;
 
 /// Verifies the token a client sends with `/ops/login` (the auth module supplies the JWE one).

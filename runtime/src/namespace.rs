@@ -83,6 +83,39 @@ pub trait Namespace: Send + Sync + Sized + 'static {
 }
 
 /// The parts of a namespace, declared by [`Namespace::define`].
+///
+/// ```
+/// use tether::{AnyEvent, Handshake, Namespace, NamespaceDef, NoPayload, Reply, SocketNok, SocketOk};
+///
+/// struct Device { id: String, user: Option<String> }
+///
+/// struct Devices;
+///
+/// impl Namespace for Devices {
+///     type Metadata = Device;
+///     type Events = AnyEvent;
+///     const PATH: &'static str = "/devices";
+///
+///     fn define(def: &mut NamespaceDef<Self>) {
+///         def.middleware(|_this, hs: Handshake| async move {
+///             let user = hs.auth_str("user").map(str::to_owned);
+///             match hs.query("device") {
+///                 Some(id) => Ok(SocketOk::new(Device { id: id.to_owned(), user })),
+///                 None => Err(SocketNok::with_code("missing_device", "add `?device=…`")),
+///             }
+///         });
+///         def.client_key(|device| device.id.clone()); // `emitter.to_client("phone-1")`
+///         def.user_key(|device| device.user.clone());
+///         def.on::<NoPayload, _, _>("ping", |_this, _client, _| async { Reply::value("pong") });
+///         assert_eq!(def.events().collect::<Vec<_>>(), ["ping"]);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = tether::Tether::builder().namespace(Devices).build().await.unwrap();
+/// # let _ = tether;
+/// # }
+/// ```
 pub struct NamespaceDef<T: Namespace> {
     pub(crate) key: Option<KeyFn<T::Metadata>>,
     pub(crate) user: Option<UserFn<T::Metadata>>,
@@ -346,6 +379,33 @@ impl<T: Namespace> NamespaceDef<T> {
 }
 
 /// One listener of a namespace, as [`NamespaceDef::on`] declared it.
+///
+/// ```
+/// use tether::{AnyEvent, Namespace, NamespaceDef, RateLimit, Reply};
+///
+/// struct Search;
+///
+/// impl Namespace for Search {
+///     type Metadata = ();
+///     type Events = AnyEvent;
+///     const PATH: &'static str = "/search";
+///
+///     fn define(def: &mut NamespaceDef<Self>) {
+///         let listener = def
+///             .on::<String, _, _>("search", |_this, _client, query| async move {
+///                 Reply::value(&format!("results for {query}"))
+///             })
+///             .concurrent() // a slow lookup does not hold up the socket's other events
+///             .rate_limit(RateLimit::per_second(2).burst(5));
+///         assert_eq!(listener.event(), "search");
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = tether::Tether::builder().namespace(Search).build().await.unwrap();
+/// # let _ = tether;
+/// # }
+/// ```
 pub struct ListenerDef<T: Namespace> {
     event: &'static str,
     policy: Policy,

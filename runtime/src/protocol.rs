@@ -214,6 +214,30 @@ impl Kick {
 
 /// What a client asks to relay to other clients (`/ops/user`, `/ops/channel`, `/ops/client`),
 /// as the namespace's relay authorization hook sees it.
+///
+/// ```
+/// use tether::{Client, Relay, Target, socket_namespace};
+///
+/// struct Chat;
+///
+/// #[socket_namespace(path = "/chat")]
+/// impl Chat {
+///     #[authorize_relay]
+///     async fn may_relay(&self, client: &Client<()>, relay: &Relay) -> bool {
+///         Self::typing_in(relay, &client.channels())
+///     }
+///
+///     /// Only `typing` notices, only to a channel the sender is in.
+///     fn typing_in(relay: &Relay, channels: &[String]) -> bool {
+///         relay.event == "typing" && matches!(&relay.to, Target::Channel(c) if channels.contains(c))
+///     }
+/// }
+///
+/// let to = Target::Channel("general".into());
+/// let relay = Relay { to, event: "typing".into(), data: serde_json::json!({"user": "ada"}) };
+/// assert!(Chat::typing_in(&relay, &["general".to_owned()]));
+/// assert!(!Chat::typing_in(&relay, &[]));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relay {
     /// Who it is for.
@@ -226,6 +250,28 @@ pub struct Relay {
 
 /// Sent as [`CONNECTION_INFO_EVENT`] to one socket on connect, after login/logout, and when the
 /// client emits `/ops/connection`.
+///
+/// ```
+/// use tether::{Client, ConnectionInfo, socket_namespace};
+///
+/// struct Chat;
+///
+/// #[socket_namespace(path = "/chat")]
+/// impl Chat {
+///     #[on("whoami")]
+///     async fn whoami(&self, client: &Client<()>) -> ConnectionInfo {
+///         client.connection_info()
+///     }
+/// }
+///
+/// // What a client receives (a Rust client can read it back with serde).
+/// let info: ConnectionInfo = serde_json::from_value(serde_json::json!({
+///     "client_id": "Aa1", "client_key": "Aa1", "user_id": null,
+///     "channels": ["general"], "namespace": "/chat"
+/// })).unwrap();
+/// assert_eq!(info.user_id, None); // anonymous
+/// assert_eq!(info.offset, None); // recovery is off on /chat
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ConnectionInfo {
@@ -253,6 +299,23 @@ pub struct ConnectionInfo {
 }
 
 /// What a socket learns about its recovery (`/ops/connection-success` → `recovery`).
+///
+/// ```
+/// use tether::ConnectionInfo;
+///
+/// // The connection info after a reconnect that came back too late.
+/// let info: ConnectionInfo = serde_json::from_value(serde_json::json!({
+///     "client_id": "Bb2", "client_key": "Bb2", "user_id": "42", "channels": [],
+///     "namespace": "/chat", "offset": "1718000000000-7",
+///     "recovery": {"recovered": false, "replayed": 0, "reason": "expired"}
+/// })).unwrap();
+/// let recovery = info.recovery.expect("the connect asked to recover");
+/// if !recovery.recovered {
+///     // Events were missed: reload the state over HTTP.
+/// }
+/// assert_eq!(recovery.reason.as_deref(), Some("expired"));
+/// assert!(recovery.lost.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[non_exhaustive]

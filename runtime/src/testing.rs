@@ -28,6 +28,26 @@ use crate::delivery::Delivery;
 use crate::protocol::Target;
 
 /// One recorded emit.
+///
+/// ```
+/// # use tether::{AnyEvent, Target, Tether, socket_namespace};
+/// # struct Billing;
+/// # #[socket_namespace(path = "/billing")]
+/// # impl Billing {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Billing).build().await.unwrap();
+/// let log = tether.record_emits::<Billing>();
+/// let ev = AnyEvent::new("invoice", serde_json::json!({"id": 7}));
+/// tether.emitter::<Billing>().to_user("42").except_client("tab-1").emit(ev).await.unwrap();
+///
+/// let emits = log.emits();
+/// let emit = &emits[0];
+/// assert_eq!(emit.targets, [Target::User("42".into())]);
+/// assert_eq!(emit.except, [Target::Client("tab-1".into())]);
+/// assert_eq!((emit.event.as_str(), &emit.payload["id"]), ("invoice", &serde_json::json!(7)));
+/// assert_eq!(emit.delivery.sockets, 0); // user 42 has no socket here
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEmit {
     /// Who it was for.
@@ -43,6 +63,27 @@ pub struct RecordedEmit {
 }
 
 /// The emits of one namespace since recording started.
+///
+/// ```
+/// # use tether::{AnyEvent, Target, Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// let log = tether.record_emits::<Chat>();
+///
+/// // The code under test.
+/// let ev = AnyEvent::new("message", serde_json::json!({"text": "hi"}));
+/// tether.emitter::<Chat>().to_channel("general").emit(ev).await.unwrap();
+///
+/// let general = Target::Channel("general".into());
+/// assert!(log.was_emitted(&general, "message", &serde_json::json!({"text": "hi"})));
+/// log.assert_not_emitted("typing");
+/// log.clear();
+/// assert!(log.emits().is_empty());
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct EmitLog {
     emits: Arc<Mutex<Vec<RecordedEmit>>>,

@@ -52,6 +52,29 @@ struct Inner {
 /// A running tether: the tower layer to mount on axum, and access to every namespace's clients.
 ///
 /// Cheap to clone; hand it to axum handlers as state.
+///
+/// ```
+/// # use tether::{Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// use axum::extract::State;
+/// use axum::routing::get;
+///
+/// async fn online(State(tether): State<Tether>) -> String {
+///     format!("{} sockets on /chat", tether.clients::<Chat>().len())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::BuildError> {
+/// let tether = Tether::builder().namespace(Chat).build().await?;
+/// let app: axum::Router = axum::Router::new()
+///     .route("/online", get(online))
+///     .with_state(tether.clone())
+///     .layer(tether.layer());
+/// assert_eq!(online(State(tether)).await, "0 sockets on /chat");
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Tether {
     inner: Arc<Inner>,

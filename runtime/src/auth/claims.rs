@@ -61,6 +61,23 @@ pub struct Claims<T = NoExtra> {
 }
 
 /// No custom claims: the default `extra` of [`Claims`]. Unknown claims of a token are ignored.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::time::Duration;
+/// use tether::auth::{Claims, Key, KeySet, NoExtra};
+///
+/// let keys = KeySet::new(Key::generate());
+/// let claims = Claims::new("42")
+///     .expires_in(Duration::from_secs(60))
+///     .extra(HashMap::from([("role", "admin")]));
+/// let token = keys.issue(&claims).unwrap();
+///
+/// // A service that needs only the subject reads `Claims`, that is `Claims<NoExtra>`.
+/// let claims: Claims = keys.verify(&token).unwrap();
+/// assert_eq!(claims.sub, "42");
+/// assert_eq!(claims.extra, NoExtra {});
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoExtra {}
 

@@ -99,6 +99,18 @@ impl fmt::Debug for Key {
 }
 
 /// Why a [`Key`] could not be made. The messages never contain the key text.
+///
+/// ```
+/// use tether::auth::{Key, KeyError};
+///
+/// assert_eq!(Key::from_base64url("not base64!").unwrap_err(), KeyError::InvalidBase64);
+/// assert_eq!(Key::from_bytes(&[0; 16]).unwrap_err(), KeyError::WrongLength { len: 16 });
+///
+/// // At start-up: the message names the variable, never the key.
+/// let err = Key::from_env("MY_APP_TOKEN_KEY_UNSET").unwrap_err();
+/// assert!(matches!(&err, KeyError::MissingEnv { var } if var == "MY_APP_TOKEN_KEY_UNSET"));
+/// eprintln!("cannot start: {err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -351,6 +363,24 @@ impl fmt::Debug for KeySet {
 }
 
 /// Why a token could not be issued.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::auth::{Claims, IssueError, Key, KeySet};
+///
+/// // A login endpoint's last step: a token for the user it just checked.
+/// fn token_for(keys: &KeySet, user: &str) -> Result<String, IssueError> {
+///     keys.issue(&Claims::new(user).expires_in(Duration::from_secs(3600)))
+/// }
+///
+/// let keys = KeySet::new(Key::generate());
+/// assert!(token_for(&keys, "42").is_ok());
+///
+/// // Claims are a JSON object; anything else is refused before encryption.
+/// let err = keys.issue(&["42"]).unwrap_err();
+/// assert_eq!(err, IssueError::NotAnObject);
+/// assert_eq!(err.to_string(), "the claims must serialize to a JSON object");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IssueError {

@@ -88,6 +88,26 @@ impl fmt::Debug for TetherBuilder {
 }
 
 /// Why a [`Tether`] could not be built.
+///
+/// ```
+/// # use tether::{BuildError, Tether, socket_namespace};
+/// struct Chat;
+/// #[socket_namespace(path = "/chat")]
+/// impl Chat {}
+///
+/// struct LegacyChat;
+/// #[socket_namespace(path = "/chat")]
+/// impl LegacyChat {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let err = Tether::builder().namespace(Chat).namespace(LegacyChat).build().await.unwrap_err();
+/// assert!(matches!(err, BuildError::DuplicatePath("/chat")));
+/// assert_eq!(err.to_string(), "two namespaces are mounted at `/chat`");
+///
+/// let builder = Tether::builder().allowed_origins(["https://app.example.com/login"]);
+/// assert!(matches!(builder.build().await, Err(BuildError::InvalidOrigin(_))));
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {

@@ -24,6 +24,35 @@ const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 ///
 /// Listeners and hooks receive `&Client<M>`; [`ConnectedClients`] hands out clones. Cloning is
 /// cheap (two reference counts).
+///
+/// ```
+/// # use tether::{Client, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+/// #[derive(Clone)]
+/// struct Member { user_id: String, name: String }
+///
+/// struct Chat;
+///
+/// #[socket_namespace(path = "/chat", user_key = "user_id")]
+/// impl Chat {
+/// #   #[middleware]
+/// #   async fn auth(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+/// #       let user = hs.auth_str("user").unwrap_or("ada").to_owned();
+/// #       Ok(SocketOk::new(Member { name: user.clone(), user_id: user }))
+/// #   }
+///     #[on_connect]
+///     async fn greet(&self, client: &Client<Member>) {
+///         let _ = client.emit("welcome", &format!("hello {}", client.metadata().name));
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// // Outside a listener: user 42's sockets on this node.
+/// for client in tether.clients::<Chat>().user_sockets("42") {
+///     client.disconnect();
+/// }
+/// # }
+/// ```
 pub struct Client<M> {
     data: Arc<ClientData<M>>,
     socket: SocketRef,

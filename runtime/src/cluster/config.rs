@@ -314,6 +314,25 @@ impl ClusterConfig {
 }
 
 /// The node's link to Redis, as the app can watch it.
+///
+/// ```
+/// use tether::cluster::ClusterState;
+///
+/// // A health check: a node whose Redis is away still serves its own sockets.
+/// fn health(state: ClusterState) -> &'static str {
+///     match state {
+///         ClusterState::Embedded | ClusterState::Connected => "ok",
+///         ClusterState::Reconnecting { .. } => "degraded",
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = tether::Tether::builder().build().await.unwrap(); // no `.redis(..)`
+/// assert_eq!(tether.cluster_state(), ClusterState::Embedded);
+/// assert_eq!(health(tether.cluster_state()), "ok");
+/// assert_eq!(health(ClusterState::Reconnecting { attempts: 3 }), "degraded");
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterState {
     /// Embedded single-node mode: no Redis.
@@ -328,6 +347,22 @@ pub enum ClusterState {
 }
 
 /// What a node exchanged with the cluster since it started.
+///
+/// ```
+/// use tether::cluster::ClusterStats;
+///
+/// // Worth a warning: envelopes refused (wrong key? too large?) or dropped (inbox full).
+/// fn losses(stats: &ClusterStats) -> Option<String> {
+///     let lost = stats.rejected + stats.dropped;
+///     (lost > 0).then(|| format!("{lost} of {} messages lost", stats.received + lost))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tether = tether::Tether::builder().build().await.unwrap();
+/// assert_eq!(tether.cluster_stats(), None); // embedded: no cluster
+/// assert_eq!(losses(&ClusterStats::default()), None);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ClusterStats {

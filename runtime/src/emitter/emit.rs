@@ -16,6 +16,29 @@ use crate::protocol::{Kick, Target, is_reserved_event, validate_channel};
 use crate::remote::{Order, publish_into};
 
 /// One emit being addressed: add targets and exclusions, then [`emit`](Emit::emit).
+///
+/// ```
+/// # use tether::{AnyEvent, Target, Tether, socket_namespace};
+/// # struct Chat;
+/// # #[socket_namespace(path = "/chat")]
+/// # impl Chat {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tether::EmitError> {
+/// let tether = Tether::builder().namespace(Chat).build().await.unwrap();
+/// # let log = tether.record_emits::<Chat>();
+/// let emitter = tether.emitter::<Chat>();
+/// // To the channel and to user 42's sockets, but not the tab that sent the message.
+/// let delivery = emitter
+///     .to_channel("general")
+///     .and_user("42")
+///     .except_client("tab-1")
+///     .emit(AnyEvent::new("message", serde_json::json!({"text": "hi"})))
+///     .await?;
+/// assert!(delivery.is_offline()); // nobody is connected yet
+/// # let sent = &log.emits()[0];
+/// # assert_eq!(sent.targets, [Target::Channel("general".into()), Target::User("42".into())]);
+/// # assert_eq!(sent.except, [Target::Client("tab-1".into())]);
+/// # Ok(()) }
+/// ```
 #[must_use = "an emit does nothing until `.emit(event).await`"]
 pub struct Emit<'a, T: Namespace> {
     emitter: &'a Emitter<T>,

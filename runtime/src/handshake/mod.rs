@@ -252,6 +252,34 @@ fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
 }
 
 /// Builds a [`Handshake`] by hand, e.g. to unit-test a middleware.
+///
+/// ```
+/// use tether::{Handshake, SocketNok, SocketOk, socket_namespace};
+///
+/// #[derive(Clone, Debug)]
+/// struct Member { user_id: String }
+///
+/// struct Chat;
+///
+/// #[socket_namespace(path = "/chat", user_key = "user_id")]
+/// impl Chat {
+///     #[middleware]
+///     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {
+///         match hs.bearer_token() {
+///             Some(user) => Ok(SocketOk::new(Member { user_id: user.to_owned() })),
+///             None => Err(SocketNok::with_code("missing_token", "send a bearer token")),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let hs = Handshake::builder().namespace("/chat").header("authorization", "Bearer 42").build();
+/// assert_eq!(Chat.authenticate(&hs).await.unwrap().metadata().user_id, "42");
+///
+/// let refused = Chat.authenticate(&Handshake::builder().build()).await.unwrap_err();
+/// assert_eq!(refused.code(), "missing_token");
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct HandshakeBuilder {
     socket_id: Option<String>,
