@@ -209,6 +209,7 @@ pub(crate) fn register<S, M, P, F, Fut>(
             let (state, listener) = (state.clone(), listener.clone());
             // Everything the listener logs carries the namespace, event, socket and user.
             let span = tracing::debug_span!(
+                parent: connection_span(&s),
                 "event",
                 ns = s.ns(),
                 event,
@@ -246,6 +247,19 @@ pub(crate) fn register<S, M, P, F, Fut>(
 fn no_payload<P: 'static>() -> Option<P> {
     let any: Box<dyn Any> = Box::new(NoPayload);
     any.downcast::<P>().ok().map(|p| *p)
+}
+
+/// The span of one connection (`connection`: namespace, socket id, user), kept in the socket's
+/// extensions from its handshake on; each of its events' spans is a child of it, so a
+/// subscriber shows an event inside its connection.
+#[derive(Clone)]
+pub(crate) struct ConnectionSpan(pub(crate) tracing::Span);
+
+/// The connection span of socket `s` (a disabled span when it has none).
+pub(crate) fn connection_span(s: &SocketRef) -> tracing::Span {
+    s.extensions
+        .get::<ConnectionSpan>()
+        .map_or_else(tracing::Span::none, |c| c.0)
 }
 
 /// Whether the client asked for an ack (socketioxide keeps the ack id private).

@@ -14,7 +14,9 @@ use super::per_ip::{IpSlot, PerIp};
 use super::runtime::Runtime;
 use crate::clients::{Client, ClientData};
 use crate::handshake::{Handshake, SocketNok};
-use crate::listener::{AckAsked, Policy, client_of, guarded, schedule};
+use crate::listener::{
+    AckAsked, ConnectionSpan, Policy, client_of, connection_span, guarded, schedule,
+};
 use crate::metrics;
 use crate::namespace::Namespace;
 use crate::protocol::{CHANNEL_QUERY, validate_channel};
@@ -41,6 +43,13 @@ impl<T: Namespace> Runtime<T> {
                 "this server is shutting down; connect again (another node takes over)",
             ));
         }
+        let span = tracing::debug_span!(
+            "connection",
+            ns = T::PATH,
+            sid = %s.id,
+            user = tracing::field::Empty
+        );
+        s.extensions.insert(ConnectionSpan(span.clone()));
         let recover = match self.def.recovery {
             Some(_) => recovery::request(&auth)
                 .map_err(|why| SocketNok::with_code("invalid_recover", why))?,
@@ -77,7 +86,10 @@ impl<T: Namespace> Runtime<T> {
             user,
             key,
             expires_at,
-        } = self.decide(s, hs).await?;
+        } = tracing::Instrument::instrument(self.decide(s, hs), span.clone()).await?;
+        if let Some(user) = &user {
+            span.record("user", user.as_str());
+        }
         if let Some(ip) = ip {
             // Freed when the socket is gone (its extensions are dropped with it).
             s.extensions
@@ -195,7 +207,9 @@ impl<T: Namespace> Runtime<T> {
             self.settings.token_grace,
         );
         if let Some(hook) = &self.def.on_connect {
-            guarded(hook(self.state.clone(), client), "on_connect", &s).await;
+            let hook = hook(self.state.clone(), client);
+            let hook = tracing::Instrument::instrument(hook, connection_span(&s));
+            guarded(hook, "on_connect", &s).await;
         }
         data.open_gate();
     }
@@ -213,12 +227,9 @@ impl<T: Namespace> Runtime<T> {
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), ?reason, "client disconnected");
         metrics::disconnect(T::PATH, reason);
         if let Some(hook) = &self.def.on_disconnect {
-            guarded(
-                hook(self.state.clone(), client, reason),
-                "on_disconnect",
-                &s,
-            )
-            .await;
+            let hook = hook(self.state.clone(), client, reason);
+            let hook = tracing::Instrument::instrument(hook, connection_span(&s));
+            guarded(hook, "on_disconnect", &s).await;
         }
     }
 }

@@ -11,7 +11,7 @@ use socketioxide::extract::AckSender;
 use super::runtime::{Runtime, connection_info_reply};
 use crate::clients::Client;
 use crate::error::SocketError;
-use crate::listener::{Reply, guarded, send_reply};
+use crate::listener::{Reply, connection_span, guarded, send_reply};
 use crate::metrics;
 use crate::namespace::Namespace;
 use crate::protocol::{Relay, Target, is_reserved_event, request, validate_channel};
@@ -84,6 +84,7 @@ impl<T: Namespace> Runtime<T> {
         // Ops payloads are single objects; a payload that is not JSON is the same as none.
         let payload = payload.ok();
         let span = tracing::debug_span!(
+            parent: connection_span(&s),
             "event",
             ns = T::PATH,
             event = shortened(&event),
