@@ -38,18 +38,26 @@ use crate::serial::Job;
 /// assert_eq!(Reply::none().ack(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply(Option<Value>);
+pub struct Reply {
+    ack: Option<Value>,
+    /// The code of an error reply, for the metrics (not read back from the JSON, which a
+    /// listener's own value could imitate).
+    error: Option<String>,
+}
 
 impl Reply {
     /// The listener answers nothing: no ack is sent.
     pub fn none() -> Self {
-        Self(None)
+        Self {
+            ack: None,
+            error: None,
+        }
     }
 
     /// Acknowledge with a serialisable value (an `internal` error when it does not serialise).
     pub fn value<T: Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_value(value) {
-            Ok(v) => Self(Some(v)),
+            Ok(v) => Self::json(v),
             Err(e) => {
                 tracing::error!(error = %e, "a listener's return value failed to serialise");
                 Self::error(&SocketError::internal())
@@ -67,22 +75,23 @@ impl Reply {
 
     /// Acknowledge with a JSON value as it is.
     pub(crate) fn json(value: Value) -> Self {
-        Self(Some(value))
+        Self {
+            ack: Some(value),
+            error: None,
+        }
     }
 
     /// Acknowledge with an error.
     pub fn error(err: &SocketError) -> Self {
-        Self(Some(err.to_ack()))
+        Self {
+            ack: Some(err.to_ack()),
+            error: Some(err.code().to_owned()),
+        }
     }
 
     /// The ack value, if any.
     pub fn ack(&self) -> Option<&Value> {
-        self.0.as_ref()
-    }
-
-    /// The code of an error reply (`{"error": {"code": ..}}`).
-    fn error_code(&self) -> Option<&str> {
-        self.0.as_ref()?.get("error")?.get("code")?.as_str()
+        self.ack.as_ref()
     }
 }
 
@@ -199,21 +208,20 @@ pub(crate) fn register<S, M, P, F, Fut>(
     F: Fn(Arc<S>, Client<M>, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
+    let received = metrics::received(clients.namespace(), event);
     socket.on(
         event,
         move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| -> Job {
             let Some(client) = client_of(&s, &clients) else {
                 return Box::pin(std::future::ready(()));
             };
-            metrics::event_received(clients.namespace(), event);
+            received.increment(1);
             let (state, listener) = (state.clone(), listener.clone());
             // Everything the listener logs carries the namespace, event, socket and user.
             let span = tracing::debug_span!(
                 parent: connection_span(&s),
                 "event",
-                ns = s.ns(),
                 event,
-                sid = %s.id,
                 user = client.user_id().as_deref().unwrap_or("")
             );
             schedule(&client.clone(), &policy, ack, asked.0, event, move |ack| {
@@ -249,9 +257,10 @@ fn no_payload<P: 'static>() -> Option<P> {
     any.downcast::<P>().ok().map(|p| *p)
 }
 
-/// The span of one connection (`connection`: namespace, socket id, user), kept in the socket's
-/// extensions from its handshake on; each of its events' spans is a child of it, so a
-/// subscriber shows an event inside its connection.
+/// The span of one connection (`connection`: namespace, socket id, and the user it connected
+/// as), kept in the socket's extensions from its handshake on; each of its events' spans (the
+/// event, and the user then: a login changes it) is a child of it, so a subscriber shows an
+/// event inside its connection.
 #[derive(Clone)]
 pub(crate) struct ConnectionSpan(pub(crate) tracing::Span);
 
@@ -322,10 +331,10 @@ async fn run_guarded(fut: impl Future<Output = Reply> + Send, event: &str, s: &S
 /// Sends a reply as the ack when the client asked for one; an error nobody will see in an ack
 /// is logged instead of dropped silently.
 pub(crate) fn send_reply(s: &SocketRef, ack: AckSender, asked: bool, reply: Reply, event: &str) {
-    if let Some(code) = reply.error_code() {
+    if let Some(code) = &reply.error {
         metrics::error_ack(s.ns(), code);
     }
-    match reply.0 {
+    match reply.ack {
         Some(value) if asked => {
             if let Err(e) = ack.send(&value) {
                 dropped(s.ns(), Dropped::Ack, 1);

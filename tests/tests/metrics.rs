@@ -209,11 +209,14 @@ async fn the_demos_metrics_count_exactly_what_a_session_did_and_healthz_follows_
     );
     assert_eq!(
         chat("tether_events_received_total"),
+        // Every listener's series exists from a socket's connection on, at 0 until used.
         series(&[
             ("event=(unknown)", 1.0),
             ("event=dm", 1.0),
             ("event=join", 2.0),
+            ("event=leave", 0.0),
             ("event=say", 5.0),
+            ("event=who", 0.0),
         ])
     );
     assert_eq!(

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
-use crate::metrics::{Dropped, dropped, emit_duration, events_sent};
+use crate::metrics::{Dropped, dropped};
 use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Delivering, Inbound, Order, publish_into};
 
@@ -32,7 +32,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let delivery = self
             .emit_targets_timed(targets, except, event, payload)
             .await;
-        emit_duration(self.namespace(), started);
+        self.inner().metrics.emitted(started);
         delivery
     }
 
@@ -88,7 +88,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 }
                 let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
                 dropped(self.namespace(), Dropped::Emit, delivery.failed);
-                events_sent(self.namespace(), event, delivery.sockets);
+                self.inner().metrics.sent(event, delivery.sockets);
                 delivery.nodes = 1;
                 Ok(delivery)
             }

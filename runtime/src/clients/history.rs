@@ -133,7 +133,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         drop(indexes);
         let failed = stuck.len();
         dropped(self.namespace(), Dropped::Emit, failed);
-        crate::metrics::events_sent(self.namespace(), &entry.event, sent);
+        self.inner().metrics.sent(&entry.event, sent);
         for client in stuck {
             tracing::debug!(sid = %client.id(), "a recorded event did not fit: disconnecting, the client recovers");
             client.disconnect();

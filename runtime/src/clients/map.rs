@@ -17,7 +17,7 @@ use super::data::ClientData;
 use super::history::History;
 use super::index::{Change, Entry, Indexes};
 use crate::delivery::Delivery;
-use crate::metrics;
+use crate::metrics::NamespaceMetrics;
 use crate::offline::Inboxes;
 use crate::presence::{Announce, Roster, Tracking};
 use crate::protocol::Target;
@@ -49,6 +49,8 @@ pub(super) struct Inner<M> {
     pub(super) announce: OnceLock<Announce>,
     /// Where other nodes' server events go.
     server_events: tokio::sync::broadcast::Sender<ServerEvent>,
+    /// The namespace's metric handles (its gauges exist, at 0, from the start).
+    pub(super) metrics: NamespaceMetrics,
 }
 
 /// Turns a socket's metadata into JSON, for the nodes that fetch it.
@@ -140,6 +142,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 roster: Mutex::default(),
                 announce: OnceLock::new(),
                 server_events: tokio::sync::broadcast::Sender::new(SERVER_EVENTS_CAPACITY),
+                metrics: NamespaceMetrics::new(path),
             }),
         }
     }
@@ -252,7 +255,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
 
     fn tell_remote(&self, target: &Target, sid: Sid, change: Change, added: bool) {
         if change == Change::Edge && matches!(target, Target::User(_)) {
-            metrics::user_count(self.inner.path, if added { 1.0 } else { -1.0 });
+            self.inner.metrics.user(added);
         }
         let Some(remote) = &self.inner.remote else {
             return;
@@ -280,7 +283,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         let entry = Entry { data, socket };
         let client = self.client(&entry);
         indexes.by_sid.insert(client.id(), entry);
-        metrics::socket_count(self.inner.path, 1.0);
+        self.inner.metrics.socket(true);
         client
     }
 
@@ -288,7 +291,7 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     pub(crate) fn remove(&self, sid: Sid) -> Option<Client<M>> {
         let mut indexes = self.write();
         let entry = indexes.by_sid.remove(&sid)?;
-        metrics::socket_count(self.inner.path, -1.0);
+        self.inner.metrics.socket(false);
         for target in recipients(&entry.data) {
             self.index_remove(&mut indexes, &target, &entry.socket);
         }

@@ -158,6 +158,7 @@ impl Cluster {
         recovery: Recovery,
     ) -> Option<(Position, usize)> {
         if self.subs.is_some() && self.state() != ClusterState::Connected {
+            crate::metrics::redis_publish_skipped();
             return None;
         }
         let message = match self.seal_order(ns, targets, except, order) {
@@ -195,10 +196,13 @@ impl Cluster {
         for channel in channels {
             invocation.arg(channel);
         }
-        match invocation
+        let started = std::time::Instant::now();
+        let recorded = invocation
             .invoke_async::<(String, usize)>(&mut self.publisher())
-            .await
-        {
+            .await;
+        // The script publishes: it is the publish of a recorded emit.
+        crate::metrics::redis_publish(started, recorded.is_ok());
+        match recorded {
             Ok((pos, reached)) => Some((pos.parse().ok()?, reached)),
             Err(e) => {
                 tracing::warn!(error = %e, ns, "recording in Redis failed; only this node's sockets got the emit");

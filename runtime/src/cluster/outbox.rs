@@ -127,6 +127,7 @@ impl Cluster {
         order: Order<'_>,
     ) -> Option<usize> {
         if self.subs.is_some() && self.state() != ClusterState::Connected {
+            crate::metrics::redis_publish_skipped();
             return None;
         }
         if let Err(e) = refuse_reserved(&order) {

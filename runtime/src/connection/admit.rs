@@ -148,7 +148,7 @@ impl<T: Namespace> Runtime<T> {
                 let Some(client) = client_of(&s, &rt.clients) else {
                     return Box::pin(std::future::ready(()));
                 };
-                metrics::event_received(T::PATH, ops_event_label(&event));
+                metrics::received(T::PATH, ops_event_label(&event)).increment(1);
                 let rt = rt.clone();
                 schedule(
                     &client.clone(),
@@ -179,6 +179,8 @@ impl<T: Namespace> Runtime<T> {
             return;
         };
         let client = self.clients.insert(data.clone(), s.clone());
+        // Counted with the insert: the disconnect handler may remove (and count) it from now on.
+        metrics::connection(T::PATH);
         if data.is_closed() || !s.connected() {
             // socketioxide spawns this handler, and a socket can close before it runs (even
             // before socketioxide marks it connected): its disconnect handler then found nothing
@@ -189,7 +191,6 @@ impl<T: Namespace> Runtime<T> {
             return;
         }
         tracing::debug!(sid = %s.id, ns = T::PATH, key = client.key(), "client connected");
-        metrics::connection(T::PATH);
         self.enforce_cap(&client);
         let from = s.extensions.remove::<RecoverFrom>();
         let (since, asked) = from.map_or((None, false), |f| (f.since, f.asked));

@@ -67,9 +67,6 @@ pub(crate) fn mount<T: Namespace>(
             clients.roster_hooks(),
         );
     }
-    // The gauges exist from the start, at 0, for dashboards and alerts.
-    metrics::socket_count(T::PATH, 0.0);
-    metrics::user_count(T::PATH, 0.0);
     let rt = Arc::new(Runtime {
         def,
         state,

@@ -1,8 +1,9 @@
 //! The metrics tether records, through the [`metrics`](https://docs.rs/metrics) facade.
 //!
-//! tether only records; the application chooses where the numbers go by installing a recorder.
-//! With the `prometheus` feature, `install_prometheus` installs one and `prometheus_route`
-//! serves it to Prometheus. Without a recorder, recording costs an atomic load. Every
+//! tether only records; the application chooses where the numbers go by installing a recorder,
+//! **before building the tether** (the handles of the hot paths, sockets, users, emits and
+//! deliveries, are registered when a namespace is mounted). With the `prometheus` feature,
+//! `install_prometheus` installs one and `prometheus_route` serves it to Prometheus. Every
 //! per-namespace metric carries a `namespace` label (the namespace's path, e.g. `/chat`).
 //!
 //! | Name | Kind | Labels | What it counts |
@@ -14,10 +15,10 @@
 //! | `tether_disconnects_total` | counter | `namespace`, `reason` | sockets gone, by reason: `transport_close`, `transport_error`, `heartbeat_timeout`, `client_disconnect`, `server_disconnect`, `closing_server`, `packet_parsing_error`, `multiple_http_polling_error` |
 //! | `tether_events_received_total` | counter | `namespace`, `event` | events received from clients, by listener (tether's own `/ops/*` by name; any other name is counted as `event="(unknown)"`, so a client cannot make up labels) |
 //! | `tether_error_acks_total` | counter | `namespace`, `code` | events answered with an error (`{"error": {"code", ..}}`), by code, whether or not the client asked for an ack |
-//! | `tether_events_sent_total` | counter | `namespace`, `event` | events delivered to sockets of this node, one per socket (emits from this node and from others, and replays); tether's own `/ops/*` notices are not counted |
+//! | `tether_events_sent_total` | counter | `namespace`, `event` | events of emits to users, channels, client keys or everyone (from this node, another node, a worker, or a client's relay) delivered to sockets of this node, one per socket; at most 256 event names per namespace, the others as `event="(other)"` (names can come from clients' relays and from other processes). Not counted: replays (`tether_replayed_events_total`), `Client::emit` to one socket, offline-inbox hand-overs, tether's own `/ops/*` notices |
 //! | `tether_emit_duration_seconds` | histogram | `namespace` | how long an emit takes, from the call until every node that holds a recipient has it (or Redis failed) |
-//! | `tether_redis_publish_duration_seconds` | histogram | | one publish round trip to Redis |
-//! | `tether_redis_publish_errors_total` | counter | | publishes Redis did not take (remote sockets missed them) |
+//! | `tether_redis_publish_duration_seconds` | histogram | | one publish round trip to Redis (for a recorded emit, with recovery on: the script that records and publishes it) |
+//! | `tether_redis_publish_errors_total` | counter | | publishes that did not reach Redis, failed or not tried while it is away (remote sockets missed them) |
 //! | `tether_cluster_connected` | gauge | | 1 while the node is connected to Redis, 0 while it reconnects |
 //! | `tether_messages_dropped_total` | counter | `namespace`, `kind` | messages, acks and notices a socket did not take because its send queue was full or it had just closed (`kind`: `emit`, `ack`, `notice`); an emit's drops are also in [`Delivery::failed`](crate::Delivery::failed) |
 //! | `tether_forced_disconnects_total` | counter | `namespace` | disconnects of sockets whose send queue was full (see [`Client::disconnect`](crate::Client::disconnect)) |
@@ -25,9 +26,9 @@
 //! | `tether_recoveries_total` | counter | `namespace`, `outcome` | connects that asked to recover (`auth.recover`), by outcome: `recovered`, or the [`RecoveryInfo::reason`](crate::RecoveryInfo::reason) |
 //! | `tether_replayed_events_total` | counter | `namespace` | missed events sent to reconnecting sockets |
 //!
-//! The `event` label of `tether_events_sent_total` is the name the application emits: an
-//! application that builds event names from data (`AnyEvent::new(format!("room:{id}"), ..)`)
-//! makes one series per name.
+//! An application that builds event names from data (`AnyEvent::new(format!("room:{id}"), ..)`)
+//! fills the 256 `event` labels of `tether_events_sent_total` quickly: the rest count as
+//! `(other)`.
 //!
 //! ```
 //! // The names are constants, so a dashboard query and the code cannot drift apart.
@@ -151,14 +152,88 @@ pub(crate) fn recovery(namespace: &str, outcome: &str, replayed: usize) {
     }
 }
 
-/// A socket entered (`+1`) or left (`-1`) this node's map.
-pub(crate) fn socket_count(namespace: &'static str, delta: f64) {
-    ::metrics::gauge!(SOCKETS, "namespace" => namespace).increment(delta);
+/// Most distinct `event` labels of [`EVENTS_SENT`] per namespace; other names count as
+/// [`OTHER_EVENT`]. Event names can come from clients (relays) and from other processes
+/// (envelopes), so the number of series must not be theirs to choose.
+pub(crate) const MAX_EVENT_LABELS: usize = 256;
+
+/// The `event` label of [`EVENTS_SENT`] past [`MAX_EVENT_LABELS`].
+pub(crate) const OTHER_EVENT: &str = "(other)";
+
+/// One namespace's metric handles, registered once when it is mounted: recording through
+/// them neither allocates nor looks anything up. (So a recorder installed after the tether was
+/// built does not see these; install it first.)
+pub(crate) struct NamespaceMetrics {
+    namespace: &'static str,
+    sockets: ::metrics::Gauge,
+    users: ::metrics::Gauge,
+    emit_duration: ::metrics::Histogram,
+    /// [`EVENTS_SENT`] by event name, at most [`MAX_EVENT_LABELS`] of them.
+    sent: std::sync::RwLock<std::collections::HashMap<String, ::metrics::Counter>>,
 }
 
-/// A user's first socket on this node arrived (`+1`), or their last left (`-1`).
-pub(crate) fn user_count(namespace: &'static str, delta: f64) {
-    ::metrics::gauge!(USERS, "namespace" => namespace).increment(delta);
+impl NamespaceMetrics {
+    /// Registers the handles of `namespace`; its gauges start at 0.
+    pub(crate) fn new(namespace: &'static str) -> Self {
+        let this = Self {
+            namespace,
+            sockets: ::metrics::gauge!(SOCKETS, "namespace" => namespace),
+            users: ::metrics::gauge!(USERS, "namespace" => namespace),
+            emit_duration: ::metrics::histogram!(EMIT_DURATION, "namespace" => namespace),
+            sent: std::sync::RwLock::default(),
+        };
+        this.sockets.set(0.0);
+        this.users.set(0.0);
+        this
+    }
+
+    /// A socket entered (`true`) or left this node's map.
+    pub(crate) fn socket(&self, entered: bool) {
+        self.sockets.increment(if entered { 1.0 } else { -1.0 });
+    }
+
+    /// A user's first socket on this node arrived (`true`), or their last one left.
+    pub(crate) fn user(&self, arrived: bool) {
+        self.users.increment(if arrived { 1.0 } else { -1.0 });
+    }
+
+    /// Records how long an emit that started at `since` took.
+    pub(crate) fn emitted(&self, since: Instant) {
+        self.emit_duration.record(since.elapsed());
+    }
+
+    /// Counts `n` deliveries of `event` to sockets of this node.
+    pub(crate) fn sent(&self, event: &str, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let read = self
+            .sent
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(counter) = read.get(event) {
+            counter.increment(n as u64);
+            return;
+        }
+        drop(read);
+        let mut write = self
+            .sent
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let label = if write.len() < MAX_EVENT_LABELS {
+            event
+        } else {
+            OTHER_EVENT
+        };
+        let namespace = self.namespace;
+        write
+            .entry(label.to_owned())
+            .or_insert_with(|| {
+                let event = label.to_owned();
+                ::metrics::counter!(EVENTS_SENT, "namespace" => namespace, "event" => event)
+            })
+            .increment(n as u64);
+    }
 }
 
 /// Counts one accepted connection.
@@ -188,10 +263,10 @@ pub(crate) fn disconnect(namespace: &'static str, reason: socketioxide::socket::
     ::metrics::counter!(DISCONNECTS, "namespace" => namespace, "reason" => reason).increment(1);
 }
 
-/// Counts one event received for `event` (a listener's name, an `/ops/*` name, or
-/// [`UNKNOWN_EVENT`]).
-pub(crate) fn event_received(namespace: &'static str, event: &'static str) {
-    ::metrics::counter!(EVENTS_RECEIVED, "namespace" => namespace, "event" => event).increment(1);
+/// The counter of events received for `event` (a listener's name, an `/ops/*` name, or
+/// [`UNKNOWN_EVENT`]): made once per listener and socket, not per event.
+pub(crate) fn received(namespace: &'static str, event: &'static str) -> ::metrics::Counter {
+    ::metrics::counter!(EVENTS_RECEIVED, "namespace" => namespace, "event" => event)
 }
 
 /// Counts one error answer.
@@ -200,26 +275,17 @@ pub(crate) fn error_ack(namespace: &str, code: &str) {
     ::metrics::counter!(ERROR_ACKS, "namespace" => namespace, "code" => code).increment(1);
 }
 
-/// Counts `n` deliveries of `event` to sockets of this node.
-pub(crate) fn events_sent(namespace: &'static str, event: &str, n: usize) {
-    if n > 0 {
-        let event = event.to_owned();
-        ::metrics::counter!(EVENTS_SENT, "namespace" => namespace, "event" => event)
-            .increment(n as u64);
-    }
-}
-
-/// Records how long an emit that started at `since` took.
-pub(crate) fn emit_duration(namespace: &'static str, since: Instant) {
-    ::metrics::histogram!(EMIT_DURATION, "namespace" => namespace).record(since.elapsed());
-}
-
 /// Records one publish round trip that started at `since`, and whether Redis took it.
 pub(crate) fn redis_publish(since: Instant, ok: bool) {
     ::metrics::histogram!(REDIS_PUBLISH_DURATION).record(since.elapsed());
     if !ok {
         ::metrics::counter!(REDIS_PUBLISH_ERRORS).increment(1);
     }
+}
+
+/// Counts one publish not tried: Redis is away (remote sockets miss it, as with a failure).
+pub(crate) fn redis_publish_skipped() {
+    ::metrics::counter!(REDIS_PUBLISH_ERRORS).increment(1);
 }
 
 /// Sets whether the node is connected to Redis.
@@ -258,7 +324,7 @@ pub(crate) fn describe() {
         Unit::Seconds,
         "One publish round trip to Redis."
     );
-    describe_counter!(REDIS_PUBLISH_ERRORS, "Publishes Redis did not take.");
+    describe_counter!(REDIS_PUBLISH_ERRORS, "Publishes that did not reach Redis.");
     describe_gauge!(
         CLUSTER_CONNECTED,
         "1 while the node is connected to Redis, 0 while it reconnects."
