@@ -51,6 +51,17 @@ pub(crate) mod request {
     pub(crate) const RELAY_USER: &str = "/ops/user";
     pub(crate) const RELAY_CHANNEL: &str = "/ops/channel";
     pub(crate) const RELAY_CLIENT: &str = "/ops/client";
+    /// Every request above.
+    pub(crate) const ALL: [&str; 8] = [
+        CONNECTION,
+        LOGIN,
+        LOGOUT,
+        JOIN,
+        LEAVE,
+        RELAY_USER,
+        RELAY_CHANNEL,
+        RELAY_CLIENT,
+    ];
 }
 
 /// Every event name under this prefix is tether's own: clients cannot relay one.

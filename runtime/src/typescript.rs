@@ -52,7 +52,7 @@
 //! demo's `examples/chat/web/chat.d.ts` is checked that way.
 
 use std::any::TypeId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// The derive and trait the payload types need (`#[derive(TS)]`). The derive's expansion names
@@ -62,7 +62,10 @@ pub use ts_rs::{self, TS};
 use ts_rs::{Config, TypeVisitor};
 
 use crate::namespace::{Namespace, NamespaceDef};
-use crate::protocol::{ConnectionInfo, Kick, RecoveryInfo, TokenExpired};
+use crate::protocol::{
+    CONNECTION_INFO_EVENT, ConnectionInfo, DISCONNECTED_EVENT, Kick, RecoveryInfo,
+    TOKEN_EXPIRED_EVENT, TokenExpired, request,
+};
 
 /// A namespace whose events can be written as TypeScript: implemented by
 /// `#[socket_namespace(typescript = true)]`.
@@ -72,7 +75,7 @@ pub trait NamespaceTypes: Namespace {
 }
 
 /// Server events that can be written as TypeScript: implemented by `#[derive(Events)]` with
-/// `#[events(typescript)]`, and by [`AnyEvent`](crate::AnyEvent) (any name, any payload).
+/// `#[events(typescript = true)]`, and by [`AnyEvent`](crate::AnyEvent) (any name, any payload).
 #[diagnostic::on_unimplemented(
     message = "the server events `{Self}` have no TypeScript description",
     label = "add `#[events(typescript = true)]` to `{Self}`, and derive `TS` on its payloads"
@@ -93,7 +96,8 @@ impl EventTypes for crate::AnyEvent {
 pub struct Typings {
     cfg: Config,
     seen: HashSet<TypeId>,
-    names: HashSet<String>,
+    /// Each declared TypeScript name and its declaration.
+    names: HashMap<String, String>,
     declarations: Vec<String>,
     server: Vec<(String, String)>,
     client: Vec<(String, String)>,
@@ -114,19 +118,33 @@ impl std::fmt::Debug for Typings {
 
 /// The TypeScript typings of namespace `T`: every payload type it uses, and its
 /// `ServerToClientEvents` and `ClientToServerEvents` interfaces.
+///
+/// # Panics
+/// When two of its types have the same TypeScript name but different declarations (or one is
+/// named like one of tether's own: `TetherError`, `MemberChange`, `Relay`, `ConnectionInfo`,
+/// `RecoveryInfo`, `Kick`, `TokenExpired`): rename one with `#[ts(rename = "..")]`.
 pub fn typings<T: NamespaceTypes>() -> String {
     let def = NamespaceDef::<T>::collect();
     let mut typings = Typings {
         // JSON numbers: `u64` is a `number`, not a `bigint`.
         cfg: Config::new().with_large_int("number"),
         seen: HashSet::new(),
-        names: HashSet::new(),
+        names: OWN_NAMES
+            .iter()
+            .map(|name| ((*name).to_owned(), String::new()))
+            .collect(),
         declarations: Vec::new(),
         server: Vec::new(),
         client: Vec::new(),
         any_server_event: false,
         positions: def.recovery.is_some(),
     };
+    // tether's own types first: a payload type of the same name is then reported, not
+    // silently put in their place.
+    typings.type_name::<ConnectionInfo>();
+    typings.type_name::<RecoveryInfo>();
+    typings.type_name::<Kick>();
+    typings.type_name::<TokenExpired>();
     T::describe(&mut typings);
     typings.render::<T>(def.presence.is_some())
 }
@@ -169,6 +187,10 @@ impl Typings {
         if ack {
             let ack = self.type_name::<A>();
             params.push(format!("ack: (res: {ack} | TetherError) => void"));
+        } else {
+            // A listener that answers nothing: the callback, if the client passes one, is
+            // called only when the event is refused (rate_limited, invalid_payload, ..).
+            params.push("ack?: (res: TetherError) => void".to_owned());
         }
         self.client
             .push((event.to_owned(), format!("({}) => void", params.join(", "))));
@@ -193,10 +215,6 @@ impl Typings {
             T::PATH,
             std::any::type_name::<T>()
         );
-        self.type_name::<ConnectionInfo>();
-        self.type_name::<RecoveryInfo>();
-        self.type_name::<Kick>();
-        self.type_name::<TokenExpired>();
         for declaration in &self.declarations {
             out.push_str(declaration);
             out.push_str("\n\n");
@@ -208,15 +226,15 @@ impl Typings {
         };
         let mut server = vec![
             (
-                "/ops/connection-success".to_owned(),
+                CONNECTION_INFO_EVENT.to_owned(),
                 "(info: ConnectionInfo) => void".to_owned(),
             ),
             (
-                "/ops/disconnected".to_owned(),
+                DISCONNECTED_EVENT.to_owned(),
                 "(notice: Kick) => void".to_owned(),
             ),
             (
-                "/ops/token-expired".to_owned(),
+                TOKEN_EXPIRED_EVENT.to_owned(),
                 "(notice: TokenExpired) => void".to_owned(),
             ),
         ];
@@ -232,24 +250,28 @@ impl Typings {
         let info_ack = "ack: (res: ConnectionInfo | TetherError) => void";
         let mut client = vec![
             (
-                "/ops/connection".to_owned(),
+                request::CONNECTION.to_owned(),
                 format!("({info_ack}) => void"),
             ),
             (
-                "/ops/login".to_owned(),
+                request::LOGIN.to_owned(),
                 format!("(request: {{ token: string }}, {info_ack}) => void"),
             ),
-            ("/ops/logout".to_owned(), format!("({info_ack}) => void")),
+            (request::LOGOUT.to_owned(), format!("({info_ack}) => void")),
             (
-                "/ops/join".to_owned(),
+                request::JOIN.to_owned(),
                 format!("(request: {{ channel: string }}, {info_ack}) => void"),
             ),
             (
-                "/ops/leave".to_owned(),
+                request::LEAVE.to_owned(),
                 format!("(request: {{ channel: string }}, {info_ack}) => void"),
             ),
         ];
-        for relay in ["/ops/user", "/ops/channel", "/ops/client"] {
+        for relay in [
+            request::RELAY_USER,
+            request::RELAY_CHANNEL,
+            request::RELAY_CLIENT,
+        ] {
             client.push((
                 relay.to_owned(),
                 "(request: Relay, ack: (res: { delivered: number } | TetherError) => void) => void"
@@ -279,15 +301,27 @@ impl TypeVisitor for Declare<'_> {
         if T::output_path().is_none() || !self.typings.seen.insert(TypeId::of::<T>()) {
             return;
         }
-        // Two Rust types may share a TypeScript name (`serde_json::Value` and its alias are
-        // both `JsonValue`): declared once.
-        if self.typings.names.insert(T::ident(&self.typings.cfg)) {
-            let mut declaration = T::docs().map(|docs| jsdoc(&docs)).unwrap_or_default();
-            declaration.push_str("export ");
-            declaration.push_str(&T::decl(&self.typings.cfg));
-            self.typings
-                .declarations
-                .push(declaration.replace("[`", "`").replace("`]", "`"));
+        let name = T::ident(&self.typings.cfg);
+        let decl = T::decl(&self.typings.cfg);
+        match self.typings.names.get(&name) {
+            // Two Rust types may declare the same thing (`serde_json::Value` and its alias are
+            // both `JsonValue`): declared once.
+            Some(known) if *known == decl => {}
+            Some(_) => panic!(
+                "two types are named `{name}` in TypeScript (`{}` and another, or one of \
+                 tether's own: {OWN_NAMES:?}, ConnectionInfo, RecoveryInfo, Kick, TokenExpired); \
+                 rename one with `#[ts(rename = \"..\")]`",
+                std::any::type_name::<T>()
+            ),
+            None => {
+                let mut declaration = T::docs().map(|docs| jsdoc(&docs)).unwrap_or_default();
+                declaration.push_str("export ");
+                declaration.push_str(&decl);
+                self.typings
+                    .declarations
+                    .push(declaration.replace("[`", "`").replace("`]", "`"));
+                self.typings.names.insert(name, decl);
+            }
         }
         T::visit_dependencies(self);
     }
@@ -320,6 +354,9 @@ fn json_string(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
+/// The names [`OWN_TYPES`] declares.
+const OWN_NAMES: [&str; 3] = ["TetherError", "MemberChange", "Relay"];
+
 /// tether's own shapes that are not Rust types of its API.
 const OWN_TYPES: &str = r#"/** What every event may be answered with instead of its ack (`SocketError`). */
 export type TetherError = { error: { code: string, message: string, retry_after_ms?: number } };
@@ -328,6 +365,6 @@ export type TetherError = { error: { code: string, message: string, retry_after_
 export type MemberChange = { channel: string, user: string };
 
 /** `/ops/user`, `/ops/channel`, `/ops/client`: relay `event` with `data` to `to`. */
-export type Relay = { to: string, event: string, data: unknown };
+export type Relay = { to: string, event: string, data?: unknown };
 
 "#;

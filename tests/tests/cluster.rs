@@ -266,7 +266,7 @@ on_both_topologies! {
         on_a_redis_cluster_an_oversized_envelope_is_dropped_and_the_node_keeps_delivering;
 }
 
-/// The README's example envelope (the "Envelope format v1" section), byte for byte.
+/// The example envelope of docs/cluster.md ("Envelope format v1"), byte for byte.
 const README_ENVELOPE: &str = r#"{"v":1,"id":"cli-1","ns":"/chat","targets":[{"kind":"user","id":"alice"}],"kind":"emit","event":"note","data":{"text":"hello from redis-cli"}}"#;
 
 /// A raw Redis client: what anyone who can reach the cluster's Redis can do.
@@ -323,7 +323,7 @@ impl RawRedis {
     }
 }
 
-/// An emit envelope for user `to`, event `event`, payload `data`, as the README documents it.
+/// An emit envelope for user `to`, event `event`, payload `data`, as docs/cluster.md documents it.
 fn envelope(id: &str, to: &str, event: &str, data: &Value) -> String {
     json!({
         "v": 1, "id": id, "ns": "/chat",
@@ -1578,7 +1578,7 @@ async fn forged_ops_and_reserved_events_from_redis_are_dropped_and_the_node_goes
         .await;
 }
 
-/// The key of the README's "Signed envelopes" example.
+/// The key of the "Signed envelopes" example of docs/cluster.md.
 const README_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 /// [`README_ENVELOPE`] signed with [`README_KEY`]: the signature computed independently,

@@ -9,14 +9,13 @@ export type TetherError = { error: { code: string, message: string, retry_after_
 export type MemberChange = { channel: string, user: string };
 
 /** `/ops/user`, `/ops/channel`, `/ops/client`: relay `event` with `data` to `to`. */
-export type Relay = { to: string, event: string, data: unknown };
-
-export type ChannelRequest = { channel: string, };
+export type Relay = { to: string, event: string, data?: unknown };
 
 /**
- * The ack of `join`: the socket's connection info and the channel's members on every node.
+ * Sent as `CONNECTION_INFO_EVENT` to one socket on connect, after login/logout, and when the
+ * client emits `/ops/connection`.
  */
-export type Joined = { members: Array<string>, 
+export type ConnectionInfo = { 
 /**
  * The socket id.
  */
@@ -76,10 +75,52 @@ reason?: string,
 lost?: Array<string>, };
 
 /**
- * Sent as `CONNECTION_INFO_EVENT` to one socket on connect, after login/logout, and when the
- * client emits `/ops/connection`.
+ * Why tether disconnected a socket; sent to the client as `DISCONNECTED_EVENT`
+ * `{code, message}` right before the disconnect.
  */
-export type ConnectionInfo = { 
+export type Kick = { 
+/**
+ * A stable code, e.g. `kicked`, `connection_limit`, `expired_token`, `server_shutdown`.
+ */
+code: string, 
+/**
+ * A human-readable message.
+ */
+message: string, 
+/**
+ * Whether the client should connect again (to another node): `true` when this server is
+ * going away (`Kick::server_shutdown`), not the client. Sent only when `true`.
+ */
+reconnect?: boolean, };
+
+/**
+ * The payload of `TOKEN_EXPIRED_EVENT`:
+ * `{"code": "expired_token", "message": "...", "grace_seconds": 30}`.
+ *
+ * On receiving it, a client sends `/ops/login` `{token}` with a fresh token within
+ * `grace_seconds`; otherwise it receives `DISCONNECTED_EVENT` `{code: "expired_token", ..}`
+ * and is disconnected.
+ */
+export type TokenExpired = { 
+/**
+ * Always `expired_token`.
+ */
+code: string, 
+/**
+ * A human-readable explanation.
+ */
+message: string, 
+/**
+ * How long the socket has to log in again, in seconds.
+ */
+grace_seconds: number, };
+
+export type ChannelRequest = { channel: string, };
+
+/**
+ * The ack of `join`: the socket's connection info and the channel's members on every node.
+ */
+export type Joined = { members: Array<string>, 
 /**
  * The socket id.
  */
@@ -142,47 +183,6 @@ export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in
  * `presence`.
  */
 export type Presence = { user: string, online: boolean, };
-
-/**
- * Why tether disconnected a socket; sent to the client as `DISCONNECTED_EVENT`
- * `{code, message}` right before the disconnect.
- */
-export type Kick = { 
-/**
- * A stable code, e.g. `kicked`, `connection_limit`, `expired_token`, `server_shutdown`.
- */
-code: string, 
-/**
- * A human-readable message.
- */
-message: string, 
-/**
- * Whether the client should connect again (to another node): `true` when this server is
- * going away (`Kick::server_shutdown`), not the client. Sent only when `true`.
- */
-reconnect?: boolean, };
-
-/**
- * The payload of `TOKEN_EXPIRED_EVENT`:
- * `{"code": "expired_token", "message": "...", "grace_seconds": 30}`.
- *
- * On receiving it, a client sends `/ops/login` `{token}` with a fresh token within
- * `grace_seconds`; otherwise it receives `DISCONNECTED_EVENT` `{code: "expired_token", ..}`
- * and is disconnected.
- */
-export type TokenExpired = { 
-/**
- * Always `expired_token`.
- */
-code: string, 
-/**
- * A human-readable explanation.
- */
-message: string, 
-/**
- * How long the socket has to log in again, in seconds.
- */
-grace_seconds: number, };
 
 export interface ServerToClientEvents {
   "/ops/connection-success": (info: ConnectionInfo) => void;

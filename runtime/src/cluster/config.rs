@@ -289,7 +289,7 @@ impl ClusterConfig {
     /// Signs every envelope this node (or a Redis-only emitter built with this configuration)
     /// publishes with `key`, and drops every envelope that is not signed with it (counted in
     /// [`ClusterStats::rejected`], logged at `debug`). Every node of the cluster, and every
-    /// process publishing to it, needs the same key; the README's "Signed envelopes" section says
+    /// process publishing to it, needs the same key; the "Signed envelopes" section of docs/cluster.md says
     /// how another language signs.
     #[must_use]
     pub fn key(mut self, key: ClusterKey) -> Self {

@@ -1,4 +1,4 @@
-//! The messages nodes exchange over Redis pub/sub. Versioned and documented in the README, so
+//! The messages nodes exchange over Redis pub/sub. Versioned and documented in docs/cluster.md, so
 //! any process (even `redis-cli PUBLISH`) can emit.
 //!
 //! A message on a channel is the envelope's JSON, or `<sig>.<json>` when the cluster has a key

@@ -176,7 +176,7 @@ pub(crate) fn open<'a>(key: Option<&ClusterKey>, message: &'a [u8]) -> Result<&'
 mod tests {
     use super::{ClusterKey, Unsealed, open};
 
-    /// The test vector of the README's "Signed envelopes" section, computed independently:
+    /// The test vector of the "Signed envelopes" section of docs/cluster.md, computed independently:
     /// `python3 -c 'import hmac,hashlib,base64; …'` and
     /// `printf %s "$BODY" | openssl dgst -sha256 -mac HMAC -macopt hexkey:000102…1f`
     /// (HMAC hex `5d835040281a3448e0ed03a76b7e2c2dbbf6aa58188cb12ed8fe80c90cb1a74e`).

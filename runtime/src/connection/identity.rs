@@ -129,8 +129,6 @@ impl<T: Namespace> Runtime<T> {
         self.enforce_cap(&client);
         let new_user = previous.clone().flatten() != client.user_id();
         if new_user {
-            crate::listener::connection_span(client.socket())
-                .record("user", client.user_id().as_deref().unwrap_or(""));
             tracing::info!(
                 ns = T::PATH,
                 sid = %client.id(),

@@ -45,19 +45,10 @@ fn parse<P: serde::de::DeserializeOwned>(
 /// The `event` label of an event without a user listener: one of tether's requests, or
 /// [`UNKNOWN_EVENT`](metrics::UNKNOWN_EVENT) (a client cannot make up labels).
 pub(super) fn ops_event_label(event: &str) -> &'static str {
-    [
-        request::CONNECTION,
-        request::LOGIN,
-        request::LOGOUT,
-        request::JOIN,
-        request::LEAVE,
-        request::RELAY_USER,
-        request::RELAY_CHANNEL,
-        request::RELAY_CLIENT,
-    ]
-    .into_iter()
-    .find(|known| *known == event)
-    .unwrap_or(metrics::UNKNOWN_EVENT)
+    request::ALL
+        .into_iter()
+        .find(|known| *known == event)
+        .unwrap_or(metrics::UNKNOWN_EVENT)
 }
 
 /// A client's event name as an error message may quote it: at most 64 characters, so that an
@@ -86,9 +77,7 @@ impl<T: Namespace> Runtime<T> {
         let span = tracing::debug_span!(
             parent: connection_span(&s),
             "event",
-            ns = T::PATH,
             event = shortened(&event),
-            sid = %s.id,
             user = client.user_id().as_deref().unwrap_or("")
         );
         let fut =
