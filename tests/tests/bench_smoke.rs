@@ -29,6 +29,7 @@ fn tether_deliveries(table: &str, scenario: &str) -> Option<f64> {
 
 #[test]
 fn bench_smoke_run_prints_a_table_with_deliveries() {
+    tether_tests::guard_against_hangs();
     let root = repo_root();
     let bins = bin_dir();
     // `cargo test` builds the bench crates' test harnesses, not their binaries: build them

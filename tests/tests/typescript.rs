@@ -16,6 +16,7 @@ fn repo() -> PathBuf {
 /// Runs `tsc --noEmit -p <project>` in tests/js; its exit status and output.
 fn tsc(project: &str) -> (bool, String) {
     let js = repo().join("tests/js");
+    tether_tests::guard_against_hangs();
     tether_tests::require_node_modules();
     let out = Command::new("node")
         .arg(js.join("node_modules/typescript/bin/tsc"))
