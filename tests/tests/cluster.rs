@@ -1052,7 +1052,10 @@ async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up()
     tokio::time::sleep(Duration::from_millis(300)).await;
     running.store(false, Ordering::SeqCst);
 
-    let mut expected: std::collections::HashMap<&str, Vec<(&str, usize)>> = Default::default();
+    // Per socket: (publisher, n, emitted while Redis was up) of every emit Redis said reached
+    // a node.
+    let mut expected: std::collections::HashMap<&str, Vec<(&str, usize, bool)>> =
+        Default::default();
     for (from, socket, publisher) in publishers {
         let (log, slowest) = publisher.await.unwrap();
         let delivered: Vec<usize> = (0..log.len()).filter(|&n| log[n].1.nodes > 0).collect();
@@ -1085,34 +1088,47 @@ async fn redis_stop_and_start_mid_stream_loses_nothing_emitted_while_it_was_up()
         expected
             .entry(socket)
             .or_default()
-            .extend(delivered.into_iter().map(|n| (from, n)));
+            .extend(delivered.into_iter().map(|n| (from, n, log[n].0 != OUTAGE)));
     }
-    // Every delivered emit arrives exactly once and in order per publisher; nothing else does.
+    // Every emit Redis took while it was up arrives, exactly once and in order per publisher;
+    // nothing that Redis did not take arrives. An emit of the last moments before the SIGKILL
+    // may be lost although Redis answered it: its reply means "queued for the subscriber", and
+    // the process died before writing it out (so those may arrive, at most once, in order).
     for (socket, want) in expected {
+        let mut missing: std::collections::HashSet<(String, usize)> = want
+            .iter()
+            .filter(|(_, _, up)| *up)
+            .map(|(from, n, _)| ((*from).to_owned(), *n))
+            .collect();
         let mut got: Vec<(String, usize)> = Vec::new();
-        for _ in 0..want.len() {
+        while !missing.is_empty() {
             let args = js.event(socket, "seq").await;
-            let from = args[0]["from"].as_str().unwrap().to_owned();
-            got.push((from, args[0]["n"].as_u64().unwrap() as usize));
+            let item = (
+                args[0]["from"].as_str().unwrap().to_owned(),
+                args[0]["n"].as_u64().unwrap() as usize,
+            );
+            missing.remove(&item);
+            got.push(item);
         }
+        js.assert_no_event(socket, "seq", Duration::from_millis(300))
+            .await;
         for from in ["a", "b", "w"] {
-            let sent: Vec<usize> = want
-                .iter()
-                .filter(|(f, _)| *f == from)
-                .map(|(_, n)| *n)
-                .collect();
             let received: Vec<usize> = got
                 .iter()
                 .filter(|(f, _)| f == from)
                 .map(|(_, n)| *n)
                 .collect();
-            assert_eq!(
-                received, sent,
-                "{socket}: what {from} delivered, in order, once"
+            assert!(
+                received.windows(2).all(|w| w[0] < w[1]),
+                "{socket}: what {from} delivered came in order, once: {received:?}"
             );
+            for n in &received {
+                assert!(
+                    want.iter().any(|(f, m, _)| *f == from && m == n),
+                    "{socket}: {from}#{n} arrived although Redis did not take it"
+                );
+            }
         }
-        js.assert_no_event(socket, "seq", Duration::from_millis(300))
-            .await;
     }
     println!("remote delivery resumed {resumed:?} after Redis restarted");
 }
