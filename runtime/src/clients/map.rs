@@ -177,7 +177,11 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         self.inner.path
     }
 
-    /// The other nodes, in cluster mode.
+    /// Counts one received event that has no user listener (`/ops/*`, or unknown).
+    pub(crate) fn count_ops_event(&self, event: &str) {
+        self.inner.metrics.ops_received(event);
+    }
+
     /// Sets what [`evict`](Self::evict) runs (once, when the namespace is mounted).
     pub(crate) fn on_evict(&self, evict: EvictFn) {
         if self.inner.evict.set(evict).is_err() {

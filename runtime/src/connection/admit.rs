@@ -9,7 +9,6 @@ use socketioxide::socket::DisconnectReason;
 
 use super::expiry;
 use super::identity::Identity;
-use super::ops::ops_event_label;
 use super::per_ip::{IpSlot, PerIp};
 use super::runtime::Runtime;
 use crate::clients::{Client, ClientData};
@@ -148,7 +147,7 @@ impl<T: Namespace> Runtime<T> {
                 let Some(client) = client_of(&s, &rt.clients) else {
                     return Box::pin(std::future::ready(()));
                 };
-                metrics::received(T::PATH, ops_event_label(&event)).increment(1);
+                rt.clients.count_ops_event(&event);
                 let rt = rt.clone();
                 schedule(
                     &client.clone(),

@@ -12,7 +12,6 @@ use super::runtime::{Runtime, connection_info_reply};
 use crate::clients::Client;
 use crate::error::SocketError;
 use crate::listener::{Reply, connection_span, guarded, send_reply};
-use crate::metrics;
 use crate::namespace::Namespace;
 use crate::protocol::{Relay, Target, is_reserved_event, request, validate_channel};
 
@@ -40,15 +39,6 @@ fn parse<P: serde::de::DeserializeOwned>(
 ) -> Result<P, SocketError> {
     serde_json::from_value(payload.unwrap_or(Value::Null))
         .map_err(|e| SocketError::invalid_payload(format!("the `{event}` payload is invalid: {e}")))
-}
-
-/// The `event` label of an event without a user listener: one of tether's requests, or
-/// [`UNKNOWN_EVENT`](metrics::UNKNOWN_EVENT) (a client cannot make up labels).
-pub(super) fn ops_event_label(event: &str) -> &'static str {
-    request::ALL
-        .into_iter()
-        .find(|known| *known == event)
-        .unwrap_or(metrics::UNKNOWN_EVENT)
 }
 
 /// A client's event name as an error message may quote it: at most 64 characters, so that an

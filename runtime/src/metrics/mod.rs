@@ -41,6 +41,8 @@ mod prometheus;
 
 use std::time::Instant;
 
+use crate::protocol::request;
+
 #[cfg(feature = "prometheus")]
 pub use prometheus::{BuildError, PrometheusHandle, install_prometheus, prometheus_route};
 
@@ -170,6 +172,9 @@ pub(crate) struct NamespaceMetrics {
     emit_duration: ::metrics::Histogram,
     /// [`EVENTS_SENT`] by event name, at most [`MAX_EVENT_LABELS`] of them.
     sent: std::sync::RwLock<std::collections::HashMap<String, ::metrics::Counter>>,
+    /// [`EVENTS_RECEIVED`] of events without a user listener: each of tether's requests
+    /// ([`request::ALL`]), then [`UNKNOWN_EVENT`]; registered on first use.
+    ops_received: [std::sync::OnceLock<::metrics::Counter>; request::ALL.len() + 1],
 }
 
 impl NamespaceMetrics {
@@ -181,6 +186,7 @@ impl NamespaceMetrics {
             users: ::metrics::gauge!(USERS, "namespace" => namespace),
             emit_duration: ::metrics::histogram!(EMIT_DURATION, "namespace" => namespace),
             sent: std::sync::RwLock::default(),
+            ops_received: Default::default(),
         };
         this.sockets.set(0.0);
         this.users.set(0.0);
@@ -195,6 +201,19 @@ impl NamespaceMetrics {
     /// A user's first socket on this node arrived (`true`), or their last one left.
     pub(crate) fn user(&self, arrived: bool) {
         self.users.increment(if arrived { 1.0 } else { -1.0 });
+    }
+
+    /// Counts one event without a user listener: one of tether's requests by its name, any
+    /// other as [`UNKNOWN_EVENT`] (a client cannot make up labels).
+    pub(crate) fn ops_received(&self, event: &str) {
+        let index = request::ALL
+            .iter()
+            .position(|known| *known == event)
+            .unwrap_or(request::ALL.len());
+        let label = request::ALL.get(index).copied().unwrap_or(UNKNOWN_EVENT);
+        self.ops_received[index]
+            .get_or_init(|| received(self.namespace, label))
+            .increment(1);
     }
 
     /// Records how long an emit that started at `since` took.
