@@ -154,11 +154,7 @@ impl Typings {
     #[doc(hidden)]
     pub fn server_event<P: TS + ?Sized + 'static>(&mut self, event: &str) {
         let payload = self.type_name::<P>();
-        let position = if self.positions {
-            ", position?: string"
-        } else {
-            ""
-        };
+        let position = self.position();
         self.server.push((
             event.to_owned(),
             format!("(payload: {payload}{position}) => void"),
@@ -172,7 +168,8 @@ impl Typings {
             .push((event.to_owned(), "() => void".to_owned()));
     }
 
-    /// A listener of `event`: payload `P` (`None`: it takes none), ack `A` (`None`: no ack).
+    /// A listener of `event`: payload `P` when `payload`, ack `A` when `ack` (`()` for either
+    /// when there is none).
     #[doc(hidden)]
     pub fn listener<P: TS + ?Sized + 'static, A: TS + ?Sized + 'static>(
         &mut self,
@@ -194,6 +191,15 @@ impl Typings {
         }
         self.client
             .push((event.to_owned(), format!("({}) => void", params.join(", "))));
+    }
+
+    /// The last parameter of an event a namespace with recovery may record: its position.
+    fn position(&self) -> &'static str {
+        if self.positions {
+            ", position?: string"
+        } else {
+            ""
+        }
     }
 
     /// The name `P` has in TypeScript, declaring it (and what it uses) on first sight.
@@ -219,11 +225,7 @@ impl Typings {
             out.push_str(declaration);
             out.push_str("\n\n");
         }
-        let recorded = if self.positions {
-            ", position?: string"
-        } else {
-            ""
-        };
+        let recorded = self.position();
         let mut server = vec![
             (
                 CONNECTION_INFO_EVENT.to_owned(),
