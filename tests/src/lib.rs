@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod lobby;
+pub mod log;
 pub mod raw;
 pub mod recovering;
 pub mod redis;

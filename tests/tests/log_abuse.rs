@@ -4,13 +4,11 @@
 //! of log at `info` for every crate, and no line may quote what it sent. A well-behaved JS
 //! client beside it stays served.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tether::{Client, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::log::CapturedLog;
 use tether_tests::raw::RawSocket;
 use tether_tests::{JsClient, TestServer};
 
@@ -48,37 +46,12 @@ impl Board {
     }
 }
 
-/// Everything the process logs, counted and kept.
-#[derive(Clone, Default)]
-struct Captured {
-    bytes: Arc<AtomicUsize>,
-    text: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes.fetch_add(buf.len(), Ordering::Relaxed);
-        self.text.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A marker every abusive value carries, to find it if a log line quotes one.
 const MARK: &str = "EVILMARK";
 
 #[tokio::test]
 async fn five_seconds_of_abuse_add_less_than_100_kb_of_log_and_echo_nothing() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = CapturedLog::install("info");
 
     let tether = Tether::builder()
         .namespace(Board)
@@ -94,7 +67,7 @@ async fn five_seconds_of_abuse_add_less_than_100_kb_of_log_and_echo_nothing() {
     )
     .await;
     tracing::info!("capture check");
-    let before = captured.bytes.load(Ordering::Relaxed);
+    let before = captured.len();
     assert!(before > 0, "the log is captured");
 
     let long_name = format!("{MARK}{}", "x".repeat(10_000));
@@ -129,8 +102,8 @@ async fn five_seconds_of_abuse_add_less_than_100_kb_of_log_and_echo_nothing() {
     }
     // The side client is served right after.
     assert_eq!(js.emit_with_ack("side", "post", json!([1])).await, json!(1));
-    let logged = captured.bytes.load(Ordering::Relaxed) - before;
-    let text = String::from_utf8_lossy(&captured.text.lock().unwrap()).into_owned();
+    let logged = captured.len() - before;
+    let text = captured.text();
     println!("{sent} abusive events over {sessions} connections in 5 s: {logged} bytes of log");
     assert!(sent > 1_000, "the abuse was real: {sent} events");
     assert!(

@@ -2,11 +2,9 @@
 //! every event an `event` span inside it, so what a listener or a hook logs carries who and
 //! what, as a tracing subscriber shows it.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use tether::{Client, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::log::CapturedLog;
 use tether_tests::{JsClient, TestServer, eventually};
 
 #[derive(Clone)]
@@ -36,43 +34,9 @@ impl Spans {
     }
 }
 
-/// Everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().expect("lock"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The line that contains `message`.
-    fn line(&self, message: &str) -> Option<String> {
-        self.lines().into_iter().find(|l| l.contains(message))
-    }
-}
-
 #[tokio::test]
 async fn a_listeners_log_line_is_inside_its_event_and_connection_spans() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("tether=debug,tracing_spans=info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = CapturedLog::install("tether=debug,tracing_spans=info");
     let tether = Tether::builder()
         .namespace(Spans)
         .build()
