@@ -37,6 +37,9 @@ pub(crate) struct Args {
     /// `presence = true` or `presence = "2s"`: channel presence on, with its grace in
     /// milliseconds (the builder's when `None`).
     pub(crate) presence: Option<Option<Literal>>,
+    /// `presence_channels = "is_room"`: the function (`fn(&str) -> bool`) that picks the
+    /// channels presence tracks, spanned at the literal; every channel when `None`.
+    pub(crate) presence_channels: Option<syn::Path>,
     /// `share_metadata = true`: fetches return each socket's metadata.
     pub(crate) share_metadata: bool,
     /// `typescript = true`: the namespace's events can be written as TypeScript.
@@ -54,7 +57,7 @@ pub(crate) struct FieldArg {
     pub(crate) member: Member,
 }
 
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "path",
     "client_connection_key",
     "user_key",
@@ -66,6 +69,7 @@ const NAMES: [&str; 14] = [
     "recovery",
     "recovery_max_len",
     "presence",
+    "presence_channels",
     "share_metadata",
     "typescript",
     "crate",
@@ -101,6 +105,7 @@ struct RawArgs {
     recovery: Option<Option<Literal>>,
     recovery_max_len: Option<(Literal, LitInt)>,
     presence: Option<Option<Literal>>,
+    presence_channels: Option<(syn::Path, LitStr)>,
     share_metadata: bool,
     typescript: bool,
     krate: Option<syn::Path>,
@@ -194,6 +199,13 @@ impl RawArgs {
             ("presence", Lit::Str(lit)) => {
                 self.presence = parse_grace(cx, &lit).map(Some);
             }
+            ("presence_channels", Lit::Str(lit)) => match lit.parse::<syn::Path>() {
+                Ok(path) => self.presence_channels = Some((path, lit)),
+                Err(_) => cx.error_spanned_by(
+                    &lit,
+                    "expected the path of a `fn(&str) -> bool`, e.g. `presence_channels = \"is_room\"`",
+                ),
+            },
             ("recovery_max_len", Lit::Int(lit)) => match lit.base10_parse::<usize>() {
                 Ok(0) => cx.error_spanned_by(&lit, "`recovery_max_len` must be at least 1"),
                 Ok(n) => {
@@ -245,6 +257,14 @@ impl RawArgs {
                 "`recovery_max_len` needs `recovery`, e.g. `recovery = \"2min\", recovery_max_len = 1000`",
             );
         }
+        if let (Some((_, lit)), None) = (&self.presence_channels, &self.presence)
+            && !self.seen.iter().any(|name| name == "presence")
+        {
+            cx.error_spanned_by(
+                lit,
+                "`presence_channels` needs `presence`, e.g. `presence = true, presence_channels = \"is_room\"`",
+            );
+        }
         // Only a placeholder when an error was recorded above or while parsing.
         let path = self
             .path
@@ -261,6 +281,7 @@ impl RawArgs {
             recovery: self.recovery,
             recovery_max_len: self.recovery_max_len.map(|(m, _)| m),
             presence: self.presence,
+            presence_channels: self.presence_channels.map(|(path, _)| path),
             share_metadata: self.share_metadata,
             typescript: self.typescript,
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::tether)),
@@ -315,6 +336,7 @@ fn kind(name: &str) -> &'static str {
         "recovery" => "`true` or a window such as `\"90s\"`, `\"2min\"`, `\"1h\"`",
         "presence" => "`true` or a grace such as `\"500ms\"`, `\"5s\"`, `\"1min\"`",
         "rate" => RATE_FORMAT,
+        "presence_channels" => "the path of a `fn(&str) -> bool` as a string",
         "events" => "a type",
         _ => "a string literal",
     }
@@ -334,6 +356,7 @@ fn example(name: &str) -> &'static str {
         "recovery" => "recovery = \"2min\"",
         "recovery_max_len" => "recovery_max_len = 1000",
         "presence" => "presence = \"5s\"",
+        "presence_channels" => "presence_channels = \"is_room\"",
         "share_metadata" => "share_metadata = true",
         "typescript" => "typescript = true",
         _ => "crate = \"::tether\"",

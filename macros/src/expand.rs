@@ -83,6 +83,9 @@ fn namespace(ns: &Namespace<'_>) -> TokenStream {
         if let Some(ms) = grace {
             presence = quote!(#presence.grace(::core::time::Duration::from_millis(#ms)));
         }
+        if let Some(filter) = &args.presence_channels {
+            presence = quote!(#presence.channels(#filter));
+        }
         quote!(def.presence(#presence);)
     });
     let middleware = ns.middleware().map(|method| register(krate, method));

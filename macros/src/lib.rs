@@ -111,6 +111,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///   cluster-wide (`Emitter::members`) and receive `member_joined` / `member_left`
 ///   `{channel, user}` when a user's first socket anywhere joins it / their last one has been
 ///   gone for the grace (see `tether::Presence`).
+/// - `presence_channels = "is_room"` (with `presence`): only the channels the function
+///   (`fn(&str) -> bool`, a path in a string as serde's `skip_serializing_if`) accepts are
+///   tracked; the others send no `member_*` events, and `Emitter::members` lists the users of
+///   their sockets at the time (no grace).
 /// - `share_metadata = true`: `Emit::clients()` returns each socket's metadata (which must be
 ///   `Serialize`), from any node or worker (`ClusterClient::metadata_as`).
 /// - `events = ChatEvents`: the namespace's server→client events, an enum deriving

@@ -57,8 +57,8 @@ impl Inbox {
     }
 }
 
-/// The `/rooms` namespace: as `/lobby`, with channel presence (the builder's grace), clients
-/// joining any channel, and the users that came online and went offline on this node, in order
+/// The `/rooms` namespace: as `/lobby`, with channel presence (the builder's grace) on the
+/// channels whose name starts with `room` ([`tracked`]), clients joining any channel, and the users that came online and went offline on this node, in order
 /// (`(user, online)`).
 #[derive(Debug, Default)]
 pub struct Rooms {
@@ -73,7 +73,17 @@ impl Rooms {
     }
 }
 
-#[socket_namespace(path = "/rooms", user_key = "user_id", presence = true)]
+/// The channels of `/rooms` whose members are tracked.
+pub fn tracked(channel: &str) -> bool {
+    channel.starts_with("room")
+}
+
+#[socket_namespace(
+    path = "/rooms",
+    user_key = "user_id",
+    presence = true,
+    presence_channels = "tracked"
+)]
 impl Rooms {
     #[middleware]
     async fn authenticate(&self, hs: &Handshake) -> Result<SocketOk<Member>, SocketNok> {

@@ -4,7 +4,36 @@ use super::assert_errors;
 
 const UNKNOWN_COLOUR: &str = "unknown argument `colour`; expected one of `path`, \
      `client_connection_key`, `user_key`, `anonymous`, `max_connections_per_user`, `events`, \
-     `rate`, `burst`, `recovery`, `recovery_max_len`, `presence`, `share_metadata`, `typescript`, `crate`";
+     `rate`, `burst`, `recovery`, `recovery_max_len`, `presence`, `presence_channels`, `share_metadata`, `typescript`, `crate`";
+
+#[test]
+fn presence_channels_errors() {
+    let item = "impl A {}";
+    assert_errors(
+        r#"path = "/a", presence_channels = "is_room""#,
+        item,
+        &[(
+            "`presence_channels` needs `presence`, e.g. `presence = true, presence_channels = \"is_room\"`",
+            r#""is_room""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", presence = true, presence_channels = "not a path""#,
+        item,
+        &[(
+            "expected the path of a `fn(&str) -> bool`, e.g. `presence_channels = \"is_room\"`",
+            r#""not a path""#,
+        )],
+    );
+    assert_errors(
+        r#"path = "/a", presence = true, presence_channels = true"#,
+        item,
+        &[(
+            "expected the path of a `fn(&str) -> bool` as a string, e.g. `presence_channels = \"is_room\"`",
+            "true",
+        )],
+    );
+}
 
 #[test]
 fn recovery_argument_errors() {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 
@@ -33,6 +34,8 @@ impl Cluster {
         let Some(node) = self.node_id.as_deref() else {
             return;
         };
+        // A beat in flight finishes first; the next one sees `leaving` and stops.
+        let _beating = self.beating.lock().await;
         // One pipeline, one command per key (a Redis Cluster routes each to its shard): a
         // round trip or two whatever the sockets, even while the node is busy disconnecting
         // them all.
@@ -54,7 +57,7 @@ impl Cluster {
         // Presence groups: the departures start now, and another node announces them after
         // the grace (unless the users reconnect elsewhere by then).
         for ns in self.roster_namespaces() {
-            if let Err(e) = super::roster::reap(self, &ns, node).await {
+            if let Err(e) = super::roster::reap(self, &ns, node, Duration::ZERO).await {
                 tracing::debug!(error = %e, ns, "presence groups not left");
             }
         }

@@ -7,8 +7,9 @@
 //! the user came back within the grace, nothing is announced); the one that takes it to 0 puts
 //! the departure in `departing`, due after the grace, by Redis's clock. Every node takes the due
 //! departures with [`settle`] (a pop: each is announced by exactly one node). A node that died
-//! leaves its entries behind: every node checks the others' heartbeats each beat and removes a
-//! dead node's entries with [`reap`] (a pop again), which starts their departures.
+//! leaves its entries behind: every node checks the others' heartbeats every half beat and removes a
+//! dead node's entries with [`reap`] (a pop again), which starts their departures, their grace
+//! counted from the node's death rather than from the check.
 
 use std::sync::{LazyLock, PoisonError, Weak};
 use std::time::Duration;
@@ -73,8 +74,8 @@ return due"
     ))
 });
 
-/// KEYS: the dead node's entries, the nodes, departing. ARGV: node, roster prefix, grace (ms),
-/// most to take. Removes a batch of the node's entries (starting the departures they end);
+/// KEYS: the dead node's entries, the nodes, departing. ARGV: node, roster prefix, the grace
+/// left (ms), most to take. Removes a batch of the node's entries (starting the departures they end);
 /// returns how many entries remain.
 static REAP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
@@ -200,10 +201,18 @@ async fn settle(cluster: &Cluster, ns: &str) -> redis::RedisResult<Vec<Change>> 
 }
 
 /// Removes every entry `node` has in `ns` (it died, or is leaving), starting the departures
-/// they end.
-pub(super) async fn reap(cluster: &Cluster, ns: &str, node: &str) -> redis::RedisResult<()> {
+/// they end. `gone_for` is how long the node's sockets have been gone already: the grace counts
+/// from their end, not from this call, so a dead node's users leave within three beats plus
+/// the grace of its death (when the grace is at least a beat).
+pub(super) async fn reap(
+    cluster: &Cluster,
+    ns: &str,
+    node: &str,
+    gone_for: Duration,
+) -> redis::RedisResult<()> {
     let keys = roster_prefix(&cluster.prefix, ns);
-    let grace = grace_ms(cluster, ns);
+    let gone_ms = u64::try_from(gone_for.as_millis()).unwrap_or(u64::MAX);
+    let grace = grace_ms(cluster, ns).saturating_sub(gone_ms);
     loop {
         let left: usize = REAP
             .key(format!("{keys}node:{node}"))
@@ -265,9 +274,10 @@ pub(super) async fn members(cluster: &Cluster, ns: &str, group: &Group) -> Optio
     Some(users)
 }
 
-/// Takes due departures every [`TICK`], and each heartbeat removes the entries of dead nodes and
-/// rewrites this node's own if another node removed them (it was taken for dead); until the
-/// cluster is dropped or leaves.
+/// Takes due departures every [`TICK`], and every half beat removes the entries of dead nodes
+/// and rewrites this node's own if another node removed them (it was taken for dead); until the
+/// cluster is dropped or leaves. Checking at half beats finds a dead node within half a beat
+/// (and a tick) of its key's expiry.
 pub(super) async fn run(cluster: Weak<Cluster>) {
     let mut since_check = Duration::MAX;
     loop {
@@ -286,7 +296,7 @@ pub(super) async fn run(cluster: Weak<Cluster>) {
                         Err(e) => tracing::debug!(error = %e, ns, "departures not settled"),
                     }
                 }
-                if since_check >= cluster.heartbeat && !namespaces.is_empty() {
+                if since_check >= cluster.heartbeat / 2 && !namespaces.is_empty() {
                     since_check = Duration::ZERO;
                     check_nodes(&cluster, &namespaces).await;
                 }
@@ -325,7 +335,9 @@ async fn check_nodes(cluster: &Cluster, namespaces: &[String]) {
         for (node, alive) in others.iter().zip(alive) {
             if !alive {
                 tracing::info!(ns, node, "removing the presence entries of a dead node");
-                if let Err(e) = reap(cluster, ns, node).await {
+                // Its key outlived its last beat by three beats, and it died within a beat
+                // of that beat: its sockets have been gone for two beats at least.
+                if let Err(e) = reap(cluster, ns, node, cluster.heartbeat * 2).await {
                     tracing::debug!(error = %e, ns, node, "dead node's entries not removed");
                 }
             }
