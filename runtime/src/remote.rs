@@ -130,7 +130,8 @@ pub(crate) trait Remote: Send + Sync + 'static {
     fn set_member(&self, ns: &str, group: &Group, user: &str, sid: &str, present: bool);
 
     /// The users of a tracked `group` on every node, each once, those within their grace
-    /// included, sorted; `None` when the cluster cannot be reached.
+    /// included, sorted, this node's changes made before the call included; `None` when the
+    /// cluster cannot be reached.
     fn members<'a>(
         &'a self,
         ns: &'a str,

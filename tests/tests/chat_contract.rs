@@ -983,5 +983,28 @@ async fn two_demo_nodes_sharing_redis_deliver_to_each_others_sockets() {
         payload_of("dm", js.event("alice", "dm").await),
         json!({ "from": "bob", "text": "hi across" })
     );
+
+    // Channel members and the online list are the cluster's, not the node's.
+    let general = json!([{ "channel": "general" }]);
+    let ack = js.emit_with_ack("alice", "join", general.clone()).await;
+    assert_eq!(ack["members"], json!(["alice"]));
+    let ack = js.emit_with_ack("bob", "join", general).await;
+    assert_eq!(ack["members"], json!(["alice", "bob"]));
+    assert_eq!(
+        payload_of("member_joined", js.event("alice", "member_joined").await),
+        json!({ "channel": "general", "user": "bob" })
+    );
+    js.assert_no_event("bob", "member_joined", Duration::from_millis(300))
+        .await;
+    // The cluster view is refreshed every heartbeat (2 s by default).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let who = js.emit_with_ack("bob", "who", json!([])).await;
+        if who == json!(["alice", "bob"]) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "who on node b: {who}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     js.close().await;
 }

@@ -66,7 +66,12 @@ impl Remote for Cluster {
         ns: &'a str,
         group: &'a Group,
     ) -> RemoteFuture<'a, Option<Vec<String>>> {
-        Box::pin(super::roster::members(self, ns, group))
+        // This node's own changes first (a socket that just joined is a member).
+        let flushed = self.writers.flush();
+        Box::pin(async move {
+            flushed.await;
+            super::roster::members(self, ns, group).await
+        })
     }
 
     fn admit(

@@ -66,6 +66,8 @@ pub(crate) enum Op {
         cap: usize,
         reply: oneshot::Sender<Evicted>,
     },
+    /// Answers once the writes queued before it are done (see [`Writers::flush`]).
+    Flush { reply: oneshot::Sender<()> },
 }
 
 impl Op {
@@ -75,6 +77,7 @@ impl Op {
             | Self::Restore { ns, user, .. }
             | Self::Member { ns, user, .. }
             | Self::Cap { ns, user, .. } => (ns, user),
+            Self::Flush { .. } => ("", ""),
         }
     }
 }
@@ -114,7 +117,7 @@ impl Writers {
 
     /// A writer took `op` off its queue.
     pub(crate) fn taken(&self, op: &Op) {
-        if !matches!(op, Op::Restore { .. }) {
+        if !matches!(op, Op::Restore { .. } | Op::Flush { .. }) {
             self.queued.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -163,6 +166,25 @@ impl Writers {
             reply,
         });
         async move { answer.await.ok().flatten() }
+    }
+
+    /// Waits until every write queued before this call is done (written, kept or dropped), so
+    /// that a read of Redis that follows sees this node's own changes (a channel's members
+    /// right after a socket joined it). Not counted against [`MAX_QUEUED`].
+    pub(crate) fn flush(&self) -> impl Future<Output = ()> + Send + 'static {
+        let answers: Vec<_> = self
+            .queues
+            .iter()
+            .filter_map(|queue| {
+                let (reply, answer) = oneshot::channel();
+                queue.send(Op::Flush { reply }).ok().map(|()| answer)
+            })
+            .collect();
+        async move {
+            for answer in answers {
+                let _ = answer.await;
+            }
+        }
     }
 
     /// Keeps a removal Redis did not get, to replay on reconnection.
@@ -237,7 +259,7 @@ impl Writers {
                 let _ = reply.send(None);
             }
             Op::Set { present: false, .. } | Op::Member { present: false, .. } => self.keep(op),
-            Op::Set { .. } | Op::Member { .. } | Op::Restore { .. } => {}
+            Op::Set { .. } | Op::Member { .. } | Op::Restore { .. } | Op::Flush { .. } => {}
         }
     }
 }

@@ -42,6 +42,9 @@ pub(crate) async fn write(cluster: Weak<Cluster>, mut queue: mpsc::UnboundedRece
         };
         let connected = cluster.state() == ClusterState::Connected;
         match op {
+            Op::Flush { reply } => {
+                let _ = reply.send(());
+            }
             Op::Cap { reply, .. } if !connected => {
                 let _ = reply.send(None);
             }
@@ -163,6 +166,6 @@ async fn apply(cluster: &Cluster, node: &str, op: &Op) -> redis::RedisResult<()>
                 .query_async(&mut conn)
                 .await
         }
-        Op::Cap { .. } | Op::Member { .. } => Ok(()),
+        Op::Cap { .. } | Op::Member { .. } | Op::Flush { .. } => Ok(()),
     }
 }
