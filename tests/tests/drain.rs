@@ -84,6 +84,11 @@ async fn draining_a_node_tells_every_socket_and_its_users_go_offline_at_once() {
     };
     assert!(message.starts_with("server_shutdown"), "{message}");
     assert_eq!(a.close().await, 0, "a second close does nothing more");
+    // The node's key is gone, and no heartbeat in flight at the close writes it back.
+    let node_key = format!("tether:node:{}", a.node_id().expect("a node"));
+    assert_eq!(redis.cli(&["EXISTS", &node_key]).trim(), "0");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(redis.cli(&["EXISTS", &node_key]).trim(), "0", "still gone");
 }
 
 /// Dropping a tether: the router's layer keeps it running; once the server is gone too, its
@@ -116,4 +121,10 @@ async fn dropping_the_last_handle_stops_the_node() {
         assert!(Instant::now() < deadline, "the dropped node still runs");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        redis.cli(&["EXISTS", &node_key]).trim(),
+        "0",
+        "and stays gone"
+    );
 }

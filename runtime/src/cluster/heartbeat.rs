@@ -52,6 +52,7 @@ pub(crate) async fn heartbeat(cluster: Weak<Cluster>) {
             let Some(cluster) = cluster.upgrade() else {
                 return;
             };
+            let _beating = cluster.beating.lock().await;
             if cluster.is_leaving() {
                 return;
             }

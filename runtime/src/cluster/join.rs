@@ -75,6 +75,7 @@ impl Cluster {
             acks_channel: Some(acks),
             pending_acks: Pending::default(),
             leaving: std::sync::atomic::AtomicBool::new(false),
+            beating: tokio::sync::Mutex::new(()),
             shutdown: watch::Sender::new(false),
             topology: None,
             replies: tokio::sync::Mutex::new(None),

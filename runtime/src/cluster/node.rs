@@ -85,6 +85,9 @@ pub(crate) struct Cluster {
     pub(super) pending_acks: Pending,
     /// Set when the node leaves (a graceful shutdown): its tasks stop.
     pub(super) leaving: std::sync::atomic::AtomicBool,
+    /// Held by a heartbeat while it writes, and by [`leave`](Self::leave) before it removes
+    /// the node: a beat in flight cannot write the node's key back after it was removed.
+    pub(super) beating: tokio::sync::Mutex<()>,
     /// Tells the node's tasks it is leaving.
     pub(super) shutdown: watch::Sender<bool>,
     /// A process that serves no sockets: how to reach Redis for a link of answers.
@@ -141,6 +144,7 @@ impl Cluster {
             acks_channel: None,
             pending_acks: Pending::default(),
             leaving: std::sync::atomic::AtomicBool::new(false),
+            beating: tokio::sync::Mutex::new(()),
             shutdown: watch::Sender::new(false),
             topology: Some(topology),
             replies: tokio::sync::Mutex::new(None),

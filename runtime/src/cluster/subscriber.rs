@@ -98,7 +98,10 @@ pub(crate) async fn run(
                         if let Some(cluster) = cluster.upgrade() {
                             // The heartbeat before the presence is rewritten: entries of a node
                             // with no heartbeat read as dead (and are removed) elsewhere.
-                            beat(&cluster).await;
+                            let _beating = cluster.beating.lock().await;
+                            if !cluster.is_leaving() {
+                                beat(&cluster).await;
+                            }
                         }
                         state.send_replace(ClusterState::Connected);
                         crate::metrics::cluster_connected(true);
