@@ -3,8 +3,9 @@
 // exchange a channel message and a DM, see a notification posted over HTTP, an error ack for a
 // bad channel name, and log out and back in on the same socket. A second server with 2 s tokens
 // checks that the page renews an expired token by itself (same socket, messages still arrive)
-// and, when it cannot, shows why the server disconnected it. Saves screenshots to
-// tests/artifacts/.
+// and, when it cannot, shows why the server disconnected it. A third is stopped with SIGTERM
+// while a page is open: the page is told the server is restarting and the process exits 0.
+// Saves screenshots to tests/artifacts/.
 //
 //   node --test tests/browser/chat.spec.mjs
 //
@@ -340,4 +341,24 @@ test("a saved session whose token expired connects again with a fresh token", as
   assert.notEqual(saved.token, stale, "the fresh token is saved");
   assert.deepEqual(refused, []);
   await context.close();
+});
+
+test("SIGTERM drains the demo: the page is told server_shutdown and the process exits 0", async () => {
+  const draining = await startServer();
+  const exited = new Promise((resolveExit) => {
+    draining.child.on("exit", (code, signal) => resolveExit({ code, signal }));
+  });
+  const erin = await openAs("erin", draining);
+  draining.child.kill("SIGTERM");
+  // The page hears `/ops/disconnected {code: "server_shutdown", reconnect: true}` and says so
+  // before its first reconnection attempt (0.25–1.25 s later).
+  await waitForText(erin.page, "#status-text", "the server is restarting; reconnecting…");
+  const { code, signal } = await Promise.race([
+    exited,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`no exit 5 s after SIGTERM:\n${draining.output()}`)), 5_000)),
+  ]);
+  assert.equal(signal, null, draining.output());
+  assert.equal(code, 0, draining.output());
+  assert.match(draining.output(), /drained; stopping.*sockets=1/);
+  await erin.context.close();
 });

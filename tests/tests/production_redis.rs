@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tether::cluster::{ClusterConfig, ClusterState};
 use tether::{AnyEvent, Emitter, Tether};
-use tether_tests::lobby::Lobby;
+use tether_tests::lobby::{Lobby, Rooms};
 use tether_tests::sentinel::SentinelSet;
 use tether_tests::tls::{Pki, TlsRedisCluster, TlsRedisServer};
 use tether_tests::{JsClient, TestServer, eventually};
@@ -36,6 +36,7 @@ impl Node {
 async fn build(config: ClusterConfig) -> Result<Tether, tether::BuildError> {
     Tether::builder()
         .namespace(Lobby)
+        .namespace(Rooms::default())
         .cluster(config)
         .build()
         .await
@@ -59,6 +60,32 @@ async fn connect(js: &mut JsClient, node: &Node, user: &str) {
     )
     .await;
     js.event(user, "/ops/connection-success").await;
+}
+
+/// Channel presence through this Redis (its scripts, over TLS here): alice on `a` and bob on
+/// `b` join `room` of `/rooms`; bob hears alice once, and both nodes list both.
+async fn members_across(js: &mut JsClient, a: &Node, b: &Node) {
+    for (name, node) in [("room-bob", b), ("room-alice", a)] {
+        let user = name.trim_start_matches("room-");
+        js.connect_ok(
+            name,
+            &node.server.url("/rooms"),
+            json!({"auth": {"token": user}}),
+        )
+        .await;
+        let ack = js
+            .emit_with_ack(name, "/ops/join", json!([{"channel": "room"}]))
+            .await;
+        assert_eq!(ack["channels"], json!(["room"]), "{name}: {ack}");
+    }
+    assert_eq!(
+        js.event("room-bob", "member_joined").await,
+        vec![json!({"channel": "room", "user": "alice"})]
+    );
+    for node in [a, b] {
+        let members = node.tether.emitter::<Rooms>().members("room").await;
+        assert_eq!(members, ["alice", "bob"]);
+    }
 }
 
 fn note(payload: Value) -> AnyEvent {
@@ -122,6 +149,7 @@ async fn nodes_share_a_redis_that_serves_tls_only() {
         assert!(Instant::now() < deadline, "b never saw alice online");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    members_across(&mut js, &a, &b).await;
     js.close().await;
 }
 
@@ -245,6 +273,7 @@ async fn nodes_share_a_redis_cluster_that_speaks_tls_only() {
         .await
         .expect("a Redis-only emitter on the TLS cluster");
     crosses(&js, &worker, "alice", json!("worker to a over TLS")).await;
+    members_across(&mut js, &a, &b).await;
     js.close().await;
 }
 
