@@ -16,7 +16,8 @@
 //!   to a user or channel is recorded and carries its position as a last argument, and a socket
 //!   that reconnects with `auth.recover = {offset, channels}` receives what it missed.
 //!
-//! `TOKIO_WORKER_THREADS` sets the runtime's threads (default: one per core).
+//! `TOKIO_WORKER_THREADS` sets the runtime's threads (default: one per core); `WS_READ_BUFFER`
+//! tungstenite's read buffer per socket (socketioxide's `ws_read_buffer_size`, 4096 by default).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -174,6 +175,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .namespace(BenchRecovery { verifier })
         .rate_limit(None);
+    let builder = match std::env::var("EXPERIMENT_WS_READ_BUF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => builder.configure_socketio(move |b| b.ws_read_buffer_size(n)),
+        None => builder,
+    };
     let tether = cluster(builder, redis_url).build().await?;
     let app = axum::Router::new().layer(tether.layer());
 
