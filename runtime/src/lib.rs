@@ -111,6 +111,7 @@ mod emitter;
 mod error;
 mod events;
 mod handshake;
+mod inline_handler;
 mod layer;
 mod listener;
 mod login;

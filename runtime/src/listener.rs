@@ -11,9 +11,12 @@ use serde::Serialize;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::socket::Socket;
 
 use crate::clients::{Client, ClientData, ConnectedClients};
 use crate::error::SocketError;
+use crate::inline_handler::Inline;
 use crate::metrics::{self, Dropped, dropped, rate_limit_disconnect};
 use crate::protocol::Kick;
 use crate::rate::Buckets;
@@ -141,13 +144,13 @@ pub(crate) fn schedule<M: Send + Sync + 'static>(
     asked: bool,
     event: &str,
     work: impl FnOnce(AckSender) -> Job,
-) -> Job {
+) -> Option<Job> {
     if let Err(err) = admit_rate(client, policy.limit.as_deref()) {
         send_reply(client.socket(), ack, asked, Reply::error(&err), event);
-        return Box::pin(std::future::ready(()));
+        return None;
     }
     if policy.mode == Concurrency::Concurrent {
-        return work(ack);
+        return Some(work(ack));
     }
     match client.data().serial.reserve() {
         Some(slot) => slot.run(work(ack)),
@@ -159,7 +162,7 @@ pub(crate) fn schedule<M: Send + Sync + 'static>(
             send_reply(client.socket(), ack, asked, Reply::error(&err), event);
         }
     }
-    Box::pin(std::future::ready(()))
+    None
 }
 
 /// Takes the event from the socket's bucket, then from the listener's (the user's, or the
@@ -211,43 +214,51 @@ pub(crate) fn register<S, M, P, F, Fut>(
     let received = metrics::received(clients.namespace(), event);
     socket.on(
         event,
-        move |s: SocketRef, TryData(payload): TryData<P>, ack: AckSender, asked: AckAsked| -> Job {
-            let Some(client) = client_of(&s, &clients) else {
-                return Box::pin(std::future::ready(()));
-            };
-            received.increment(1);
-            let (state, listener) = (state.clone(), listener.clone());
-            // Everything the listener logs carries the namespace, event, socket and user.
-            let span = tracing::debug_span!(
-                parent: connection_span(&s),
-                "event",
-                event,
-                user = client.user_id().as_deref().unwrap_or("")
-            );
-            schedule(&client.clone(), &policy, ack, asked.0, event, move |ack| {
-                Box::pin(tracing::Instrument::instrument(
-                    async move {
-                        // A listener without payload accepts an event sent with no arguments.
-                        let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
-                        let reply = match payload {
-                            // Boxed: the user's future would otherwise be inlined into this one.
-                            Ok(payload) => {
-                                run_guarded(Box::pin(listener(state, client, payload)), event, &s)
+        Inline(
+            move |s: Arc<Socket>, mut v: socketioxide::handler::Value, ack_id: Option<i64>| {
+                let Ok(TryData::<P>(payload)) = TryData::from_message_parts(&s, &mut v, &ack_id);
+                let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
+                let asked = AckAsked(ack_id.is_some());
+                let s = SocketRef::from(s);
+                let client = client_of(&s, &clients)?;
+                received.increment(1);
+                let (state, listener) = (state.clone(), listener.clone());
+                // Everything the listener logs carries the namespace, event, socket and user.
+                let span = tracing::debug_span!(
+                    parent: connection_span(&s),
+                    "event",
+                    event,
+                    user = client.user_id().as_deref().unwrap_or("")
+                );
+                schedule(&client.clone(), &policy, ack, asked.0, event, move |ack| {
+                    Box::pin(tracing::Instrument::instrument(
+                        async move {
+                            // A listener without payload accepts an event sent with no arguments.
+                            let payload = payload.or_else(|e| no_payload::<P>().ok_or(e));
+                            let reply = match payload {
+                                // Boxed: the user's future would otherwise be inlined into this one.
+                                Ok(payload) => {
+                                    run_guarded(
+                                        Box::pin(listener(state, client, payload)),
+                                        event,
+                                        &s,
+                                    )
                                     .await
-                            }
-                            Err(e) => {
-                                let message = format!("the `{event}` payload is invalid: {e}");
-                                // Client-caused: at debug, without the error (it may quote the value).
-                                tracing::debug!(sid = %s.id, event, "invalid payload");
-                                Reply::error(&SocketError::invalid_payload(message))
-                            }
-                        };
-                        send_reply(&s, ack, asked.0, reply, event);
-                    },
-                    span,
-                ))
-            })
-        },
+                                }
+                                Err(e) => {
+                                    let message = format!("the `{event}` payload is invalid: {e}");
+                                    // Client-caused: at debug, without the error (it may quote the value).
+                                    tracing::debug!(sid = %s.id, event, "invalid payload");
+                                    Reply::error(&SocketError::invalid_payload(message))
+                                }
+                            };
+                            send_reply(&s, ack, asked.0, reply, event);
+                        },
+                        span,
+                    ))
+                })
+            },
+        ),
     );
 }
 

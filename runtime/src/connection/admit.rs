@@ -149,7 +149,7 @@ impl<T: Namespace> Runtime<T> {
                 };
                 rt.clients.count_ops_event(&event);
                 let rt = rt.clone();
-                schedule(
+                let job = schedule(
                     &client.clone(),
                     &Policy::default(),
                     ack,
@@ -161,7 +161,8 @@ impl<T: Namespace> Runtime<T> {
                                 .await
                         })
                     },
-                )
+                );
+                job.unwrap_or_else(|| Box::pin(std::future::ready(())))
             },
         );
         let rt = self.clone();
