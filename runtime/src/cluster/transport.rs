@@ -190,6 +190,13 @@ impl Conn {
     /// pipeline may not cross slots).
     pub(crate) async fn publish(&self, channels: &[String], payload: &[u8]) -> RedisResult<usize> {
         match self {
+            Self::Server(_) | Self::Sentinel(_) if channels.len() == 1 => {
+                redis::cmd("PUBLISH")
+                    .arg(&channels[0])
+                    .arg(payload)
+                    .query_async(&mut self.clone())
+                    .await
+            }
             Self::Server(_) | Self::Sentinel(_) => {
                 let mut pipe = redis::pipe();
                 for channel in channels {
