@@ -170,7 +170,8 @@ start() {
 }
 
 # run IMPL NODES [NAME [LOADGEN ARGS..]]: starts the nodes, runs the load generator (results in
-# NAME.json, default IMPL-NODES), stops them. The extra arguments come last, so they win.
+# NAME.json, default IMPL-NODES), stops them. The extra arguments come last, so they win. With
+# more than one node, BYSTANDERS (default 1) more nodes join the cluster and hold no socket.
 run() {
   local impl=$1 nodes=$2 name=${3:-$1-$2} redis="" urls=() pids=() i port pid scenarios=all
   shift $(($# < 3 ? $# : 3))
@@ -179,13 +180,15 @@ run() {
     redis=$REDIS_URL_ALL
     scenarios=unicast,fanout,latency
   fi
+  # The load generator adds up repeated `--scenarios`: one given here replaces the default.
+  if [[ " ${args[*]} " == *" --scenarios "* ]]; then scenarios=""; fi
   if [ -n "$REDIS_PID" ]; then args=(--redis-pid "$REDIS_PID" "${args[@]}"); fi
   echo "== $name: $impl × $nodes node(s)   load: $(uptime | sed 's/.*load average: //')" >&2
   echo "$name: $(uptime)" >>"$OUT/uptime.txt"
   # With Redis, one more node joins the cluster and holds no socket: the work it does is work
   # for messages none of its sockets receive (`--bystander-pid`).
   local total=$nodes
-  if [ "$nodes" -gt 1 ]; then total=$((nodes + 1)); fi
+  if [ "$nodes" -gt 1 ]; then total=$((nodes + ${BYSTANDERS:-1})); fi
   for i in $(seq "$total"); do
     read -r port pid < <(start "$impl" "$redis" "$OUT/$name-node$i.log")
     PIDS+=("$pid"); pids+=("$pid")
@@ -202,7 +205,7 @@ run() {
     fi
   done
   if ! timeout 900 "${LOADGEN_CPU[@]}" "$LOADGEN" run --impl "$impl" "${urls[@]}" --n "$N" \
-      --duration "$DURATION" --scenarios "$scenarios" "${SIZING[@]}" "${EXTRA[@]}" "${args[@]}" \
+      --duration "$DURATION" ${scenarios:+--scenarios "$scenarios"} "${SIZING[@]}" "${EXTRA[@]}" "${args[@]}" \
       --out "$OUT/$name.json" >/dev/null 2>"$OUT/$name.loadgen.log"; then
     echo "run.sh: the $name run failed; see $OUT/$name.loadgen.log" >&2
     tail -3 "$OUT/$name.loadgen.log" >&2 || true
@@ -237,9 +240,17 @@ main_suite() {
       run "$impl" 2
     fi
   done
+  # Scale-out: the same two nodes holding sockets, with two nodes holding none; the cluster's
+  # CPU per delivery should not grow with nodes that hold no recipient.
+  if [ "$SMOKE" = 0 ] && [ -n "$REDIS_URL_ALL" ]; then
+    for impl in "${impls[@]}"; do
+      if [ "$impl" = tether ] && [ "$NO_CLUSTER" = 1 ]; then continue; fi
+      BYSTANDERS=2 run "$impl" 2 "$impl-4" --scenarios unicast,fanout
+    done
+  fi
 
   shopt -s nullglob
-  results=("$OUT"/*-[12].json)
+  results=("$OUT"/*-[124].json)
   if [ ${#results[@]} -eq 0 ]; then
     echo "run.sh: no results" >&2
     exit 1

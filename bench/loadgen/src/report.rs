@@ -15,7 +15,8 @@ enum Better {
 /// One row: which scenario, which metric, where it is in the JSON.
 struct Row {
     scenario: &'static str,
-    nodes: u64,
+    /// The run: nodes holding sockets, and nodes holding none (bystanders).
+    nodes: (u64, u64),
     metric: &'static str,
     section: &'static str,
     field: &'static str,
@@ -24,7 +25,7 @@ struct Row {
 
 const fn row(
     scenario: &'static str,
-    nodes: u64,
+    nodes: (u64, u64),
     metric: &'static str,
     section: &'static str,
     field: &'static str,
@@ -42,43 +43,54 @@ const fn row(
 
 #[rustfmt::skip]
 const ROWS: &[Row] = &[
-    row("1 idle", 1, "RSS per idle socket (KiB)", "idle", "per_socket_kib", Better::Lower),
-    row("1 idle, after traffic", 1, "RSS per socket (KiB)", "idle", "per_socket_after_traffic_kib", Better::Lower),
-    row("2 connect + auth", 1, "connects/s", "connect", "per_s", Better::Higher),
-    row("2 connect + auth", 1, "connect p99 (ms)", "connect", "p99_ms", Better::Lower),
-    row("3 unicast to user, 1 node", 1, "deliveries/s", "unicast", "per_s", Better::Higher),
-    row("3 unicast to user, 1 node", 1, "p50 / p99 / max (ms)", "unicast", "p50_ms", Better::Lower),
-    row("3 unicast to user, 1 node", 1, "lost", "unicast", "lost", Better::None),
-    row("3 unicast to user, 1 node", 1, "server CPU per delivery (µs)", "unicast", "server_cpu_us_per_delivery", Better::Lower),
-    row("3 unicast to user, 2 nodes", 2, "deliveries/s", "unicast", "per_s", Better::Higher),
-    row("3 unicast to user, 2 nodes", 2, "p50 / p99 / max (ms)", "unicast", "p50_ms", Better::Lower),
-    row("3 unicast to user, 2 nodes", 2, "lost", "unicast", "lost", Better::None),
-    row("3 unicast to user, 2 nodes", 2, "server CPU per delivery (µs)", "unicast", "server_cpu_us_per_delivery", Better::Lower),
-    row("3 unicast to user, 2 nodes", 2, "CPU of a 3rd node holding no recipient (ms)", "unicast", "bystander_cpu_ms", Better::Lower),
-    row("4 fan-out to channel, 1 node", 1, "deliveries/s", "fanout", "per_s", Better::Higher),
-    row("4 fan-out to channel, 1 node", 1, "p50 / p99 / max (ms)", "fanout", "p50_ms", Better::Lower),
-    row("4 fan-out to channel, 1 node", 1, "lost", "fanout", "lost", Better::None),
-    row("4 fan-out to channel, 1 node", 1, "server CPU per delivery (µs)", "fanout", "server_cpu_us_per_delivery", Better::Lower),
-    row("4 fan-out to channel, 2 nodes", 2, "deliveries/s", "fanout", "per_s", Better::Higher),
-    row("4 fan-out to channel, 2 nodes", 2, "p50 / p99 / max (ms)", "fanout", "p50_ms", Better::Lower),
-    row("4 fan-out to channel, 2 nodes", 2, "lost", "fanout", "lost", Better::None),
-    row("4 fan-out to channel, 2 nodes", 2, "CPU of a 3rd node holding no recipient (ms)", "fanout", "bystander_cpu_ms", Better::Lower),
-    row("5 open loop, 1 node", 1, "p50 / p99 / max (ms)", "latency", "p50_ms", Better::Lower),
-    row("5 open loop, 1 node", 1, "lost", "latency", "lost", Better::None),
-    row("5 open loop, 2 nodes", 2, "p50 / p99 / max (ms)", "latency", "p50_ms", Better::Lower),
-    row("5 open loop, 2 nodes", 2, "lost", "latency", "lost", Better::None),
-    row("5 open loop, 2 nodes", 2, "CPU of a 3rd node holding no recipient (ms)", "latency", "bystander_cpu_ms", Better::Lower),
-    row("6 churn", 1, "connect+disconnect/s", "churn", "per_s", Better::Higher),
-    row("6 churn", 1, "RSS growth after churn (KiB)", "churn", "growth_kib", Better::None),
+    row("1 idle", (1, 0), "RSS per idle socket (KiB)", "idle", "per_socket_kib", Better::Lower),
+    row("1 idle, after traffic", (1, 0), "RSS per socket (KiB)", "idle", "per_socket_after_traffic_kib", Better::Lower),
+    row("2 connect + auth", (1, 0), "connects/s", "connect", "per_s", Better::Higher),
+    row("2 connect + auth", (1, 0), "connect p99 (ms)", "connect", "p99_ms", Better::Lower),
+    row("3 unicast to user, 1 node", (1, 0), "deliveries/s", "unicast", "per_s", Better::Higher),
+    row("3 unicast to user, 1 node", (1, 0), "p50 / p99 / max (ms)", "unicast", "p50_ms", Better::Lower),
+    row("3 unicast to user, 1 node", (1, 0), "lost", "unicast", "lost", Better::None),
+    row("3 unicast to user, 1 node", (1, 0), "server CPU per delivery (µs)", "unicast", "server_cpu_us_per_delivery", Better::Lower),
+    row("3 unicast to user, 2 nodes", (2, 1), "deliveries/s", "unicast", "per_s", Better::Higher),
+    row("3 unicast to user, 2 nodes", (2, 1), "p50 / p99 / max (ms)", "unicast", "p50_ms", Better::Lower),
+    row("3 unicast to user, 2 nodes", (2, 1), "lost", "unicast", "lost", Better::None),
+    row("3 unicast to user, 2 nodes", (2, 1), "server CPU per delivery (µs)", "unicast", "server_cpu_us_per_delivery", Better::Lower),
+    row("3 unicast to user, 2 nodes", (2, 1), "CPU of a 3rd node holding no recipient (ms)", "unicast", "bystander_cpu_ms", Better::Lower),
+    row("3 unicast to user, 2 nodes", (2, 1), "cluster CPU per delivery, all 3 nodes (µs)", "unicast", "cluster_cpu_us_per_delivery", Better::Lower),
+    row("3 unicast to user, 4 nodes (2 idle)", (2, 2), "deliveries/s", "unicast", "per_s", Better::Higher),
+    row("3 unicast to user, 4 nodes (2 idle)", (2, 2), "cluster CPU per delivery, all 4 nodes (µs)", "unicast", "cluster_cpu_us_per_delivery", Better::Lower),
+    row("4 fan-out to channel, 1 node", (1, 0), "deliveries/s", "fanout", "per_s", Better::Higher),
+    row("4 fan-out to channel, 1 node", (1, 0), "p50 / p99 / max (ms)", "fanout", "p50_ms", Better::Lower),
+    row("4 fan-out to channel, 1 node", (1, 0), "lost", "fanout", "lost", Better::None),
+    row("4 fan-out to channel, 1 node", (1, 0), "server CPU per delivery (µs)", "fanout", "server_cpu_us_per_delivery", Better::Lower),
+    row("4 fan-out to channel, 2 nodes", (2, 1), "deliveries/s", "fanout", "per_s", Better::Higher),
+    row("4 fan-out to channel, 2 nodes", (2, 1), "p50 / p99 / max (ms)", "fanout", "p50_ms", Better::Lower),
+    row("4 fan-out to channel, 2 nodes", (2, 1), "lost", "fanout", "lost", Better::None),
+    row("4 fan-out to channel, 2 nodes", (2, 1), "CPU of a 3rd node holding no recipient (ms)", "fanout", "bystander_cpu_ms", Better::Lower),
+    row("4 fan-out to channel, 2 nodes", (2, 1), "cluster CPU per delivery, all 3 nodes (µs)", "fanout", "cluster_cpu_us_per_delivery", Better::Lower),
+    row("4 fan-out to channel, 4 nodes (2 idle)", (2, 2), "deliveries/s", "fanout", "per_s", Better::Higher),
+    row("4 fan-out to channel, 4 nodes (2 idle)", (2, 2), "cluster CPU per delivery, all 4 nodes (µs)", "fanout", "cluster_cpu_us_per_delivery", Better::Lower),
+    row("5 open loop, 1 node", (1, 0), "p50 / p99 / max (ms)", "latency", "p50_ms", Better::Lower),
+    row("5 open loop, 1 node", (1, 0), "lost", "latency", "lost", Better::None),
+    row("5 open loop, 2 nodes", (2, 1), "p50 / p99 / max (ms)", "latency", "p50_ms", Better::Lower),
+    row("5 open loop, 2 nodes", (2, 1), "lost", "latency", "lost", Better::None),
+    row("5 open loop, 2 nodes", (2, 1), "CPU of a 3rd node holding no recipient (ms)", "latency", "bystander_cpu_ms", Better::Lower),
+    row("6 churn", (1, 0), "connect+disconnect/s", "churn", "per_s", Better::Higher),
+    row("6 churn", (1, 0), "RSS growth after churn (KiB)", "churn", "growth_kib", Better::None),
 ];
 
 /// A run's results, found by implementation and node count.
 struct Runs<'a>(&'a [Value]);
 
 impl Runs<'_> {
-    fn find(&self, implementation: &str, nodes: u64) -> Option<&Value> {
+    fn find(&self, implementation: &str, (nodes, bystanders): (u64, u64)) -> Option<&Value> {
         self.0.iter().find(|v| {
-            v["impl"].as_str() == Some(implementation) && v["nodes"].as_u64() == Some(nodes)
+            let held = v["nodes"].as_u64();
+            // Results from before the field: a cluster run had one bystander.
+            let idle = v["bystanders"]
+                .as_u64()
+                .unwrap_or(u64::from(held.unwrap_or(1) > 1));
+            v["impl"].as_str() == Some(implementation) && held == Some(nodes) && idle == bystanders
         })
     }
 }
@@ -185,7 +197,7 @@ pub(crate) fn table(runs: &[Value], missing: &[Missing]) -> String {
             Some(c) => c,
             None => missing
                 .iter()
-                .find(|(i, n, _)| i == name && *n == row.nodes && run.is_none())
+                .find(|(i, n, _)| i == name && *n == row.nodes.0 && run.is_none())
                 .map_or_else(|| "—".to_owned(), |(_, _, why)| format!("n/a ({why})")),
         };
         let t = shown(tether, "tether");
@@ -212,9 +224,13 @@ pub(crate) fn notes(runs: &[Value]) -> String {
         let fanout = v.get("fanout");
         let latency = v.get("latency");
         out.push_str(&format!(
-            "- {} × {} node(s): N={} sockets, {} s per phase; bad token refused: {}; fan-out K={} ({} channels); open loop {} msg/s; dropped connections: {}; loadgen CPU {:.1} s\n",
+            "- {} × {} node(s){}: N={} sockets, {} s per phase; bad token refused: {}; fan-out K={} ({} channels); open loop {} msg/s; dropped connections: {}; loadgen CPU {:.1} s\n",
             v["impl"].as_str().unwrap_or("?"),
             v["nodes"],
+            match v["bystanders"].as_u64() {
+                Some(idle) if idle > 0 => format!(" + {idle} holding none"),
+                _ => String::new(),
+            },
             v["n"],
             v["duration_s"],
             v["auth"]["bad_token_refused"],

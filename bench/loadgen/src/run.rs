@@ -87,6 +87,7 @@ pub(crate) async fn run(cfg: &Config) -> Result<Value, String> {
     let mut out = json!({
         "impl": cfg.implementation,
         "nodes": cfg.urls.len(),
+        "bystanders": cfg.bystanders.len(),
         "ns": cfg.ns,
         "tag": cfg.tag,
         "n": cfg.n,

@@ -89,6 +89,12 @@ impl<'a> PhaseCpu<'a> {
     pub(crate) fn report(&self, used: &Used, out: &mut serde_json::Value, deliveries: u64) {
         if !self.pids[1].is_empty() {
             out["bystander_cpu_ms"] = serde_json::json!(used.bystanders * 1e3);
+            // What the whole cluster spent per delivery: grows with the nodes when every node
+            // does work for every message (a broadcast adapter), stays flat when only the nodes
+            // holding a recipient do.
+            out["cluster_cpu_us_per_delivery"] = serde_json::json!(
+                (used.servers + used.bystanders) * 1e6 / deliveries.max(1) as f64
+            );
         }
         if !self.pids[2].is_empty() {
             out["redis_cpu_s"] = serde_json::json!(used.redis);
