@@ -106,7 +106,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    // A backlog fit for reconnect storms (see `tether::bind`).
+    let listener = tether::bind(([127, 0, 0, 1], 3000).into()).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app().await?).await?;
     Ok(())

@@ -121,8 +121,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(url) = redis_url {
         config = config.redis(url);
     }
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::from((settings.host, settings.port))).await?;
+    // A backlog of 1024: the clients of a restarted node all reconnect at once.
+    let listener = tether::bind(SocketAddr::from((settings.host, settings.port))).await?;
     // The bound address, not the requested one: with PORT=0 this is where to connect.
     let addr = listener.local_addr()?;
     // The page's own origin only (and `localhost` for a loopback address), unless

@@ -124,6 +124,7 @@ mod rate;
 mod recovery;
 mod remote;
 mod serial;
+mod serve;
 mod server_events;
 pub mod testing;
 mod tether;
@@ -161,6 +162,7 @@ pub use protocol::{
 };
 pub use rate::RateLimit;
 pub use recovery::{DEFAULT_RECOVERY_MAX_LEN, DEFAULT_RECOVERY_WINDOW, Recovery};
+pub use serve::{LISTEN_BACKLOG, bind};
 pub use server_events::{SERVER_EVENTS_CAPACITY, ServerEvent};
 pub use socketioxide::socket::{DisconnectReason, Sid};
 pub use tether::Tether;

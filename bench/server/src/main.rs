@@ -186,7 +186,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = axum::Router::new().layer(tether.layer());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tether::bind(addr).await?;
     // Small frames go out at once, as with Node's http server (`noDelay` is its default) and the
     // demo: Nagle's algorithm would hold a burst's second frame until the client's delayed ACK
     // (~40 ms), which shows in the replay of a reconnect.
