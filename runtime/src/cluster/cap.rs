@@ -28,7 +28,7 @@ pub(crate) async fn check_cap(
         return evicted
     ";
     let key = conns_key(&cluster.prefix, ns, user);
-    let mut conn = cluster.publisher();
+    let mut conn = cluster.background();
     let warn = |e: redis::RedisError| tracing::warn!(error = %e, user, "cluster connection cap not checked");
     let members: Vec<String> = conn.zrange(&key, 0, -1).await.map_err(warn).ok()?;
     let mut others: Vec<String> = members

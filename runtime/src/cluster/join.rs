@@ -45,6 +45,11 @@ impl Cluster {
                     .map_err(|e| ClusterError(format!("Redis client: {e}")))?
             }
         };
+        // Connected on first use: it adds no way for the start to fail.
+        let background = topology
+            .connect(true)
+            .await
+            .map_err(|e| ClusterError(format!("Redis client: {e}")))?;
         // Capacity one: a wake-up pending is all the subscriber needs to know.
         let (wake_tx, wake) = mpsc::channel(1);
         let node_id = random_id();
@@ -65,6 +70,7 @@ impl Cluster {
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
             publisher,
+            background,
             subs: Some((wanted.clone(), wake_tx)),
             state: state_rx,
             namespaces: RwLock::new(HashMap::new()),

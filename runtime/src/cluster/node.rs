@@ -69,6 +69,8 @@ pub(crate) struct Cluster {
     pub(super) prefix: String,
     pub(super) heartbeat: Duration,
     pub(super) publisher: Conn,
+    /// The connection of presence writes (see [`background`](Self::background)).
+    pub(super) background: Conn,
     /// The channels to follow, and the subscriber's wake-up; `None` for a publisher only.
     pub(super) subs: Option<(Arc<Wanted>, mpsc::Sender<()>)>,
     pub(super) state: watch::Receiver<ClusterState>,
@@ -133,6 +135,7 @@ impl Cluster {
             origin: format!("emitter-{}", random_id()),
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
+            background: publisher.clone(),
             publisher,
             subs: None,
             state,
@@ -175,6 +178,14 @@ impl Cluster {
     /// A connection for commands (cheap to clone).
     pub(super) fn publisher(&self) -> Conn {
         self.publisher.clone()
+    }
+
+    /// The connection presence writes, presence-group scripts and cap checks go through: work
+    /// that follows sockets coming and going. Commands on one connection are answered in order,
+    /// so on the publisher's connection the writes of a reconnect storm (thousands of sockets at
+    /// once) would hold up every emit and heartbeat behind them.
+    pub(super) fn background(&self) -> Conn {
+        self.background.clone()
     }
 
     /// Asks the subscriber to follow (`true`) or drop a recipient's channel. Never waits: the

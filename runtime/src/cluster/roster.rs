@@ -135,7 +135,7 @@ pub(super) async fn write(
     let field = format!("{node}|{sid}");
     let tag = tagged(group);
     let entry = format!("{tag}{sid}");
-    let mut conn = cluster.publisher();
+    let mut conn = cluster.background();
     if present {
         let arrived: i64 = ADD
             .key(format!("{keys}socks:{name}"))

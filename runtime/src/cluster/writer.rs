@@ -123,7 +123,7 @@ pub(crate) async fn write(cluster: Weak<Cluster>, mut queue: mpsc::UnboundedRece
 
 /// Writes one `Set` or `Restore` (a `Cap` is answered by [`check_cap`]).
 async fn apply(cluster: &Cluster, node: &str, op: &Op) -> redis::RedisResult<()> {
-    let mut conn = cluster.publisher();
+    let mut conn = cluster.background();
     match op {
         Op::Set {
             ns,
