@@ -4,6 +4,7 @@
 #   bench/run.sh                 # full run (release build), prints one markdown table
 #   bench/run.sh --smoke         # tiny run (N=50, 1 s phases), well under a minute once built
 #   bench/run.sh --recovery      # recovery on vs off (tether), and the jitter scenario
+#   bench/run.sh --storm         # a reconnect storm: 10,000 sockets whose node is killed
 #
 # It builds the bench server and the load generator in release mode, starts its own
 # redis-server on a free loopback port, then for each implementation (tether's bench-server,
@@ -31,12 +32,14 @@
 #   --jitter-users U    users in the jitter scenario (default 200; 10 events/s each)
 #   --jitter-duration S seconds of jitter (default 20)
 #   --repeat R          recovery off/on unicast pairs per node count, interleaved (default 1)
+#   --storm             the reconnect storm instead of the main suite
+#   --storm-n N         sockets in the storm (default 10000)
 #   -- ARGS..           extra loadgen arguments (e.g. -- --rate 5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-SMOKE=0 TETHER_ONLY=0 NO_CLUSTER=0 PIN=0 RECOVERY=0
+SMOKE=0 TETHER_ONLY=0 NO_CLUSTER=0 PIN=0 RECOVERY=0 STORM=0 STORM_N=10000
 BIN_DIR="" N="" DURATION="" OUT="" JITTER_USERS=200 JITTER_DURATION=20 REPEAT=1
 EXTRA=()
 while [ $# -gt 0 ]; do
@@ -46,6 +49,8 @@ while [ $# -gt 0 ]; do
     --no-cluster) NO_CLUSTER=1 ;;
     --pin) PIN=1 ;;
     --recovery) RECOVERY=1 ;;
+    --storm) STORM=1 ;;
+    --storm-n) STORM_N=$2; shift ;;
     --jitter-users) JITTER_USERS=$2; shift ;;
     --jitter-duration) JITTER_DURATION=$2; shift ;;
     --repeat) REPEAT=$2; shift ;;
@@ -105,10 +110,12 @@ stop() { # stop the given pids now
 
 # Two sockets per connection on loopback (client + server side), plus slack.
 want=$((2 * N + 512))
+# The storm's sockets are in separate processes: the load generator's side, then one server's.
+if [ "$STORM" = 1 ]; then want=$((STORM_N + 512)); fi
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   if [ "$(ulimit -n)" -lt "$want" ]; then
-    echo "run.sh: open files limit $(ulimit -n) < $want needed for N=$N; lower --n" >&2
+    echo "run.sh: open files limit $(ulimit -n) < $want needed for these sockets; lower --n (or --storm-n)" >&2
     exit 1
   fi
 fi
@@ -335,6 +342,63 @@ recovery_suite() {
   } | tee "$OUT/recovery.md"
 }
 
+# --- the reconnect storm --------------------------------------------------------------------
+# storm IMPL: two nodes sharing Redis; STORM_N sockets on the first, which is killed (SIGKILL);
+# every socket connects again to the second at once (results in storm-IMPL.json).
+storm() {
+  local impl=$1 urls=() pids=() i port pid
+  echo "== storm-$impl: $impl, $STORM_N sockets   load: $(uptime | sed 's/.*load average: //')" >&2
+  echo "storm-$impl: $(uptime)" >>"$OUT/uptime.txt"
+  for i in 1 2; do
+    read -r port pid < <(start "$impl" "$REDIS_URL_ALL" "$OUT/storm-$impl-node$i.log")
+    PIDS+=("$pid"); pids+=("$pid")
+    urls+=(--url "127.0.0.1:$port" --pid "$pid")
+    if ! "$LOADGEN" wait-port "127.0.0.1:$port" --timeout 30; then
+      echo "run.sh: $impl node $i did not start; see $OUT/storm-$impl-node$i.log" >&2
+      stop "${pids[@]}"
+      return 0
+    fi
+  done
+  if ! timeout 900 "${LOADGEN_CPU[@]}" "$LOADGEN" storm --impl "$impl" "${urls[@]}" --n "$STORM_N" \
+      --out "$OUT/storm-$impl.json" >/dev/null 2>"$OUT/storm-$impl.log"; then
+    echo "run.sh: storm-$impl failed; see $OUT/storm-$impl.log" >&2
+    tail -3 "$OUT/storm-$impl.log" >&2 || true
+  fi
+  stop "${pids[@]}"
+  flush_redis
+}
+
+storm_suite() {
+  local impls=(tether) impl results
+  if [ -z "$REDIS_URL_ALL" ]; then
+    echo "run.sh: the storm needs redis-server" >&2
+    exit 1
+  fi
+  if [ "$TETHER_ONLY" = 0 ]; then
+    impls+=(node)
+    if [ -x "$BIN_DIR/bench-socketioxide" ]; then impls+=(socketioxide); fi
+  fi
+  for impl in "${impls[@]}"; do storm "$impl"; done
+  shopt -s nullglob
+  results=("$OUT"/storm-*.json)
+  if [ ${#results[@]} -eq 0 ]; then
+    echo "run.sh: no storm results" >&2
+    exit 1
+  fi
+  {
+    echo "## Reconnect storm: $STORM_N sockets, their node killed, all reconnecting to the other at once"
+    echo
+    echo "Machine: $(nproc) cores; load before each run in $OUT/uptime.txt."
+    echo
+    "$LOADGEN" storm-report "${results[@]}"
+  } | tee "$OUT/storm.md"
+}
+
+if [ "$STORM" = 1 ]; then
+  storm_suite
+  echo "results: $OUT" >&2
+  exit 0
+fi
 if [ "$RECOVERY" = 0 ]; then main_suite; fi
 if [ "$RECOVERY" = 1 ] || [ "$SMOKE" = 1 ]; then
   echo

@@ -136,6 +136,11 @@ impl Conn {
         self.tx.send(cmd).is_ok()
     }
 
+    /// Stops the connection's task at once (its server is gone).
+    pub(crate) fn abort(self) {
+        self.task.abort();
+    }
+
     /// Closes the websocket and waits for the task to end (bounded).
     pub(crate) async fn close(self) {
         let _ = self.tx.send(Cmd::Close);

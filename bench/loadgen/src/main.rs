@@ -9,6 +9,8 @@
 //! loadgen run --impl tether --url 127.0.0.1:3000 --pid 1234 [--n 2000] [--duration 8] ..
 //! loadgen report results/*.json                      # one markdown table
 //! loadgen recovery-report results/recovery-*.json     # the recovery tables
+//! loadgen storm --url A --pid A --url B --pid B [--n 10000]  # kill A, all reconnect to B
+//! loadgen storm-report results/storm-*.json           # the storm table
 //! loadgen free-port                                    # a free loopback TCP port
 //! loadgen wait-port 127.0.0.1:3000 [--timeout 30]      # until something listens there
 //! ```
@@ -22,6 +24,7 @@ mod proto;
 mod recovery;
 mod report;
 mod run;
+mod storm;
 mod sys;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -57,6 +60,14 @@ enum Command {
         /// Results files.
         files: Vec<String>,
     },
+    /// A reconnect storm: N sockets on the first node, which is killed (SIGKILL); all connect
+    /// again to the second at once.
+    Storm(StormArgs),
+    /// The storm table from results files.
+    StormReport {
+        /// Results files.
+        files: Vec<String>,
+    },
     /// Prints a free loopback TCP port.
     FreePort,
     /// Waits until something listens on HOST:PORT.
@@ -68,6 +79,34 @@ enum Command {
         #[arg(long, default_value = "30", value_parser = secs)]
         timeout: Duration,
     },
+}
+
+#[derive(Debug, Args)]
+struct StormArgs {
+    /// Implementation name for the report.
+    #[arg(long = "impl")]
+    implementation: String,
+    /// The node killed, then the survivor (loopback only).
+    #[arg(long = "url", required = true, num_args = 1, value_parser = loopback)]
+    urls: Vec<SocketAddr>,
+    /// Their pids, in the same order.
+    #[arg(long = "pid", required = true)]
+    pids: Vec<u32>,
+    /// Sockets.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    n: u32,
+    /// Parallel connects before the storm.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds after the kill within which a socket may come back.
+    #[arg(long, default_value = "60", value_parser = secs)]
+    deadline: Duration,
+    /// The namespace.
+    #[arg(long, default_value = "/bench")]
+    ns: String,
+    /// Writes the JSON there too.
+    #[arg(long)]
+    out: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +184,10 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(*args),
         Command::Report { missing, files } => cmd_report(&files, &missing),
         Command::RecoveryReport { files } => cmd_recovery_report(&files),
+        Command::Storm(args) => cmd_storm(args),
+        Command::StormReport { files } => {
+            read_results(&files).map(|runs| print!("{}", storm::table(&runs)))
+        }
         Command::FreePort => free_port(),
         Command::WaitPort { addr, timeout } => wait_port(addr, timeout),
     };
@@ -216,6 +259,40 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&rt, run::run(&cfg))?;
+    let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+    if let Some(path) = args.out {
+        std::fs::write(&path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+fn cmd_storm(args: StormArgs) -> Result<(), String> {
+    let key = std::env::var("BENCH_KEY").map_err(|_| "set BENCH_KEY (base64url, 32 bytes)")?;
+    let (Ok(urls), Ok(pids)) = (
+        <[SocketAddr; 2]>::try_from(args.urls),
+        <[u32; 2]>::try_from(args.pids),
+    ) else {
+        return Err(
+            "a storm takes two --url and two --pid: the node killed, then the survivor".into(),
+        );
+    };
+    let cfg = storm::StormConfig {
+        implementation: args.implementation,
+        urls,
+        pids,
+        key: sys::decode_key(&key)?,
+        n: args.n as usize,
+        ns: args.ns,
+        concurrency: args.concurrency,
+        deadline: args.deadline,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&rt, storm::storm(&cfg))?;
     let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
     if let Some(path) = args.out {
         std::fs::write(&path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
