@@ -253,15 +253,24 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         pad: args.pad as usize,
         scenarios: args.scenarios,
     };
+    drive(run::run(&cfg), args.out.as_deref())
+}
+
+/// Runs a scenario on one single-threaded runtime and prints its results as JSON (and writes
+/// them to `out`).
+fn drive(
+    scenario: impl std::future::Future<Output = Result<serde_json::Value, String>>,
+    out: Option<&str>,
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
-    let result = local.block_on(&rt, run::run(&cfg))?;
+    let result = local.block_on(&rt, scenario)?;
     let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-    if let Some(path) = args.out {
-        std::fs::write(&path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    if let Some(path) = out {
+        std::fs::write(path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     println!("{text}");
     Ok(())
@@ -287,18 +296,7 @@ fn cmd_storm(args: StormArgs) -> Result<(), String> {
         concurrency: args.concurrency,
         deadline: args.deadline,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let local = tokio::task::LocalSet::new();
-    let result = local.block_on(&rt, storm::storm(&cfg))?;
-    let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-    if let Some(path) = args.out {
-        std::fs::write(&path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
-    }
-    println!("{text}");
-    Ok(())
+    drive(storm::storm(&cfg), args.out.as_deref())
 }
 
 fn read_results(files: &[String]) -> Result<Vec<serde_json::Value>, String> {
