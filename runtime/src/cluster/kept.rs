@@ -78,7 +78,9 @@ impl Cluster {
         invocation
             .key(inbox_key(&self.prefix, ns, user))
             .arg(now_ms());
-        let reply: Value = match invocation.invoke_async(&mut self.publisher()).await {
+        // Every signed-in socket's connect reads its inbox: on the connection of presence writes,
+        // with the rest of what follows sockets coming, not ahead of emits.
+        let reply: Value = match invocation.invoke_async(&mut self.background()).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, ns, "reading an offline inbox failed");

@@ -180,8 +180,8 @@ impl Cluster {
         self.publisher.clone()
     }
 
-    /// The connection presence writes, presence-group scripts and cap checks go through: work
-    /// that follows sockets coming and going. Commands on one connection are answered in order,
+    /// The connection presence writes, presence-group scripts, cap checks and offline-inbox
+    /// reads go through: work that follows sockets coming and going. Commands on one connection are answered in order,
     /// so on the publisher's connection the writes of a reconnect storm (thousands of sockets at
     /// once) would hold up every emit and heartbeat behind them.
     pub(super) fn background(&self) -> Conn {
