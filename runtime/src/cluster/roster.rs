@@ -9,7 +9,8 @@
 //! departures with [`settle`] (a pop: each is announced by exactly one node). A node that died
 //! leaves its entries behind: every node checks the others' heartbeats every half beat and removes a
 //! dead node's entries with [`reap`] (a pop again), which starts their departures, their grace
-//! counted from the node's death rather than from the check.
+//! counted from the node's death rather than from the check (but a beat at least: see
+//! [`Gone::Dead`]).
 
 use std::sync::{LazyLock, PoisonError, Weak};
 use std::time::Duration;
@@ -200,19 +201,36 @@ async fn settle(cluster: &Cluster, ns: &str) -> redis::RedisResult<Vec<Change>> 
         .collect())
 }
 
+/// Why a node's entries are removed.
+pub(super) enum Gone {
+    /// It is leaving now: its users' grace starts now.
+    Leaving,
+    /// Its heartbeat expired. If it died, its sockets have been gone for two beats at least
+    /// (its key outlived its last beat by three, and it died within a beat of that beat): the
+    /// grace counts from then, so its users leave within three beats plus the grace of its
+    /// death. A node that is only cut off from Redis keeps a beat of grace at least to come
+    /// back (and rewrite its entries, which cancels the departures) before they are announced.
+    Dead,
+}
+
 /// Removes every entry `node` has in `ns` (it died, or is leaving), starting the departures
-/// they end. `gone_for` is how long the node's sockets have been gone already: the grace counts
-/// from their end, not from this call, so a dead node's users leave within three beats plus
-/// the grace of its death (when the grace is at least a beat).
+/// they end.
 pub(super) async fn reap(
     cluster: &Cluster,
     ns: &str,
     node: &str,
-    gone_for: Duration,
+    gone: Gone,
 ) -> redis::RedisResult<()> {
     let keys = roster_prefix(&cluster.prefix, ns);
-    let gone_ms = u64::try_from(gone_for.as_millis()).unwrap_or(u64::MAX);
-    let grace = grace_ms(cluster, ns).saturating_sub(gone_ms);
+    let full = grace_ms(cluster, ns);
+    let grace = match gone {
+        Gone::Leaving => full,
+        Gone::Dead => {
+            let beat = u64::try_from(cluster.heartbeat.as_millis()).unwrap_or(u64::MAX);
+            full.saturating_sub(beat.saturating_mul(2))
+                .max(beat.min(full))
+        }
+    };
     loop {
         let left: usize = REAP
             .key(format!("{keys}node:{node}"))
@@ -337,7 +355,7 @@ async fn check_nodes(cluster: &Cluster, namespaces: &[String]) {
                 tracing::info!(ns, node, "removing the presence entries of a dead node");
                 // Its key outlived its last beat by three beats, and it died within a beat
                 // of that beat: its sockets have been gone for two beats at least.
-                if let Err(e) = reap(cluster, ns, node, cluster.heartbeat * 2).await {
+                if let Err(e) = reap(cluster, ns, node, Gone::Dead).await {
                     tracing::debug!(error = %e, ns, node, "dead node's entries not removed");
                 }
             }
