@@ -11,6 +11,9 @@ use redis::AsyncCommands;
 use super::keys::{conns_key, node_key, nodes_key, presence_key, view_key};
 use super::node::Cluster;
 
+/// How long leaving waits for a heartbeat or a presence write in flight.
+const LEAVE_WAIT: Duration = Duration::from_secs(3);
+
 impl Cluster {
     /// Whether [`leave`](Self::leave) was called: the node's tasks stop, and it writes no
     /// more presence.
@@ -34,8 +37,13 @@ impl Cluster {
         let Some(node) = self.node_id.as_deref() else {
             return;
         };
-        // A beat in flight finishes first; the next one sees `leaving` and stops.
-        let _beating = self.beating.lock().await;
+        // A beat in flight finishes first (bounded: its commands time out), and the next one
+        // sees `leaving` and stops; so does a presence write in flight on the other connection,
+        // which would otherwise land after the removals below and undo them.
+        let _beating = tokio::time::timeout(LEAVE_WAIT, self.beating.lock())
+            .await
+            .ok();
+        let _ = tokio::time::timeout(LEAVE_WAIT, self.writers.flush()).await;
         // One pipeline, one command per key (a Redis Cluster routes each to its shard): a
         // round trip or two whatever the sockets, even while the node is busy disconnecting
         // them all.
@@ -57,7 +65,8 @@ impl Cluster {
         // Presence groups: the departures start now, and another node announces them after
         // the grace (unless the users reconnect elsewhere by then).
         for ns in self.roster_namespaces() {
-            if let Err(e) = super::roster::reap(self, &ns, node, Duration::ZERO).await {
+            if let Err(e) = super::roster::reap(self, &ns, node, super::roster::Gone::Leaving).await
+            {
                 tracing::debug!(error = %e, ns, "presence groups not left");
             }
         }

@@ -66,10 +66,11 @@ impl Remote for Cluster {
         ns: &'a str,
         group: &'a Group,
     ) -> RemoteFuture<'a, Option<Vec<String>>> {
-        // This node's own changes first (a socket that just joined is a member).
+        // This node's own changes first (a socket that just joined is a member); bounded, as
+        // the writes queued ahead may be many after a reconnection.
         let flushed = self.writers.flush();
         Box::pin(async move {
-            flushed.await;
+            let _ = tokio::time::timeout(super::transport::TIMEOUT, flushed).await;
             super::roster::members(self, ns, group).await
         })
     }
