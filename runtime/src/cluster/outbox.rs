@@ -87,8 +87,9 @@ impl Cluster {
         let Order::Emit { event, data } = order else {
             return false;
         };
-        /// A target's tag and punctuation, with room to spare.
-        const PER_TARGET: usize = 16;
+        /// A target's tag and punctuation (`{"kind":"channel","id":""},` is 28 bytes), with
+        /// room to spare.
+        const PER_TARGET: usize = 40;
         let names = |list: &[Target]| -> usize {
             list.iter()
                 .map(|t| match t {
