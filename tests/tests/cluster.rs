@@ -435,7 +435,8 @@ mod scenario {
                 "pubsub 0 0 0",
             ]);
             let links = || server.cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
-            let ids = |list: String| -> Vec<String> {
+            // A set: Redis lists clients in no promised order.
+            let ids = |list: String| -> std::collections::BTreeSet<String> {
                 list.lines()
                     .filter_map(|l| l.split(' ').next().map(str::to_owned))
                     .collect()
