@@ -1,6 +1,6 @@
 //! Keeps the benchmark working (not a speed test): builds the bench server and the load
 //! generator (debug), runs `bench/run.sh --smoke --tether-only` against them and checks the
-//! table it prints has real deliveries.
+//! table it prints has real deliveries; then a reconnect storm of 50 sockets (`--storm`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,5 +85,26 @@ fn bench_smoke_run_prints_a_table_with_deliveries() {
     assert!(
         stdout.contains("tether × 1 node(s)") && !stdout.contains("bad token refused: false"),
         "{stdout}"
+    );
+
+    // The reconnect storm, tiny: 50 sockets, their node killed, all back on the other.
+    let output = Command::new("bash")
+        .current_dir(&root)
+        .arg("bench/run.sh")
+        .args(["--storm", "--storm-n", "50", "--tether-only", "--bin-dir"])
+        .arg(&bins)
+        .arg("--out")
+        .arg(bins.join("bench-smoke-storm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench/run.sh --storm failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("| reconnected to the survivor | 50 (100.0 %) |"),
+        "{stdout}\n{stderr}"
     );
 }
