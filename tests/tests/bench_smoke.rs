@@ -45,22 +45,7 @@ fn bench_smoke_run_prints_a_table_with_deliveries() {
     let status = build.status().unwrap();
     assert!(status.success(), "building the bench binaries failed");
 
-    let out_dir = bins.join("bench-smoke");
-    let output = Command::new("bash")
-        .current_dir(&root)
-        .arg("bench/run.sh")
-        .args(["--smoke", "--tether-only", "--bin-dir"])
-        .arg(&bins)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "bench/run.sh --smoke failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, stderr) = run_bench(&root, &bins, "bench-smoke", &["--smoke"]);
     assert!(
         stdout.contains("| scenario | metric | tether |"),
         "{stdout}"
@@ -88,23 +73,36 @@ fn bench_smoke_run_prints_a_table_with_deliveries() {
     );
 
     // The reconnect storm, tiny: 50 sockets, their node killed, all back on the other.
-    let output = Command::new("bash")
-        .current_dir(&root)
-        .arg("bench/run.sh")
-        .args(["--storm", "--storm-n", "50", "--tether-only", "--bin-dir"])
-        .arg(&bins)
-        .arg("--out")
-        .arg(bins.join("bench-smoke-storm"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "bench/run.sh --storm failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, stderr) = run_bench(
+        &root,
+        &bins,
+        "bench-smoke-storm",
+        &["--storm", "--storm-n", "50"],
     );
     assert!(
         stdout.contains("| reconnected to the survivor | 50 (100.0 %) |"),
         "{stdout}\n{stderr}"
     );
+}
+
+/// Runs `bench/run.sh --tether-only` with `args` on the binaries in `bins`, results under
+/// `bins/out`; asserts it succeeded and answers its stdout and stderr.
+fn run_bench(root: &Path, bins: &Path, out: &str, args: &[&str]) -> (String, String) {
+    let output = Command::new("bash")
+        .current_dir(root)
+        .arg("bench/run.sh")
+        .args(args)
+        .args(["--tether-only", "--bin-dir"])
+        .arg(bins)
+        .arg("--out")
+        .arg(bins.join(out))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "bench/run.sh {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
 }
