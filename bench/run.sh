@@ -5,6 +5,7 @@
 #   bench/run.sh --smoke         # tiny run (N=50, 1 s phases), well under a minute once built
 #   bench/run.sh --recovery      # recovery on vs off (tether), and the jitter scenario
 #   bench/run.sh --storm         # a reconnect storm: 10,000 sockets whose node is killed
+#   bench/run.sh --storm --recovery  # the storm, then tether's with recovery on: events lost?
 #
 # It builds the bench server and the load generator in release mode, starts its own
 # redis-server on a free loopback port, then for each implementation (tether's bench-server,
@@ -19,6 +20,14 @@
 # socket.io without and with its own connection state recovery. --smoke adds the one-node
 # recovery on/off check to the tiny run.
 #
+# With --storm --recovery it runs the storm suite (tether, and the baselines unless
+# --tether-only), then tether's storm once more on `/bench-recovery` (storm-tether-recovery.json,
+# a column beside storm-tether.json): every socket reconnects with `auth.recover` while a feeder
+# on the survivor sends the storm's users events from 1 s before the kill to 1 s after the
+# storm; reported: received exactly once, lost, duplicated, reconnects told recovered. Tether
+# only: the baselines have no recovery across nodes in this bench (the Node server's
+# connectionStateRecovery is in-memory only, one node; plain socketioxide has none).
+#
 # Options:
 #   --smoke             N=50, 1 s phases, small fan-out and rate
 #   --tether-only       skip the Node and socketioxide baselines (no npm needed)
@@ -28,13 +37,15 @@
 #   --duration SECS     per timed phase (default 8)
 #   --out DIR           where results go (default target/bench/<time>)
 #   --pin               servers (and redis) on CPU 0, the load generator on CPU 1 (taskset)
-#   --recovery          the recovery suite (above) instead of the main one
+#   --recovery          the recovery suite (above) instead of the main one; with --storm,
+#                       adds tether's storm with recovery on
 #   --jitter-users U    users in the jitter scenario (default 200; 10 events/s each)
 #   --jitter-duration S seconds of jitter (default 20)
 #   --repeat R          recovery off/on unicast pairs per node count, interleaved (default 1)
 #   --storm             the reconnect storm instead of the main suite
 #   --storm-n N         sockets in the storm (default 10000)
-#   -- ARGS..           extra loadgen arguments (e.g. -- --rate 5000)
+#   -- ARGS..           extra loadgen arguments (e.g. -- --rate 5000; with --storm, storm ones:
+#                       -- --feed-rate 5000 --deadline 30; its size is --storm-n, not --n)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -59,11 +70,19 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift ;;
     --out) OUT=$2; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+# The storm's size is --storm-n: the load generator refuses a second `--n`.
+if [ "$STORM" = 1 ]; then
+  for a in "${EXTRA[@]}"; do
+    case "$a" in
+      --n|--n=*) echo "run.sh: with --storm, size the storm with --storm-n, not -- --n" >&2; exit 2 ;;
+    esac
+  done
+fi
 
 if [ "$SMOKE" = 1 ]; then
   N=${N:-50} DURATION=${DURATION:-1}
@@ -132,7 +151,7 @@ for b in bench-server loadgen; do
 done
 # The jitter scenario's client is Node too (the stock socket.io-client), even with --tether-only.
 JITTER=0
-if [ "$RECOVERY" = 1 ] && [ "$SMOKE" = 0 ]; then JITTER=1; fi
+if [ "$RECOVERY" = 1 ] && [ "$SMOKE" = 0 ] && [ "$STORM" = 0 ]; then JITTER=1; fi
 if [ "$TETHER_ONLY" = 0 ] || [ "$JITTER" = 1 ]; then
   command -v node >/dev/null || { echo "run.sh: node is needed for the baseline and the jitter client (or --tether-only)" >&2; exit 1; }
   if [ ! -d bench/node/node_modules/socket.io-client ]; then
@@ -343,26 +362,29 @@ recovery_suite() {
 }
 
 # --- the reconnect storm --------------------------------------------------------------------
-# storm IMPL: two nodes sharing Redis; STORM_N sockets on the first, which is killed (SIGKILL);
-# every socket connects again to the second at once (results in storm-IMPL.json).
+# storm IMPL [recovery]: two nodes sharing Redis; STORM_N sockets on the first, which is killed
+# (SIGKILL); every socket connects again to the second at once (results in storm-IMPL.json).
+# With `recovery` (tether only), the same on /bench-recovery with the load generator's
+# `--recovery`: the sockets recover what a feeder sent them meanwhile (storm-IMPL-recovery.json).
 storm() {
-  local impl=$1 urls=() pids=() i port pid
-  echo "== storm-$impl: $impl, $STORM_N sockets   load: $(uptime | sed 's/.*load average: //')" >&2
-  echo "storm-$impl: $(uptime)" >>"$OUT/uptime.txt"
+  local impl=$1 name=storm-$1 args=() urls=() pids=() i port pid
+  if [ "${2:-}" = recovery ]; then name=storm-$impl-recovery args=(--recovery); fi
+  echo "== $name: $impl, $STORM_N sockets   load: $(uptime | sed 's/.*load average: //')" >&2
+  echo "$name: $(uptime)" >>"$OUT/uptime.txt"
   for i in 1 2; do
-    read -r port pid < <(start "$impl" "$REDIS_URL_ALL" "$OUT/storm-$impl-node$i.log")
+    read -r port pid < <(start "$impl" "$REDIS_URL_ALL" "$OUT/$name-node$i.log")
     PIDS+=("$pid"); pids+=("$pid")
     urls+=(--url "127.0.0.1:$port" --pid "$pid")
     if ! "$LOADGEN" wait-port "127.0.0.1:$port" --timeout 30; then
-      echo "run.sh: $impl node $i did not start; see $OUT/storm-$impl-node$i.log" >&2
+      echo "run.sh: $impl node $i did not start; see $OUT/$name-node$i.log" >&2
       stop "${pids[@]}"
       return 0
     fi
   done
-  if ! timeout 900 "${LOADGEN_CPU[@]}" "$LOADGEN" storm --impl "$impl" "${urls[@]}" --n "$STORM_N" \
-      --out "$OUT/storm-$impl.json" >/dev/null 2>"$OUT/storm-$impl.log"; then
-    echo "run.sh: storm-$impl failed; see $OUT/storm-$impl.log" >&2
-    tail -3 "$OUT/storm-$impl.log" >&2 || true
+  if ! timeout 900 "${LOADGEN_CPU[@]}" "$LOADGEN" storm --impl "$impl" "${urls[@]}" "${EXTRA[@]}" \
+      --n "$STORM_N" "${args[@]}" --out "$OUT/$name.json" >/dev/null 2>"$OUT/$name.log"; then
+    echo "run.sh: $name failed; see $OUT/$name.log" >&2
+    tail -3 "$OUT/$name.log" >&2 || true
   fi
   stop "${pids[@]}"
   flush_redis
@@ -379,6 +401,8 @@ storm_suite() {
     if [ -x "$BIN_DIR/bench-socketioxide" ]; then impls+=(socketioxide); fi
   fi
   for impl in "${impls[@]}"; do storm "$impl"; done
+  # Recovery across nodes is tether's alone: the baselines have no recovery storm.
+  if [ "$RECOVERY" = 1 ]; then storm tether recovery; fi
   shopt -s nullglob
   results=("$OUT"/storm-*.json)
   if [ ${#results[@]} -eq 0 ]; then
@@ -387,6 +411,10 @@ storm_suite() {
   fi
   {
     echo "## Reconnect storm: $STORM_N sockets, their node killed, all reconnecting to the other at once"
+    if [ "$RECOVERY" = 1 ]; then
+      echo
+      echo "With recovery on (tether, \`/bench-recovery\`): a feeder on the survivor sends the storm's users events from 1 s before the kill to 1 s after the storm; every socket reconnects with \`auth.recover\`."
+    fi
     echo
     echo "Machine: $(nproc) cores; load before each run in $OUT/uptime.txt."
     echo

@@ -3,6 +3,9 @@
 //!
 //! Everything runs on one single-threaded runtime (a `LocalSet`), so the shared state is plain
 //! `Cell`s: no locks, no atomics.
+//!
+//! [`connect_resuming`] connects a socket whose user keeps a [`Resume`] across connections (the
+//! storm with `--recovery`): it sends `auth.recover` and tracks positions (`resume.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -19,6 +22,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use crate::hist::Histogram;
 use crate::proto::{self, Incoming};
+use crate::resume::Resume;
 
 /// State shared by the driver and every connection task.
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) latency: RefCell<Histogram>,
     /// ACKs received (joins).
     pub(crate) acks: Cell<u64>,
+    /// Ack ids answered with an error (the server did not run the event), with the error's code.
+    pub(crate) refused: RefCell<Vec<(u64, String)>>,
     /// Other events received (`/ops/connection-success`, ..).
     pub(crate) events: Cell<u64>,
     /// Connections the server closed or that failed while the scenario held them.
@@ -63,6 +69,7 @@ impl Shared {
             positioned: Cell::new(0),
             latency: RefCell::new(Histogram::default()),
             acks: Cell::new(0),
+            refused: RefCell::new(Vec::new()),
             events: Cell::new(0),
             dropped: Cell::new(0),
         }
@@ -113,6 +120,13 @@ pub(crate) enum Cmd {
     Channel {
         /// The channel's number.
         chan: u32,
+    },
+    /// `send` `{to: "u{to}", data: {t, s: seq, p}}`: the storm's numbered feed.
+    Feed {
+        /// The recipient user's number.
+        to: u32,
+        /// The event's sequence number.
+        seq: u64,
     },
     /// `join` `"c{chan}"` with an ack id.
     Join {
@@ -182,15 +196,36 @@ pub(crate) async fn connect(
     shared: &Rc<Shared>,
     timeout: Duration,
 ) -> Result<Conn, ConnectError> {
-    let ws = tokio::time::timeout(timeout, handshake(addr, token, &shared.ns))
-        .await
-        .map_err(|_| ConnectError::Failed("timed out".into()))??;
+    connect_resuming(addr, token, shared, None, timeout).await
+}
+
+/// [`connect`], for a socket whose user keeps `resume` across its connections: the CONNECT
+/// carries `auth.recover` once `resume` has an offset, and every `msg` and
+/// `/ops/connection-success` is parsed into `resume` too. Without `resume`, exactly [`connect`].
+pub(crate) async fn connect_resuming(
+    addr: SocketAddr,
+    token: &str,
+    shared: &Rc<Shared>,
+    resume: Option<&Rc<Resume>>,
+    timeout: Duration,
+) -> Result<Conn, ConnectError> {
+    let ws = tokio::time::timeout(
+        timeout,
+        handshake(addr, token, &shared.ns, resume.map(Rc::as_ref)),
+    )
+    .await
+    .map_err(|_| ConnectError::Failed("timed out".into()))??;
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::task::spawn_local(run(ws, rx, Rc::clone(shared)));
+    let task = tokio::task::spawn_local(run(ws, rx, Rc::clone(shared), resume.cloned()));
     Ok(Conn { tx, task })
 }
 
-async fn handshake(addr: SocketAddr, token: &str, ns: &str) -> Result<Ws, ConnectError> {
+async fn handshake(
+    addr: SocketAddr,
+    token: &str,
+    ns: &str,
+    resume: Option<&Resume>,
+) -> Result<Ws, ConnectError> {
     let failed = |e: &dyn std::fmt::Display| ConnectError::Failed(e.to_string());
     let tcp = TcpStream::connect(addr).await.map_err(|e| failed(&e))?;
     tcp.set_nodelay(true).map_err(|e| failed(&e))?;
@@ -211,7 +246,8 @@ async fn handshake(addr: SocketAddr, token: &str, ns: &str) -> Result<Ws, Connec
         match proto::classify(&text, ns) {
             Incoming::Open if !opened => {
                 opened = true;
-                ws.send(Message::text(proto::connect(ns, token)))
+                let recover = resume.and_then(Resume::recover);
+                ws.send(Message::text(proto::connect(ns, token, recover.as_ref())))
                     .await
                     .map_err(|e| failed(&e))?;
             }
@@ -221,6 +257,13 @@ async fn handshake(addr: SocketAddr, token: &str, ns: &str) -> Result<Ws, Connec
             Incoming::Close | Incoming::Disconnect => {
                 return Err(ConnectError::Failed("closed during the handshake".into()));
             }
+            // tether sends nothing of the namespace before its CONNECT; should a server send
+            // events ahead of it (socket.io's own recovery does), they still count.
+            Incoming::Msg(_) | Incoming::Event => {
+                if let Some(resume) = resume {
+                    resume.on_frame(&text, ns);
+                }
+            }
             _ => {}
         }
     }
@@ -228,7 +271,12 @@ async fn handshake(addr: SocketAddr, token: &str, ns: &str) -> Result<Ws, Connec
 }
 
 /// The connection's task: reads frames and executes commands until closed.
-async fn run(ws: Ws, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Rc<Shared>) {
+async fn run(
+    ws: Ws,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    shared: Rc<Shared>,
+    resume: Option<Rc<Resume>>,
+) {
     let (mut sink, mut stream) = ws.split();
     let mut next_ack = 0u32;
     let mut out = String::with_capacity(128 + shared.pad.len());
@@ -237,12 +285,25 @@ async fn run(ws: Ws, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Rc<Shared>) {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => match proto::classify(&text, &shared.ns) {
                     // `["msg",{..},"<ms>-<seq>"]`: recorded, with its position last.
-                    Incoming::Msg(t) => shared.on_msg(t, text.ends_with("\"]")),
+                    Incoming::Msg(t) => match &resume {
+                        None => shared.on_msg(t, text.ends_with("\"]")),
+                        Some(r) => shared.on_msg(t, r.on_frame(&text, &shared.ns)),
+                    },
                     Incoming::Ping if sink.send(Message::text("3")).await.is_err() => {
                         break shared.dropped.set(shared.dropped.get() + 1);
                     }
-                    Incoming::Ack => shared.acks.set(shared.acks.get() + 1),
-                    Incoming::Event => shared.events.set(shared.events.get() + 1),
+                    Incoming::Ack => {
+                        shared.acks.set(shared.acks.get() + 1);
+                        if let Some((id, code)) = proto::refused_ack(&text, &shared.ns) {
+                            shared.refused.borrow_mut().push((id, code.to_owned()));
+                        }
+                    }
+                    Incoming::Event => {
+                        shared.events.set(shared.events.get() + 1);
+                        if let Some(r) = &resume {
+                            r.on_frame(&text, &shared.ns);
+                        }
+                    }
                     Incoming::Close | Incoming::Disconnect => {
                         break shared.dropped.set(shared.dropped.get() + 1);
                     }
@@ -259,6 +320,7 @@ async fn run(ws: Ws, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Rc<Shared>) {
                 let ns = &shared.ns;
                 match cmd {
                     Some(Cmd::Send { to }) => proto::send(&mut out, ns, to, t, &shared.pad),
+                    Some(Cmd::Feed { to, seq }) => proto::feed(&mut out, ns, to, t, seq, &shared.pad),
                     Some(Cmd::Channel { chan }) => proto::channel(&mut out, ns, chan, t, &shared.pad),
                     Some(Cmd::Join { chan }) => {
                         proto::join(&mut out, ns, next_ack, chan);

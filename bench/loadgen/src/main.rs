@@ -10,6 +10,7 @@
 //! loadgen report results/*.json                      # one markdown table
 //! loadgen recovery-report results/recovery-*.json     # the recovery tables
 //! loadgen storm --url A --pid A --url B --pid B [--n 10000]  # kill A, all reconnect to B
+//! loadgen storm .. --recovery [--feed-rate 2000]       # the same on /bench-recovery, fed: lost?
 //! loadgen storm-report results/storm-*.json           # the storm table
 //! loadgen free-port                                    # a free loopback TCP port
 //! loadgen wait-port 127.0.0.1:3000 [--timeout 30]      # until something listens there
@@ -23,6 +24,7 @@ mod hist;
 mod proto;
 mod recovery;
 mod report;
+mod resume;
 mod run;
 mod storm;
 mod sys;
@@ -61,7 +63,8 @@ enum Command {
         files: Vec<String>,
     },
     /// A reconnect storm: N sockets on the first node, which is killed (SIGKILL); all connect
-    /// again to the second at once.
+    /// again to the second at once. With `--recovery`, they recover what they missed meanwhile
+    /// (tether's `/bench-recovery`) while a feeder sends them events: how many were lost.
     Storm(StormArgs),
     /// The storm table from results files.
     StormReport {
@@ -101,9 +104,18 @@ struct StormArgs {
     /// Seconds after the kill within which a socket may come back.
     #[arg(long, default_value = "60", value_parser = secs)]
     deadline: Duration,
-    /// The namespace.
-    #[arg(long, default_value = "/bench")]
-    ns: String,
+    /// The namespace [default: /bench, or /bench-recovery with --recovery].
+    #[arg(long)]
+    ns: Option<String>,
+    /// Recovery on (tether only): every socket reconnects with `auth.recover` (the last position
+    /// it saw) while a feeder on the survivor sends the storm's users events, from 1 s before
+    /// the kill to 1 s after the storm; reports how many were received exactly once, lost,
+    /// duplicated, and what the reconnects were told.
+    #[arg(long)]
+    recovery: bool,
+    /// With --recovery: events/s fed to the storm's users (round-robin).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    feed_rate: u64,
     /// Writes the JSON there too.
     #[arg(long)]
     out: Option<String>,
@@ -292,9 +304,17 @@ fn cmd_storm(args: StormArgs) -> Result<(), String> {
         pids,
         key: sys::decode_key(&key)?,
         n: args.n as usize,
-        ns: args.ns,
+        ns: args.ns.unwrap_or_else(|| {
+            let ns = if args.recovery {
+                recovery::RECOVERY_NS
+            } else {
+                "/bench"
+            };
+            ns.to_owned()
+        }),
         concurrency: args.concurrency,
         deadline: args.deadline,
+        feed_rate: args.recovery.then_some(args.feed_rate),
     };
     drive(storm::storm(&cfg), args.out.as_deref())
 }

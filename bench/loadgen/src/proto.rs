@@ -80,12 +80,22 @@ fn find_t(body: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-/// `40/ns,{"token":".."}`: connect to the namespace with an auth payload.
-pub(crate) fn connect(ns: &str, token: &str) -> String {
+/// `40/ns,{"token":".."}`: connect to the namespace with an auth payload; with `recover`
+/// (`{"offset":..,"channels":[..]}`), `40/ns,{"token":"..","recover":{..}}` asks tether to
+/// replay what the user missed.
+pub(crate) fn connect(ns: &str, token: &str, recover: Option<&serde_json::Value>) -> String {
     // Tokens are compact JWEs (base64url and dots): nothing to escape. Anything else is sent
     // JSON-escaped so a test token cannot break the frame.
     let token = serde_json::Value::String(token.to_owned());
-    format!("40{ns},{{\"token\":{token}}}")
+    match recover {
+        None => format!("40{ns},{{\"token\":{token}}}"),
+        Some(recover) => format!("40{ns},{{\"token\":{token},\"recover\":{recover}}}"),
+    }
+}
+
+/// The JSON array of an event frame `42/ns,[..]` of namespace `ns`.
+pub(crate) fn event_body<'a>(text: &'a str, ns: &str) -> Option<&'a str> {
+    text.strip_prefix("42")?.strip_prefix(ns)?.strip_prefix(',')
 }
 
 /// `42/ns,["send",{"to":"u7","data":{"t":..,"p":".."}}]`, appended to `out`.
@@ -94,6 +104,29 @@ pub(crate) fn send(out: &mut String, ns: &str, to_user: u32, t: u64, pad: &str) 
         out,
         "42{ns},[\"send\",{{\"to\":\"u{to_user}\",\"data\":{{\"t\":{t},\"p\":\"{pad}\"}}}}]"
     );
+}
+
+/// `42/ns,<seq>["send",{"to":"u7","data":{"t":..,"s":..,"p":".."}}]`, appended to `out`: the
+/// storm's feed, each event numbered `seq`, its number its ack id too (so that an event the
+/// server refused is known: see [`refused_ack`]).
+pub(crate) fn feed(out: &mut String, ns: &str, to_user: u32, t: u64, seq: u64, pad: &str) {
+    let _ = write!(
+        out,
+        "42{ns},{seq}[\"send\",{{\"to\":\"u{to_user}\",\"data\":{{\"t\":{t},\"s\":{seq},\"p\":\"{pad}\"}}}}]"
+    );
+}
+
+/// The id of an ACK frame `43/ns,<id>[..]` that answers with an error
+/// (`[{"error": {"code", ..}}]`: the server did not run the event), with the error's code.
+pub(crate) fn refused_ack<'a>(text: &'a str, ns: &str) -> Option<(u64, &'a str)> {
+    let body = text
+        .strip_prefix("43")?
+        .strip_prefix(ns)?
+        .strip_prefix(',')?;
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    let id = body[..digits].parse().ok()?;
+    let code = body[digits..].split("\"code\":\"").nth(1)?;
+    Some((id, code.split('"').next()?))
 }
 
 /// `42/ns,["channel",{"to":"c3","data":{"t":..,"p":".."}}]`, appended to `out`.
@@ -163,6 +196,52 @@ mod tests {
         s.clear();
         join(&mut s, "/bench", 12, 3);
         assert_eq!(s, "42/bench,12[\"join\",\"c3\"]");
-        assert_eq!(connect("/bench", "a.b"), "40/bench,{\"token\":\"a.b\"}");
+        assert_eq!(
+            connect("/bench", "a.b", None),
+            "40/bench,{\"token\":\"a.b\"}"
+        );
+    }
+
+    #[test]
+    fn writes_recovery_packets() {
+        let recover = serde_json::json!({"offset": "1733430000000-3", "channels": ["c1"]});
+        let packet = connect("/bench-recovery", "a.b", Some(&recover));
+        // The keys of `recover` come in serde_json's map order: compare it parsed.
+        assert!(
+            packet.starts_with("40/bench-recovery,{\"token\":\"a.b\",\"recover\":{"),
+            "{packet}"
+        );
+        let auth: serde_json::Value =
+            serde_json::from_str(packet.strip_prefix("40/bench-recovery,").unwrap()).unwrap();
+        assert_eq!(
+            auth,
+            serde_json::json!({"token": "a.b", "recover": recover})
+        );
+        let mut s = String::new();
+        feed(&mut s, "/bench-recovery", 7, 99, 12, "xx");
+        assert_eq!(
+            s,
+            "42/bench-recovery,12[\"send\",{\"to\":\"u7\",\"data\":{\"t\":99,\"s\":12,\"p\":\"xx\"}}]"
+        );
+        let ns = "/bench-recovery";
+        assert_eq!(
+            refused_ack(
+                "43/bench-recovery,12[{\"error\":{\"code\":\"overloaded\",\"message\":\"m\"}}]",
+                ns
+            ),
+            Some((12, "overloaded"))
+        );
+        assert_eq!(refused_ack("43/bench-recovery,12[null]", ns), None);
+        assert_eq!(refused_ack("43/bench-recovery,12[]", ns), None);
+        assert_eq!(
+            refused_ack("43/bench,12[{\"error\":{\"code\":\"x\"}}]", ns),
+            None
+        );
+        assert_eq!(
+            event_body("42/bench-recovery,[\"msg\",{}]", "/bench-recovery"),
+            Some("[\"msg\",{}]")
+        );
+        assert_eq!(event_body("42/bench,[\"msg\",{}]", "/bench-recovery"), None);
+        assert_eq!(event_body("43/bench-recovery,1[]", "/bench-recovery"), None);
     }
 }

@@ -5,7 +5,13 @@
 //! a socket it already held meanwhile (a probe sending itself a message every 10 ms, on a thread
 //! of its own so that the load generator's busy loop does not delay it: its latency, and how
 //! many came back); node B's CPU during the storm.
+//!
+//! With `--recovery` (namespace `/bench-recovery`), each socket's user keeps what it saw across
+//! its connections and reconnects with `auth.recover`, while a feeder on B sends the storm's
+//! users numbered events from 1 s before the kill to 1 s after the storm; then: how many were
+//! received exactly once, lost, duplicated, and what the reconnects were told (`resume.rs`).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::conn::{self, Cmd, Conn, Shared};
 use crate::hist::Histogram;
+use crate::resume::{self, Recovering};
 use crate::sys::{self, Issuer};
 
 /// What a storm needs.
@@ -38,13 +45,15 @@ pub(crate) struct StormConfig {
     pub(crate) concurrency: usize,
     /// How long after the kill a socket may still come back.
     pub(crate) deadline: Duration,
+    /// `--recovery`: the feed's rate (events/s); `None` for the plain storm.
+    pub(crate) feed_rate: Option<u64>,
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn hist_ms(h: &Histogram, q: f64) -> f64 {
+pub(crate) fn hist_ms(h: &Histogram, q: f64) -> f64 {
     h.quantile(q) as f64 / 1e6
 }
 
@@ -52,17 +61,27 @@ fn hist_ms(h: &Histogram, q: f64) -> f64 {
 pub(crate) async fn storm(cfg: &StormConfig) -> Result<Value, String> {
     let shared = Rc::new(Shared::new(&cfg.ns, 16));
     let issuer = Issuer::new(&cfg.key)?;
-    // Socket `i` is user `u{i}`; the probe is user `u{n}` and sends to itself.
-    let tokens: Vec<String> = (0..=cfg.n)
+    // Socket `i` is user `u{i}`; the probe is user `u{n}` and sends to itself; the feeder (with
+    // `--recovery`) is user `u{n+1}`.
+    let users = cfg.n + 1 + usize::from(cfg.feed_rate.is_some());
+    let tokens: Vec<String> = (0..users)
         .map(|u| issuer.issue(&format!("u{u}")))
         .collect::<Result<_, _>>()?;
     let timeout = Duration::from_secs(15);
     let [a, b] = cfg.urls;
-
-    let before: Vec<Option<Conn>> = futures_util::stream::iter(&tokens[..cfg.n])
-        .map(|token| {
+    let to = u32::try_from(cfg.n).map_err(|_| "too many sockets")?;
+    let recovering = cfg
+        .feed_rate
+        .map(|rate| Recovering::new(cfg.n, b, tokens[cfg.n + 1].clone(), &cfg.ns, rate, &shared));
+    let before: Vec<Option<Conn>> = futures_util::stream::iter(tokens[..cfg.n].iter().enumerate())
+        .map(|(i, token)| {
             let shared = &shared;
-            async move { conn::connect(a, token, shared, timeout).await.ok() }
+            let resume = resume_of(&recovering, i);
+            async move {
+                conn::connect_resuming(a, token, shared, resume, timeout)
+                    .await
+                    .ok()
+            }
         })
         .buffered(cfg.concurrency.max(1))
         .collect()
@@ -71,17 +90,25 @@ pub(crate) async fn storm(cfg: &StormConfig) -> Result<Value, String> {
     if held == 0 {
         return Err(format!("no socket could connect to {a}"));
     }
-    let to = u32::try_from(cfg.n).map_err(|_| "too many sockets")?;
-    let probe = Probe::start(b, tokens[cfg.n].clone(), cfg.ns.clone(), to);
-    while probe.state.load(Ordering::SeqCst) == WAITING {
-        if probe.thread.is_finished() {
-            return Err(probe.finish().err().unwrap_or_default());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (token, ns) = (tokens[cfg.n].clone(), cfg.ns.clone());
+    let probe = Worker::spawn("probe", move |state| probe(b, token, ns, to, state))
+        .connected()
+        .await?;
+    let recovering = match recovering {
+        Some(r) => Some(r.connected().await?),
+        None => None,
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    probe.state.store(PROBING, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    probe.run();
+    // With `--recovery` the feed starts 1 s before the kill: the sockets on A have events to miss.
+    let lead = match &recovering {
+        Some(r) => r.feed(),
+        None => Duration::from_millis(100),
+    };
+    tokio::time::sleep(lead).await;
+    if let Some(r) = &recovering {
+        r.at_kill();
+    }
 
     let cpu_before = sys::cpu_seconds(Some(cfg.pids[1])).unwrap_or(0.0);
     let killed = std::process::Command::new("kill")
@@ -100,10 +127,11 @@ pub(crate) async fn storm(cfg: &StormConfig) -> Result<Value, String> {
     let deadline = cfg.deadline;
     let attempts = tokens[..cfg.n].iter().enumerate().map(|(i, token)| {
         let shared = &shared;
+        let resume = resume_of(&recovering, i);
         async move {
             let mut retries = 0u32;
             loop {
-                match conn::connect(b, token, shared, timeout).await {
+                match conn::connect_resuming(b, token, shared, resume, timeout).await {
                     Ok(c) => return (Some((at.elapsed(), c)), retries),
                     Err(_) if at.elapsed() < deadline => {
                         retries += 1;
@@ -118,21 +146,24 @@ pub(crate) async fn storm(cfg: &StormConfig) -> Result<Value, String> {
     });
     let results = futures_util::future::join_all(attempts).await;
     let took = at.elapsed();
+    let ended = Instant::now();
     let cpu = sys::cpu_seconds(Some(cfg.pids[1])).unwrap_or(0.0) - cpu_before;
-    let probed = probe.finish()?;
+    let probed = probe.finish().await?;
 
     let mut times = Histogram::default();
     let mut retries = 0u64;
     let mut after = Vec::new();
+    let mut came_back = Vec::with_capacity(cfg.n);
     for (done, tries) in results {
         retries += u64::from(tries);
+        came_back.push(done.is_some());
         if let Some((t, c)) = done {
             times.record(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
             after.push(c);
         }
     }
     let back = after.len();
-    let out = json!({
+    let mut out = json!({
         "impl": cfg.implementation,
         "storm": {
             "n": cfg.n,
@@ -150,24 +181,41 @@ pub(crate) async fn storm(cfg: &StormConfig) -> Result<Value, String> {
             "probe": probed,
         },
     });
+    if let Some(r) = recovering {
+        out["storm"]["recovery"] = r.finish(&came_back, ended, &shared).await?;
+    }
     futures_util::future::join_all(after.into_iter().map(Conn::close)).await;
     Ok(out)
 }
 
-const WAITING: u8 = 0;
-const CONNECTED: u8 = 1;
-const PROBING: u8 = 2;
-const STOP: u8 = 3;
-
-/// A socket on the survivor that sends itself a message every 10 ms while the storm lasts, on a
-/// thread and runtime of its own.
-struct Probe {
-    state: Arc<AtomicU8>,
-    thread: std::thread::JoinHandle<Result<Value, String>>,
+/// Storm user `i`'s state across its connections, with `--recovery`.
+fn resume_of(recovering: &Option<Recovering>, i: usize) -> Option<&Rc<resume::Resume>> {
+    recovering.as_ref().and_then(|r| r.users.get(i))
 }
 
-impl Probe {
-    fn start(addr: SocketAddr, token: String, ns: String, to: u32) -> Self {
+/// A [`Worker`]'s states: connecting, connected, running (probing, feeding), told to stop.
+pub(crate) const WAITING: u8 = 0;
+pub(crate) const CONNECTED: u8 = 1;
+pub(crate) const RUNNING: u8 = 2;
+pub(crate) const STOP: u8 = 3;
+
+/// A client on a thread and runtime of its own (the probe, the feeder), so that the load
+/// generator's busy loop does not delay it. Its task moves `state` from [`WAITING`] to
+/// [`CONNECTED`], then works while it reads [`RUNNING`], until [`STOP`].
+#[derive(Debug)]
+pub(crate) struct Worker<T> {
+    what: &'static str,
+    state: Arc<AtomicU8>,
+    thread: std::thread::JoinHandle<Result<T, String>>,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    /// Starts `task(state)` on a new thread; `what` names it in errors.
+    pub(crate) fn spawn<F, Fut>(what: &'static str, task: F) -> Self
+    where
+        F: FnOnce(Arc<AtomicU8>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, String>>,
+    {
         let state = Arc::new(AtomicU8::new(WAITING));
         let shared_state = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
@@ -176,20 +224,55 @@ impl Probe {
                 .build()
                 .map_err(|e| e.to_string())?;
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, probe(addr, token, ns, to, shared_state))
+            local.block_on(&rt, task(shared_state))
         });
-        Self { state, thread }
+        Self {
+            what,
+            state,
+            thread,
+        }
     }
 
-    /// Stops the probe; its results once its last messages had time to come back.
-    fn finish(self) -> Result<Value, String> {
+    /// Waits until it has connected; its error when it could not.
+    pub(crate) async fn connected(self) -> Result<Self, String> {
+        while self.state.load(Ordering::SeqCst) == WAITING {
+            if self.thread.is_finished() {
+                let what = self.what;
+                return Err(match self.join() {
+                    Err(e) => e,
+                    Ok(_) => format!("the {what} ended before it connected"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(self)
+    }
+
+    /// Lets it work.
+    pub(crate) fn run(&self) {
+        self.state.store(RUNNING, Ordering::SeqCst);
+    }
+
+    /// Stops it and answers its results, waiting for its thread without blocking this one's
+    /// runtime (whose sockets keep reading meanwhile).
+    pub(crate) async fn finish(self) -> Result<T, String> {
         self.state.store(STOP, Ordering::SeqCst);
+        while !self.thread.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.join()
+    }
+
+    fn join(self) -> Result<T, String> {
+        let what = self.what;
         self.thread
             .join()
-            .map_err(|_| "the probe's thread panicked".to_owned())?
+            .map_err(|_| format!("the {what}'s thread panicked"))?
     }
 }
 
+/// A socket on the survivor that sends itself a message every 10 ms while the storm lasts (a
+/// [`Worker`]).
 async fn probe(
     addr: SocketAddr,
     token: String,
@@ -207,51 +290,61 @@ async fn probe(
     }
     shared.reset_phase();
     let mut every = tokio::time::interval(Duration::from_millis(10));
-    while state.load(Ordering::SeqCst) == PROBING {
+    while state.load(Ordering::SeqCst) == RUNNING {
         every.tick().await;
-        if !conn.send(Cmd::Send { to }) {
+        // With an ack id: a server that refuses it (tether's `overloaded`) says so.
+        let seq = shared.expected.get();
+        if !conn.send(Cmd::Feed { to, seq }) {
             break;
         }
-        shared.expected.set(shared.expected.get() + 1);
+        shared.expected.set(seq + 1);
     }
     // What it sent last comes back.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let latency = shared.latency.borrow().clone();
     conn.close().await;
+    let refused = shared.refused.borrow().len();
     Ok(json!({
         "sent": shared.expected.get(),
         "received": shared.received.get(),
+        "refused": refused,
         "p50_ms": hist_ms(&latency, 0.5),
         "p99_ms": hist_ms(&latency, 0.99),
         "max_ms": hist_ms(&latency, 1.0),
     }))
 }
 
-fn num(s: &Value, k: &str) -> Option<f64> {
+pub(crate) fn num(s: &Value, k: &str) -> Option<f64> {
     s[k].as_f64()
 }
 
 /// How a row's cell is written from a run's `storm` results.
-type Cell = dyn Fn(&Value) -> Option<String>;
+pub(crate) type Cell = dyn Fn(&Value) -> Option<String>;
 
-/// The storm table: one column per implementation.
+/// The storm table: one column per run (implementation; tether's recovery storm beside its
+/// plain one).
 pub(crate) fn table(runs: &[Value]) -> String {
     let mut runs: Vec<&Value> = runs.iter().filter(|v| v.get("storm").is_some()).collect();
-    let rank = |v: &&Value| match v["impl"].as_str() {
-        Some("tether") => 0,
-        Some("node") => 1,
-        _ => 2,
+    let recovery = |v: &Value| v["storm"].get("recovery").is_some();
+    let rank = |v: &&Value| {
+        let implementation = match v["impl"].as_str() {
+            Some("tether") => 0,
+            Some("node") => 1,
+            _ => 2,
+        };
+        (implementation, recovery(v))
     };
     runs.sort_by_key(rank);
     let mut out = String::from("| storm |");
     for v in &runs {
-        out.push_str(&format!(" {} |", v["impl"].as_str().unwrap_or("?")));
+        let on = if recovery(v) { ", recovery on" } else { "" };
+        out.push_str(&format!(" {}{on} |", v["impl"].as_str().unwrap_or("?")));
     }
     out.push_str("\n|---|");
     out.push_str(&"---:|".repeat(runs.len()));
     out.push('\n');
     let cell = |v: &Value, f: &Cell| f(&v["storm"]).unwrap_or_else(|| "—".to_owned());
-    let rows: [(&str, &Cell); 6] = [
+    let mut rows: Vec<(&str, &Cell)> = vec![
         ("sockets held on the killed node", &|s| {
             num(s, "held_before").map(|x| format!("{x:.0}"))
         }),
@@ -281,20 +374,27 @@ pub(crate) fn table(runs: &[Value]) -> String {
             "a socket already on the survivor: message p50 / p99 / max (ms), received",
             &|s| {
                 let p = &s["probe"];
-                Some(format!(
+                let mut cell = format!(
                     "{:.1} / {:.1} / {:.1}, {:.0} of {:.0}",
                     num(p, "p50_ms")?,
                     num(p, "p99_ms")?,
                     num(p, "max_ms")?,
                     num(p, "received")?,
                     num(p, "sent")?
-                ))
+                );
+                if let Some(refused) = num(p, "refused").filter(|r| *r > 0.0) {
+                    cell.push_str(&format!(" ({refused:.0} refused by the server)"));
+                }
+                Some(cell)
             },
         ),
         ("survivor CPU during the storm (s)", &|s| {
             num(s, "survivor_cpu_s").map(|x| format!("{x:.2}"))
         }),
     ];
+    if runs.iter().any(|v| recovery(v)) {
+        rows.extend(resume::ROWS.iter().map(|(label, f)| (*label, f as &Cell)));
+    }
     for (label, f) in rows {
         out.push_str(&format!("| {label} |"));
         for v in &runs {
@@ -303,4 +403,49 @@ pub(crate) fn table(runs: &[Value]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(implementation: &str, recovery: Option<Value>) -> Value {
+        let mut v = json!({"impl": implementation, "storm": {
+            "held_before": 10, "reconnected": 10, "reconnected_pct": 100.0,
+            "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0, "retries": 0,
+            "probe": {"p50_ms": 0.1, "p99_ms": 0.2, "max_ms": 0.3, "received": 5, "sent": 5},
+            "survivor_cpu_s": 0.5,
+        }});
+        if let Some(r) = recovery {
+            v["storm"]["recovery"] = r;
+        }
+        v
+    }
+
+    #[test]
+    fn recovery_rows_only_with_a_recovery_run() {
+        let plain = table(&[run("node", None), run("tether", None)]);
+        assert!(plain.starts_with("| storm | tether | node |"), "{plain}");
+        assert!(
+            plain.contains("| reconnected to the survivor | 10 (100.0 %) | 10 (100.0 %) |"),
+            "{plain}"
+        );
+        assert!(!plain.contains("recovery"), "{plain}");
+
+        let r = json!({"sent": 40, "feed_rate": 2000, "exactly_once": 40, "lost": 0,
+            "lost_not_back": 0, "duplicated": 0, "unexpected": 0, "without_position": 0,
+            "told": {"recovered": 10, "not_recovered": 0, "reasons": {}, "told_nothing": 0}});
+        let both = table(&[run("tether", Some(r)), run("tether", None)]);
+        assert!(
+            both.starts_with("| storm | tether | tether, recovery on |"),
+            "{both}"
+        );
+        for row in [
+            "| with recovery on: events fed to the storm's users during the storm (and run by the server) | — | 40 (2000/s) |",
+            "| with recovery on: of those, received exactly once / lost / duplicated | — | 40 / 0 / 0 |",
+            "| with recovery on: reconnects told recovered (of those back) | — | 10 of 10 |",
+        ] {
+            assert!(both.contains(row), "{row}\n{both}");
+        }
+    }
 }
