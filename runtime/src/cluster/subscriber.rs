@@ -49,12 +49,25 @@ async fn apply(
     subscribed: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
     let (changes, generation) = wanted.changes();
+    // In batches, not one round trip per channel: a reconnect storm brings thousands of new
+    // recipients at once, and the loop delivers nothing while it waits here. (Each channel is
+    // in `changes` once, with whether it is wanted now, so the order between them is free.)
+    let (mut add, mut gone) = (Vec::new(), Vec::new());
     for (channel, yes) in changes {
         if yes && !subscribed.contains(&channel) {
-            link.subscribe(std::slice::from_ref(&channel)).await?;
-            subscribed.insert(channel);
-        } else if !yes && subscribed.remove(&channel) {
-            link.unsubscribe(&channel).await?;
+            add.push(channel);
+        } else if !yes && subscribed.contains(&channel) {
+            gone.push(channel);
+        }
+    }
+    if !add.is_empty() {
+        link.subscribe(&add).await?;
+        subscribed.extend(add);
+    }
+    if !gone.is_empty() {
+        link.unsubscribe(&gone).await?;
+        for channel in &gone {
+            subscribed.remove(channel);
         }
     }
     wanted.mark_applied(generation);

@@ -25,6 +25,8 @@ pub(crate) const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::
 /// Sharded subscriptions sent at once (each channel may live on another shard, so a command
 /// carries one channel).
 const CONCURRENT_SUBSCRIPTIONS: usize = 64;
+/// Channels per `SUBSCRIBE` / `UNSUBSCRIBE` command on a server's link.
+const SUBSCRIBE_BATCH: usize = 512;
 
 /// The settings of every connection manager (a server's, or a sentinel-named master's).
 pub(crate) fn manager_config() -> ConnectionManagerConfig {
@@ -255,7 +257,7 @@ impl Link {
     pub(crate) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
         match self {
             Self::Server { sink, .. } => {
-                for batch in channels.chunks(512) {
+                for batch in channels.chunks(SUBSCRIBE_BATCH) {
                     sink.subscribe(batch).await?;
                 }
                 Ok(())
@@ -274,10 +276,25 @@ impl Link {
         }
     }
 
-    pub(crate) async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+    pub(crate) async fn unsubscribe(&mut self, channels: &[String]) -> RedisResult<()> {
         match self {
-            Self::Server { sink, .. } => sink.unsubscribe(channel).await,
-            Self::Cluster { conn, .. } => conn.sunsubscribe(channel).await,
+            Self::Server { sink, .. } => {
+                for batch in channels.chunks(SUBSCRIBE_BATCH) {
+                    sink.unsubscribe(batch).await?;
+                }
+                Ok(())
+            }
+            Self::Cluster { conn, .. } => {
+                let conn = conn.clone();
+                futures_util::stream::iter(channels.to_vec())
+                    .map(move |channel| {
+                        let mut conn = conn.clone();
+                        async move { conn.sunsubscribe(channel).await }
+                    })
+                    .buffer_unordered(CONCURRENT_SUBSCRIPTIONS)
+                    .try_collect::<()>()
+                    .await
+            }
         }
     }
 }
