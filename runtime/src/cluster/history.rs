@@ -233,7 +233,11 @@ impl Cluster {
         invocation
             .arg(since.map(|p| p.to_string()).unwrap_or_default())
             .arg(recovery.max_len_value());
-        let reply: Value = match invocation.invoke_async(&mut self.publisher()).await {
+        // On the background connection: a reconnect storm's thousands of reads would otherwise
+        // queue ahead of every emit's recording on the publisher's (answered in order), and
+        // stall live events for seconds. The order between the two does not matter: a socket
+        // is held while it reads, and what is both read and delivered live is sent once.
+        let reply: Value = match invocation.invoke_async(&mut self.background()).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, ns, "reading the recovery history failed");

@@ -180,10 +180,11 @@ impl Cluster {
         self.publisher.clone()
     }
 
-    /// The connection presence writes, presence-group scripts, cap checks and offline-inbox
-    /// reads go through: work that follows sockets coming and going. Commands on one connection are answered in order,
-    /// so on the publisher's connection the writes of a reconnect storm (thousands of sockets at
-    /// once) would hold up every emit and heartbeat behind them.
+    /// The connection presence writes, presence-group scripts, cap checks, offline-inbox reads
+    /// and recovery-history reads go through: work that follows sockets coming and going.
+    /// Commands on one connection are answered in order, so on the publisher's connection the
+    /// work of a reconnect storm (thousands of sockets at once) would hold up every emit and
+    /// heartbeat behind it.
     pub(super) fn background(&self) -> Conn {
         self.background.clone()
     }
