@@ -65,6 +65,21 @@ pub(crate) struct Resume {
 }
 
 impl Resume {
+    /// The numbers below `sent` never received, as at most 10 ranges `[first, last]` (the
+    /// probe's diagnosis: which of its messages, in time, went missing).
+    pub(crate) fn missing(&self, sent: u64) -> Vec<[u64; 2]> {
+        let got = self.got.borrow();
+        let mut ranges: Vec<[u64; 2]> = Vec::new();
+        for seq in (0..sent).filter(|s| !got.contains_key(s)) {
+            match ranges.last_mut() {
+                Some(r) if r[1] + 1 == seq => r[1] = seq,
+                _ => ranges.push([seq, seq]),
+            }
+        }
+        ranges.truncate(10);
+        ranges
+    }
+
     /// `{"offset": .., "channels": [..]}` for `auth.recover`, once a position is known.
     pub(crate) fn recover(&self) -> Option<Value> {
         let offset = self.offset.borrow();

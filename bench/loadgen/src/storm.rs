@@ -281,7 +281,9 @@ async fn probe(
     state: Arc<AtomicU8>,
 ) -> Result<Value, String> {
     let shared = Rc::new(Shared::new(&ns, 16));
-    let conn = conn::connect(addr, &token, &shared, Duration::from_secs(15))
+    // Which of its numbered messages came back (it never reconnects: nothing to resume).
+    let seen = Rc::new(resume::Resume::default());
+    let conn = conn::connect_resuming(addr, &token, &shared, Some(&seen), Duration::from_secs(15))
         .await
         .map_err(|e| format!("the probe could not connect to {addr}: {e}"))?;
     state.store(CONNECTED, Ordering::SeqCst);
@@ -299,12 +301,24 @@ async fn probe(
         }
         shared.expected.set(seq + 1);
     }
-    // What it sent last comes back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What it sent last comes back: until all has, or nothing new came for 1 s (5 s at most), so
+    // that a message held up by the storm counts with its latency rather than as missing.
+    let (waiting, mut last, mut quiet) = (Instant::now(), shared.received.get(), Instant::now());
+    while shared.outstanding() > 0
+        && waiting.elapsed() < Duration::from_secs(5)
+        && quiet.elapsed() < Duration::from_secs(1)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if shared.received.get() != last {
+            (last, quiet) = (shared.received.get(), Instant::now());
+        }
+    }
     let latency = shared.latency.borrow().clone();
     conn.close().await;
     let refused = shared.refused.borrow().len();
+    let missing = seen.missing(shared.expected.get());
     Ok(json!({
+        "missing": missing,
         "sent": shared.expected.get(),
         "received": shared.received.get(),
         "refused": refused,
