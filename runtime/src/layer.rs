@@ -2,7 +2,12 @@
 //! serves, so that a running server keeps its tether alive and dropping both stops it.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use futures_util::future::Either;
 
 use http::header::{HeaderMap, HeaderValue};
 use http::{Request, Uri};
@@ -10,6 +15,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::service::SocketIoService;
 use tower::{Layer, Service};
 
+use crate::connection::{Admission, opens_session};
 use crate::tether::Tether;
 
 /// The tower layer that serves socket.io for a [`Tether`]
@@ -58,12 +64,15 @@ impl<S: Clone> Layer<S> for TetherLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TetherService {
             service: self.layer.layer(inner),
+            admission: self.tether.admission(),
             _tether: self.tether.clone(),
         }
     }
 }
 
-/// The service of a [`TetherLayer`]: socketioxide's, holding the tether it serves.
+/// The service of a [`TetherLayer`]: socketioxide's, holding the tether it serves. A request
+/// that opens a new engine.io session first waits for a handshake slot (see
+/// [`TetherBuilder::max_concurrent_handshakes`](crate::TetherBuilder::max_concurrent_handshakes)).
 ///
 /// ```
 /// # use tether::{Tether, socket_namespace};
@@ -91,6 +100,7 @@ impl<S: Clone> Layer<S> for TetherLayer {
 #[derive(Clone)]
 pub struct TetherService<S: Clone> {
     service: SocketIoService<S>,
+    admission: Option<Arc<Admission>>,
     _tether: Tether,
 }
 
@@ -100,21 +110,41 @@ impl<S: Clone> fmt::Debug for TetherService<S> {
     }
 }
 
+/// The future of a request that waits for a handshake slot first.
+type Admitted<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
 impl<S, B> Service<Request<B>> for TetherService<S>
 where
-    S: Clone,
-    SocketIoService<S>: Service<Request<B>>,
+    S: Clone + Send + 'static,
+    B: Send + 'static,
+    SocketIoService<S>: Service<Request<B>> + Send + 'static,
+    <SocketIoService<S> as Service<Request<B>>>::Future: Send + 'static,
 {
     type Response = <SocketIoService<S> as Service<Request<B>>>::Response;
     type Error = <SocketIoService<S> as Service<Request<B>>>::Error;
-    type Future = <SocketIoService<S> as Service<Request<B>>>::Future;
+    type Future = Either<
+        <SocketIoService<S> as Service<Request<B>>>::Future,
+        Admitted<Self::Response, Self::Error>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.service.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.service.call(detach_head(req))
+        let req = detach_head(req);
+        let admission = match &self.admission {
+            Some(admission) if opens_session(req.uri().query()) => admission.clone(),
+            _ => return Either::Left(self.service.call(req)),
+        };
+        // The service that was polled ready serves the request; this one keeps a fresh clone.
+        let clone = self.service.clone();
+        let mut service = std::mem::replace(&mut self.service, clone);
+        let mut req = req;
+        Either::Right(Box::pin(async move {
+            req.extensions_mut().insert(admission.enter().await);
+            service.call(req).await
+        }))
     }
 }
 

@@ -109,6 +109,11 @@ impl Tether {
         }
     }
 
+    /// The handshake slots of this tether (`None`: no bound).
+    pub(crate) fn admission(&self) -> Option<Arc<crate::connection::Admission>> {
+        self.inner.settings.admission.clone()
+    }
+
     /// The tower layer that serves socket.io; add it to an axum `Router` with `.layer(..)`. It
     /// holds this tether, so the app need not keep a `Tether` handle for it to run.
     pub fn layer(&self) -> TetherLayer {

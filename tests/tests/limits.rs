@@ -392,3 +392,76 @@ async fn one_address_may_hold_only_so_many_sockets_and_pending_handshakes() {
     assert_eq!(js.emit_with_ack("side", "echo", json!([2])).await, json!(2));
     js.close().await;
 }
+
+/// Issue 15's handshake admission: a node works on `max_concurrent_handshakes` new connections
+/// at once. The attack: engine.io sessions that never send their namespace connect, opened
+/// without pause so that every slot is always taken. A well-behaved client beside it waits a
+/// second at most for a slot, then goes ahead; a crowd of well-behaved clients is admitted in
+/// turn, none refused.
+#[tokio::test]
+async fn sessions_that_never_connect_delay_other_handshakes_by_a_second_at_most() {
+    let snapshotter = {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().expect("install the metrics recorder");
+        snapshotter
+    };
+    let (_tether, server) = serve(|b| b.max_concurrent_handshakes(4)).await;
+    let addr = server.addr;
+    let attack = tokio::spawn(async move {
+        let mut held = Vec::new();
+        let until = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < until {
+            let opens = (0..32).map(|_| RawSocket::open(addr));
+            held.extend(futures_util::future::join_all(opens).await);
+        }
+        held.len()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut js = JsClient::spawn().await;
+    let started = Instant::now();
+    js.connect_ok(
+        "side",
+        &format!("http://{addr}/room"),
+        json!({"auth": {"user": "side"}}),
+    )
+    .await;
+    let took = started.elapsed();
+    // The attack lasts 4 s: a handshake that waited for a free slot would take that long.
+    assert!(
+        took < Duration::from_millis(3000),
+        "the side client connected after {took:?}"
+    );
+    let (p50, _) = round_trips(&mut js, "side", 20).await;
+    assert!(p50 < Duration::from_millis(200), "echo p50 {p50:?}");
+
+    let opened = attack.await.expect("the attack");
+    assert!(opened >= 16, "the attack opened {opened} sessions");
+    let timeouts: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == tether::metrics::ADMISSION_TIMEOUTS)
+        .map(|(.., value)| match value {
+            metrics_util::debugging::DebugValue::Counter(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        timeouts > 0,
+        "connections that went ahead without a slot are counted"
+    );
+
+    // 40 well-behaved clients at once, 4 slots: all admitted, none refused.
+    let auths: Vec<Value> = (0..40)
+        .map(|i| json!({ "user": format!("g{i}") }))
+        .collect();
+    let crowd = auths
+        .iter()
+        .map(|auth| RawSocket::connect(addr, "/room", auth, &[]));
+    let joined = futures_util::future::join_all(crowd).await;
+    let refused: Vec<_> = joined.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(js.emit_with_ack("side", "echo", json!([7])).await, json!(7));
+}

@@ -60,6 +60,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 /// How many handshakes of one IP address may wait for the middleware at once, by default.
 pub const DEFAULT_MAX_HANDSHAKES_PER_IP: usize = 32;
 
+/// How many new connections a node works on at once, by default (see
+/// [`TetherBuilder::max_concurrent_handshakes`]).
+pub const DEFAULT_MAX_CONCURRENT_HANDSHAKES: usize = 64;
+
 impl TetherBuilder {
     /// How many sockets one IP address may hold, all namespaces together (default
     /// [`DEFAULT_MAX_CONNECTIONS_PER_IP`]); a connection beyond it is refused with
@@ -95,6 +99,38 @@ impl TetherBuilder {
     #[must_use]
     pub fn max_handshakes_per_ip(mut self, handshakes: usize) -> Self {
         self.max_handshakes_per_ip = handshakes;
+        self
+    }
+
+    /// How many new connections this node works on at once (default
+    /// [`DEFAULT_MAX_CONCURRENT_HANDSHAKES`]); `None` for no bound.
+    ///
+    /// When a node dies, its clients all come back to the others at once. Without a bound, all
+    /// of those handshakes are in progress together and a socket already connected waits behind
+    /// them for each of its events: in a reconnect storm of 10,000 sockets on 2 cores, a
+    /// connected socket's messages took up to 158–476 ms (p99), against 15–41 ms with the
+    /// default bound, while the storm's sockets were all back as fast (`bench/run.sh --storm`,
+    /// BENCHMARKS.md).
+    ///
+    /// A new connection (an engine.io session: a websocket, or a polling handshake) takes a
+    /// slot before its first request is served, and gives it back once its socket's first
+    /// namespace connect is decided (refused, or connected and `on_connect` run), or after a
+    /// second at most. The others wait for a slot, a second at most, then go ahead without one
+    /// (counted in `tether_admission_timeouts_total`): a client that opens sessions and never
+    /// finishes them slows other handshakes down by that second at most, and never refuses them.
+    ///
+    /// A slot spans the client's round trip between engine.io's open packet and its namespace
+    /// connect: with 64 slots and clients 100 ms away, a node takes about 640 new connections a
+    /// second before the others wait (then go ahead after their second). Raise it for far-away
+    /// clients arriving in bursts, or when `tether_admission_timeouts_total` grows.
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().max_concurrent_handshakes(256);
+    /// let unbounded = tether::Tether::builder().max_concurrent_handshakes(None);
+    /// ```
+    #[must_use]
+    pub fn max_concurrent_handshakes(mut self, connections: impl Into<Option<usize>>) -> Self {
+        self.max_concurrent_handshakes = connections.into();
         self
     }
 

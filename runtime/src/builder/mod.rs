@@ -12,12 +12,13 @@ mod limits;
 use limits::default_rate_limit;
 pub use limits::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
-    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_PENDING_EVENTS, DEFAULT_SEND_QUEUE,
+    DEFAULT_MAX_CONCURRENT_HANDSHAKES, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS,
+    DEFAULT_SEND_QUEUE,
 };
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
-use crate::connection::{self, PerIp, Settings};
+use crate::connection::{self, Admission, PerIp, Settings};
 use crate::handshake::AllowedOrigins;
 use crate::login::{LoginVerifier, Verifier};
 use crate::namespace::{Namespace, NamespaceDef};
@@ -71,6 +72,7 @@ pub struct TetherBuilder {
     max_attachments: usize,
     max_connections_per_ip: usize,
     max_handshakes_per_ip: usize,
+    max_concurrent_handshakes: Option<usize>,
     rate_limit: Option<RateLimit>,
     cluster: Option<ClusterConfig>,
     allowed_origins: Option<Result<AllowedOrigins, String>>,
@@ -167,6 +169,7 @@ impl TetherBuilder {
             max_attachments: DEFAULT_MAX_ATTACHMENTS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_handshakes_per_ip: DEFAULT_MAX_HANDSHAKES_PER_IP,
+            max_concurrent_handshakes: Some(DEFAULT_MAX_CONCURRENT_HANDSHAKES),
             rate_limit: Some(default_rate_limit()),
             cluster: None,
             allowed_origins: None,
@@ -340,6 +343,7 @@ impl TetherBuilder {
             max_channels: self.max_channels,
             rate_limit: self.rate_limit,
             per_ip: PerIp::new(self.max_connections_per_ip, self.max_handshakes_per_ip),
+            admission: self.max_concurrent_handshakes.map(Admission::new),
             connect_gate: CONNECT_GATE,
             allowed_origins,
             closing: std::sync::atomic::AtomicBool::new(false),

@@ -7,6 +7,7 @@ use serde_json::Value;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
 
+use super::admission;
 use super::expiry;
 use super::identity::Identity;
 use super::per_ip::{IpSlot, PerIp};
@@ -213,6 +214,8 @@ impl<T: Namespace> Runtime<T> {
             guarded(hook, "on_connect", &s).await;
         }
         data.open_gate();
+        // Its connect is done: the node can take the next new connection.
+        admission::release(s.req_parts());
     }
 
     pub(super) async fn disconnected(&self, s: SocketRef, reason: DisconnectReason) {

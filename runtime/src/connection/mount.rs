@@ -101,6 +101,8 @@ pub(crate) fn mount<T: Namespace>(
                 };
                 if let Err(nok) = &admitted {
                     metrics::refusal(T::PATH, nok.code());
+                    // Refused: its connect is decided.
+                    super::admission::release(s.req_parts());
                 }
                 admitted
             }

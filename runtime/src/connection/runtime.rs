@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) connect_gate: Duration,
     /// Whose pages may connect with a cookie or query token (`None`: cookie tokens off).
     pub(crate) allowed_origins: Option<AllowedOrigins>,
+    /// How many new connections are worked on at once (`None`: no bound).
+    pub(crate) admission: Option<Arc<super::admission::Admission>>,
     /// Set by [`Tether::close`](crate::Tether::close): handshakes are refused with
     /// `server_shutdown`.
     pub(crate) closing: std::sync::atomic::AtomicBool,

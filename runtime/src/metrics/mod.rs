@@ -25,6 +25,7 @@
 //! | `tether_rate_limit_disconnects_total` | counter | `namespace` | sockets disconnected for sending far over their rate limit (see [`RateLimit`](crate::RateLimit)) |
 //! | `tether_recoveries_total` | counter | `namespace`, `outcome` | connects that asked to recover (`auth.recover`), by outcome: `recovered`, or the [`RecoveryInfo::reason`](crate::RecoveryInfo::reason) |
 //! | `tether_replayed_events_total` | counter | `namespace` | missed events sent to reconnecting sockets |
+//! | `tether_admission_timeouts_total` | counter | | new connections that waited a second for a handshake slot and went ahead without one (see [`TetherBuilder::max_concurrent_handshakes`](crate::TetherBuilder::max_concurrent_handshakes)) |
 //!
 //! An application that builds event names from data (`AnyEvent::new(format!("room:{id}"), ..)`)
 //! fills the 256 `event` labels of `tether_events_sent_total` quickly: the rest count as
@@ -97,6 +98,9 @@ pub const RECOVERIES: &str = "tether_recoveries_total";
 
 /// Counter: missed events sent to reconnecting sockets.
 pub const REPLAYED_EVENTS: &str = "tether_replayed_events_total";
+
+/// Counter: new connections that went ahead without a handshake slot.
+pub const ADMISSION_TIMEOUTS: &str = "tether_admission_timeouts_total";
 
 /// The `event` label of an event no listener names.
 pub(crate) const UNKNOWN_EVENT: &str = "(unknown)";
@@ -307,6 +311,11 @@ pub(crate) fn redis_publish_skipped() {
     ::metrics::counter!(REDIS_PUBLISH_ERRORS).increment(1);
 }
 
+/// Counts a new connection that waited its longest for a handshake slot and went ahead.
+pub(crate) fn admission_timeout() {
+    ::metrics::counter!(ADMISSION_TIMEOUTS).increment(1);
+}
+
 /// Sets whether the node is connected to Redis.
 pub(crate) fn cluster_connected(connected: bool) {
     ::metrics::gauge!(CLUSTER_CONNECTED).set(if connected { 1.0 } else { 0.0 });
@@ -364,5 +373,9 @@ pub(crate) fn describe() {
     describe_counter!(
         REPLAYED_EVENTS,
         "Missed events sent to reconnecting sockets."
+    );
+    describe_counter!(
+        ADMISSION_TIMEOUTS,
+        "New connections that waited their longest for a handshake slot and went ahead without one."
     );
 }
