@@ -255,32 +255,23 @@ impl Link {
     /// Subscribes to every channel (in batches for a server; one command per channel, a few
     /// dozen at a time, for a cluster, where channels live on different shards).
     pub(crate) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
-        match self {
-            Self::Server { sink, .. } => {
-                for batch in channels.chunks(SUBSCRIBE_BATCH) {
-                    sink.subscribe(batch).await?;
-                }
-                Ok(())
-            }
-            Self::Cluster { conn, .. } => {
-                let conn = conn.clone();
-                futures_util::stream::iter(channels.to_vec())
-                    .map(move |channel| {
-                        let mut conn = conn.clone();
-                        async move { conn.ssubscribe(channel).await }
-                    })
-                    .buffer_unordered(CONCURRENT_SUBSCRIPTIONS)
-                    .try_collect::<()>()
-                    .await
-            }
-        }
+        self.change(channels, true).await
     }
 
+    /// Unsubscribes from every channel, as [`subscribe`](Self::subscribe) subscribes.
     pub(crate) async fn unsubscribe(&mut self, channels: &[String]) -> RedisResult<()> {
+        self.change(channels, false).await
+    }
+
+    async fn change(&mut self, channels: &[String], follow: bool) -> RedisResult<()> {
         match self {
             Self::Server { sink, .. } => {
                 for batch in channels.chunks(SUBSCRIBE_BATCH) {
-                    sink.unsubscribe(batch).await?;
+                    if follow {
+                        sink.subscribe(batch).await?;
+                    } else {
+                        sink.unsubscribe(batch).await?;
+                    }
                 }
                 Ok(())
             }
@@ -289,7 +280,13 @@ impl Link {
                 futures_util::stream::iter(channels.to_vec())
                     .map(move |channel| {
                         let mut conn = conn.clone();
-                        async move { conn.sunsubscribe(channel).await }
+                        async move {
+                            if follow {
+                                conn.ssubscribe(channel).await
+                            } else {
+                                conn.sunsubscribe(channel).await
+                            }
+                        }
                     })
                     .buffer_unordered(CONCURRENT_SUBSCRIPTIONS)
                     .try_collect::<()>()
