@@ -463,5 +463,24 @@ async fn sessions_that_never_connect_delay_other_handshakes_by_a_second_at_most(
     let joined = futures_util::future::join_all(crowd).await;
     let refused: Vec<_> = joined.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(refused.is_empty(), "{refused:?}");
+
+    // A connection gives its slot back once connected: one after another, 8 connections
+    // through 4 slots take no hold's second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    let mut one_by_one = Vec::new();
+    for i in 0..8 {
+        let auth = json!({ "user": format!("h{i}") });
+        one_by_one.push(
+            RawSocket::connect(addr, "/room", &auth, &[])
+                .await
+                .expect("admitted"),
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(900),
+        "8 connections one after another through 4 slots took {took:?}"
+    );
     assert_eq!(js.emit_with_ack("side", "echo", json!([7])).await, json!(7));
 }
