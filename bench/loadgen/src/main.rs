@@ -20,6 +20,7 @@
 //! accepted. `loadgen run --help` lists every option (clap).
 
 mod conn;
+mod feeder;
 mod hist;
 mod proto;
 mod recovery;
@@ -28,6 +29,8 @@ mod resume;
 mod run;
 mod storm;
 mod sys;
+mod tally;
+mod worker;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;

@@ -11,7 +11,6 @@
 //! users numbered events from 1 s before the kill to 1 s after the storm; then: how many were
 //! received exactly once, lost, duplicated, and what the reconnects were told (`resume.rs`).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use crate::conn::{self, Cmd, Conn, Shared};
 use crate::hist::Histogram;
 use crate::resume::{self, Recovering};
 use crate::sys::{self, Issuer};
+use crate::worker::{CONNECTED, RUNNING, Worker};
 
 /// What a storm needs.
 #[derive(Debug)]
@@ -193,84 +193,6 @@ fn resume_of(recovering: &Option<Recovering>, i: usize) -> Option<&Rc<resume::Re
     recovering.as_ref().and_then(|r| r.users.get(i))
 }
 
-/// A [`Worker`]'s states: connecting, connected, running (probing, feeding), told to stop.
-pub(crate) const WAITING: u8 = 0;
-pub(crate) const CONNECTED: u8 = 1;
-pub(crate) const RUNNING: u8 = 2;
-pub(crate) const STOP: u8 = 3;
-
-/// A client on a thread and runtime of its own (the probe, the feeder), so that the load
-/// generator's busy loop does not delay it. Its task moves `state` from [`WAITING`] to
-/// [`CONNECTED`], then works while it reads [`RUNNING`], until [`STOP`].
-#[derive(Debug)]
-pub(crate) struct Worker<T> {
-    what: &'static str,
-    state: Arc<AtomicU8>,
-    thread: std::thread::JoinHandle<Result<T, String>>,
-}
-
-impl<T: Send + 'static> Worker<T> {
-    /// Starts `task(state)` on a new thread; `what` names it in errors.
-    pub(crate) fn spawn<F, Fut>(what: &'static str, task: F) -> Self
-    where
-        F: FnOnce(Arc<AtomicU8>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, String>>,
-    {
-        let state = Arc::new(AtomicU8::new(WAITING));
-        let shared_state = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, task(shared_state))
-        });
-        Self {
-            what,
-            state,
-            thread,
-        }
-    }
-
-    /// Waits until it has connected; its error when it could not.
-    pub(crate) async fn connected(self) -> Result<Self, String> {
-        while self.state.load(Ordering::SeqCst) == WAITING {
-            if self.thread.is_finished() {
-                let what = self.what;
-                return Err(match self.join() {
-                    Err(e) => e,
-                    Ok(_) => format!("the {what} ended before it connected"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok(self)
-    }
-
-    /// Lets it work.
-    pub(crate) fn run(&self) {
-        self.state.store(RUNNING, Ordering::SeqCst);
-    }
-
-    /// Stops it and answers its results, waiting for its thread without blocking this one's
-    /// runtime (whose sockets keep reading meanwhile).
-    pub(crate) async fn finish(self) -> Result<T, String> {
-        self.state.store(STOP, Ordering::SeqCst);
-        while !self.thread.is_finished() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.join()
-    }
-
-    fn join(self) -> Result<T, String> {
-        let what = self.what;
-        self.thread
-            .join()
-            .map_err(|_| format!("the {what}'s thread panicked"))?
-    }
-}
-
 /// A socket on the survivor that sends itself a message every 10 ms while the storm lasts (a
 /// [`Worker`]).
 async fn probe(
@@ -407,7 +329,11 @@ pub(crate) fn table(runs: &[Value]) -> String {
         }),
     ];
     if runs.iter().any(|v| recovery(v)) {
-        rows.extend(resume::ROWS.iter().map(|(label, f)| (*label, f as &Cell)));
+        rows.extend(
+            crate::tally::ROWS
+                .iter()
+                .map(|(label, f)| (*label, f as &Cell)),
+        );
     }
     for (label, f) in rows {
         out.push_str(&format!("| {label} |"));
