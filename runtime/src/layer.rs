@@ -132,7 +132,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let req = detach_head(req);
+        let mut req = detach_head(req);
         let admission = match &self.admission {
             Some(admission) if opens_session(req.uri().query()) => admission.clone(),
             _ => return Either::Left(self.service.call(req)),
@@ -140,7 +140,6 @@ where
         // The service that was polled ready serves the request; this one keeps a fresh clone.
         let clone = self.service.clone();
         let mut service = std::mem::replace(&mut self.service, clone);
-        let mut req = req;
         Either::Right(Box::pin(async move {
             req.extensions_mut().insert(admission.enter().await);
             service.call(req).await

@@ -49,29 +49,19 @@ impl Admission {
     /// Waits for a slot, [`ADMISSION_WAIT`] at most; the ticket (holding none when the wait
     /// ran out) goes in the request's extensions.
     pub(crate) async fn enter(&self) -> Ticket {
-        let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let waited =
-                    tokio::time::timeout(ADMISSION_WAIT, self.slots.clone().acquire_owned()).await;
-                match waited {
-                    Ok(Ok(permit)) => Some(permit),
-                    // Went ahead without a slot (the semaphore is never closed).
-                    _ => {
-                        crate::metrics::admission_timeout();
-                        None
-                    }
-                }
-            }
+        // `timeout` polls the acquire first: a free slot is taken without arming the timer.
+        let waited = tokio::time::timeout(ADMISSION_WAIT, self.slots.clone().acquire_owned()).await;
+        // (The semaphore is never closed: an error is the wait running out.)
+        let Ok(Ok(permit)) = waited else {
+            crate::metrics::admission_timeout();
+            return Ticket(Arc::default());
         };
-        let ticket = Ticket(Arc::new(Mutex::new(permit)));
-        if ticket.holds() {
-            let held = ticket.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(ADMISSION_HOLD).await;
-                held.release();
-            });
-        }
+        let ticket = Ticket(Arc::new(Mutex::new(Some(permit))));
+        let held = ticket.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ADMISSION_HOLD).await;
+            held.release();
+        });
         ticket
     }
 
@@ -88,6 +78,7 @@ impl Ticket {
         drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 
+    #[cfg(test)]
     fn holds(&self) -> bool {
         self.0
             .lock()
@@ -107,13 +98,8 @@ pub(crate) fn release(parts: &Parts) {
 /// (`EIO=` in its query) without a session id (`sid=`).
 pub(crate) fn opens_session(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        let mut params = q.split('&');
-        let (mut eio, mut sid) = (false, false);
-        for param in params.by_ref() {
-            eio |= param.starts_with("EIO=");
-            sid |= param.starts_with("sid=");
-        }
-        eio && !sid
+        let has = |name: &str| q.split('&').any(|param| param.starts_with(name));
+        has("EIO=") && !has("sid=")
     })
 }
 
