@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::conn::{self, Cmd, Shared};
-use crate::worker::{CONNECTED, RUNNING};
+use crate::worker::{self, RUNNING};
 
 /// Padding in each fed event's data, as the probe's.
 const PAD: usize = 16;
@@ -62,10 +62,7 @@ pub(crate) async fn feed(
             .map_err(|e| format!("the feeder could not connect to {addr}: {e}"))?;
         conns.push(conn);
     }
-    state.store(CONNECTED, Ordering::SeqCst);
-    while state.load(Ordering::SeqCst) == CONNECTED {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    worker::connected_until_run(&state).await;
     let mut sent = vec![Vec::new(); users];
     let rate = rate.max(1) as f64;
     let t0 = Instant::now();

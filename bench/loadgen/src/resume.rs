@@ -22,7 +22,7 @@ use crate::feeder::{FEEDERS, Fed, feed};
 use crate::proto;
 use crate::storm;
 use crate::tally::{tally, told};
-use crate::worker::Worker;
+use crate::worker::{self, Worker};
 
 /// The event that tells a socket its connection info (and, on a reconnect, its recovery).
 const CONNECTION_SUCCESS: &str = "/ops/connection-success";
@@ -223,20 +223,13 @@ impl Recovering {
             tally(&fed.sent, &got, back)
         };
         let settling = Instant::now();
-        let (mut last, mut quiet_since) = (None, Instant::now());
-        let t = loop {
+        worker::settle(SETTLE, QUIET, Duration::from_millis(100), || {
             let t = count();
-            if t.lost == t.lost_not_back || settling.elapsed() >= SETTLE {
-                break t;
-            }
-            if last != Some(t.received) {
-                (last, quiet_since) = (Some(t.received), Instant::now());
-            } else if quiet_since.elapsed() >= QUIET {
-                break t;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+            (t.lost == t.lost_not_back, t.received)
+        })
+        .await;
         let settle_ms = settling.elapsed().as_secs_f64() * 1e3;
+        let t = count();
         let sum = |f: fn(&Resume) -> u64| users.iter().map(|u| f(u)).sum::<u64>();
         let recoveries: Vec<_> = users.iter().map(|u| u.recovery.borrow()).collect();
         let came_back = recoveries

@@ -24,7 +24,7 @@ use crate::conn::{self, Cmd, Conn, Shared};
 use crate::hist::Histogram;
 use crate::resume::{self, Recovering};
 use crate::sys::{self, Issuer};
-use crate::worker::{CONNECTED, RUNNING, Worker};
+use crate::worker::{self, RUNNING, Worker};
 
 /// What a storm needs.
 #[derive(Debug)]
@@ -208,10 +208,7 @@ async fn probe(
     let conn = conn::connect_resuming(addr, &token, &shared, Some(&seen), Duration::from_secs(15))
         .await
         .map_err(|e| format!("the probe could not connect to {addr}: {e}"))?;
-    state.store(CONNECTED, Ordering::SeqCst);
-    while state.load(Ordering::SeqCst) == CONNECTED {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    worker::connected_until_run(&state).await;
     shared.reset_phase();
     let mut every = tokio::time::interval(Duration::from_millis(10));
     while state.load(Ordering::SeqCst) == RUNNING {
@@ -225,16 +222,15 @@ async fn probe(
     }
     // What it sent last comes back: until all has, or nothing new came for 1 s (5 s at most), so
     // that a message held up by the storm counts with its latency rather than as missing.
-    let (waiting, mut last, mut quiet) = (Instant::now(), shared.received.get(), Instant::now());
-    while shared.outstanding() > 0
-        && waiting.elapsed() < Duration::from_secs(5)
-        && quiet.elapsed() < Duration::from_secs(1)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if shared.received.get() != last {
-            (last, quiet) = (shared.received.get(), Instant::now());
-        }
-    }
+    let (most, quiet, every) = (
+        Duration::from_secs(5),
+        Duration::from_secs(1),
+        Duration::from_millis(20),
+    );
+    worker::settle(most, quiet, every, || {
+        (shared.outstanding() == 0, shared.received.get())
+    })
+    .await;
     let latency = shared.latency.borrow().clone();
     conn.close().await;
     let refused = shared.refused.borrow().len();

@@ -1,10 +1,11 @@
 //! [`Worker`]: a client of the storm on a thread and runtime of its own (the probe, the
-//! feeder), and the states it goes through.
+//! feeder), the states it goes through, and the waits they share ([`connected_until_run`],
+//! [`settle`]).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A [`Worker`]'s states: connecting, connected, running (probing, feeding), told to stop.
 pub(crate) const WAITING: u8 = 0;
@@ -81,5 +82,38 @@ impl<T: Send + 'static> Worker<T> {
         self.thread
             .join()
             .map_err(|_| format!("the {what}'s thread panicked"))?
+    }
+}
+
+/// The task's side: says it has connected, then waits until it is told to run (or to stop).
+pub(crate) async fn connected_until_run(state: &AtomicU8) {
+    state.store(CONNECTED, Ordering::SeqCst);
+    while state.load(Ordering::SeqCst) == CONNECTED {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits for what is still coming: until `look` says it is all there, or what it counts did not
+/// change for `quiet`, or `most` has passed; it looks every `every`. `look` answers (all there,
+/// a count that grows as things arrive).
+pub(crate) async fn settle(
+    most: Duration,
+    quiet: Duration,
+    every: Duration,
+    mut look: impl FnMut() -> (bool, u64),
+) {
+    let started = Instant::now();
+    let (mut last, mut since) = (None, Instant::now());
+    loop {
+        let (done, count) = look();
+        if done || started.elapsed() >= most {
+            return;
+        }
+        if last != Some(count) {
+            (last, since) = (Some(count), Instant::now());
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+        tokio::time::sleep(every).await;
     }
 }
