@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod lobby;
 pub mod log;
+pub mod metrics;
 pub mod raw;
 pub mod recovering;
 pub mod redis;

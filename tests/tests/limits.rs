@@ -400,12 +400,7 @@ async fn one_address_may_hold_only_so_many_sockets_and_pending_handshakes() {
 /// turn, none refused.
 #[tokio::test]
 async fn sessions_that_never_connect_delay_other_handshakes_by_a_second_at_most() {
-    let snapshotter = {
-        let recorder = metrics_util::debugging::DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("install the metrics recorder");
-        snapshotter
-    };
+    tether_tests::metrics::install();
     let (_tether, server) = serve(|b| b.max_concurrent_handshakes(4)).await;
     let addr = server.addr;
     let attack = tokio::spawn(async move {
@@ -438,16 +433,7 @@ async fn sessions_that_never_connect_delay_other_handshakes_by_a_second_at_most(
 
     let opened = attack.await.expect("the attack");
     assert!(opened >= 16, "the attack opened {opened} sessions");
-    let timeouts: u64 = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == tether::metrics::ADMISSION_TIMEOUTS)
-        .map(|(.., value)| match value {
-            metrics_util::debugging::DebugValue::Counter(n) => n,
-            _ => 0,
-        })
-        .sum();
+    let timeouts = tether_tests::metrics::counter(tether::metrics::ADMISSION_TIMEOUTS, &[]);
     assert!(
         timeouts > 0,
         "connections that went ahead without a slot are counted"

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tether::{AnyEvent, Client, Emitter, Handshake, SocketNok, SocketOk, Tether, socket_namespace};
+use tether_tests::metrics::counter;
 use tether_tests::recovering::Recovering;
 use tether_tests::{JsClient, TestServer};
 
@@ -67,53 +67,8 @@ impl Short {
     }
 }
 
-/// The global recorder of this test binary, read through its snapshotter.
-fn recorder() -> &'static Snapshotter {
-    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("install the metrics recorder");
-        snapshotter
-    })
-}
-
-/// A counter's name, its labels and a value it was seen with.
-type Seen = (String, Vec<(String, String)>, u64);
-
-/// Every counter recorded so far: a snapshot drains the recorder, so the tests (which run at
-/// once) read from this sum instead.
-fn counters() -> &'static std::sync::Mutex<Vec<Seen>> {
-    static COUNTERS: std::sync::OnceLock<std::sync::Mutex<Vec<Seen>>> = std::sync::OnceLock::new();
-    COUNTERS.get_or_init(Default::default)
-}
-
-/// The value of a counter with these labels (0 when never recorded).
-fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
-    let mut all = counters().lock().unwrap();
-    for (key, .., value) in recorder().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            all.push((key.name().to_owned(), labels, n));
-        }
-    }
-    all.iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
-        .map(|(.., v)| v)
-        .sum()
-}
-
 async fn server() -> (Tether, TestServer) {
-    recorder();
+    tether_tests::metrics::install();
     let tether = Tether::builder()
         .namespace(Inbox)
         .namespace(Brief)
