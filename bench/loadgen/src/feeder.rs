@@ -38,11 +38,11 @@ pub(crate) const FEEDERS: usize = 16;
 /// before closing: a refusal is answered as the event arrives, a run event not at all.
 const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 
-/// The feeder's task (a [`Worker`](crate::worker::Worker)): connects [`FEEDERS`] sockets to `addr` as its own user,
-/// waits for [`RUNNING`], then sends `rate` events/s round-robin over users
-/// `u0`..`u{users-1}` until told to stop, each with an ack id (its number), so that an event the
-/// server refused (answered with an error ack; a run one gets no ack) is not counted as sent. `start` is the storm sockets' clock, so that `t` in
-/// the data gives their latency.
+/// The feeder's task (a [`Worker`](crate::worker::Worker)): connects [`FEEDERS`] sockets to
+/// `addr` as its own user, waits for [`RUNNING`], then sends `rate` events/s round-robin over
+/// users `u0`..`u{users-1}` until told to stop, each with an ack id (its number), so that an
+/// event the server refused (answered with an error ack; a run one gets no ack) is not counted
+/// as sent. `start` is the storm sockets' clock, so that `t` in the data gives their latency.
 pub(crate) async fn feed(
     addr: SocketAddr,
     token: String,
