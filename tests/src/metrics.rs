@@ -1,5 +1,6 @@
-//! The counters tether records, read in-process: a test binary's one global recorder
-//! ([`install`], before building the tether whose metrics it reads) and [`counter`].
+//! The metrics tether records, read in-process: a test binary's one global recorder
+//! ([`install`], before building the tether whose metrics it reads), [`counter`] and
+//! [`histogram`].
 
 use std::sync::{Mutex, OnceLock};
 
@@ -24,14 +25,51 @@ fn snapshotter() -> &'static Snapshotter {
     })
 }
 
-/// A counter's name, its labels and a value it was seen with.
-type Seen = (String, Vec<(String, String)>, u64);
+/// A metric's name and labels.
+type Key = (String, Vec<(String, String)>);
 
-/// Every counter increment seen so far: a snapshot drains the recorder's counters, so the tests
-/// (which run at once, and may read a counter more than once) read from this sum instead.
-fn seen() -> &'static Mutex<Vec<Seen>> {
-    static SEEN: OnceLock<Mutex<Vec<Seen>>> = OnceLock::new();
-    SEEN.get_or_init(Mutex::default)
+/// What the snapshots so far held: a snapshot drains the recorder's counters and histograms, so
+/// the tests (which run at once, and may read a metric more than once) read from these instead.
+#[derive(Default)]
+struct Seen {
+    /// Every counter increment, as snapshots found them.
+    counters: Vec<(Key, u64)>,
+    /// Every value a histogram recorded.
+    histograms: Vec<(Key, f64)>,
+}
+
+/// Takes a snapshot and keeps what it holds; returns everything kept so far.
+fn collect() -> std::sync::MutexGuard<'static, Seen> {
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (key, .., value) in snapshotter().snapshot().into_vec() {
+        let key = key.key();
+        let key: Key = (
+            key.name().to_owned(),
+            key.labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect(),
+        );
+        match value {
+            DebugValue::Counter(n) => seen.counters.push((key, n)),
+            DebugValue::Histogram(values) => seen
+                .histograms
+                .extend(values.into_iter().map(|v| (key.clone(), v.into_inner()))),
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    seen
+}
+
+/// Whether a metric is `name` with these labels (and maybe others).
+fn matches((n, l): &Key, name: &str, labels: &[(&str, &str)]) -> bool {
+    n == name
+        && labels
+            .iter()
+            .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
 }
 
 /// The value of a counter with these labels (and maybe others) since the recorder was installed
@@ -40,26 +78,24 @@ fn seen() -> &'static Mutex<Vec<Seen>> {
 /// # Panics
 /// When another recorder was installed in this process first.
 pub fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
-    let mut all = seen()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (key, .., value) in snapshotter().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            all.push((key.name().to_owned(), labels, n));
-        }
-    }
-    all.iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
-        .map(|(.., v)| v)
+    collect()
+        .counters
+        .iter()
+        .filter(|(key, _)| matches(key, name, labels))
+        .map(|(_, v)| v)
         .sum()
+}
+
+/// Every value a histogram recorded since the recorder was installed (whatever its labels), in no
+/// particular order. Installs the recorder if it is not yet.
+///
+/// # Panics
+/// When another recorder was installed in this process first.
+pub fn histogram(name: &str) -> Vec<f64> {
+    collect()
+        .histograms
+        .iter()
+        .filter(|(key, _)| matches(key, name, &[]))
+        .map(|(_, v)| *v)
+        .collect()
 }
