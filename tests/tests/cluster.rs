@@ -246,6 +246,8 @@ macro_rules! on_both_topologies {
 }
 
 on_both_topologies! {
+    concurrent_emits_to_another_node_arrive_once_in_order_with_their_counts,
+        on_a_redis_cluster_concurrent_emits_to_another_node_arrive_once_in_order_with_their_counts;
     a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once,
         on_a_redis_cluster_a_user_on_node_a_receives_an_emit_made_on_node_b_exactly_once;
     a_node_that_holds_no_recipient_receives_nothing_for_it,
@@ -547,6 +549,69 @@ mod scenario {
         for name in ["alice@b", "bob@a", "carol@c"] {
             js.assert_no_event(name, "note", Duration::from_millis(100))
                 .await;
+        }
+    }
+
+    /// Emits made at once on one node leave for Redis together (one pipeline, on a server),
+    /// each with its own count of the nodes it reached, in the order each sender made them.
+    pub(super) async fn concurrent_emits_to_another_node_arrive_once_in_order_with_their_counts(
+        redis: Topology,
+    ) {
+        const SENDERS: u64 = 8;
+        const EACH: u64 = 40;
+        tether_tests::metrics::install();
+        let [a, b] = nodes(&redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        eventually("a follows alice", || {
+            redis.subscribers("tether:/chat:user:alice") == 1
+        })
+        .await;
+
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let emitter = b.emitter();
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        let d = emitter
+                            .to_user("alice")
+                            .emit(ev(json!({"sender": sender, "n": n})))
+                            .await
+                            .unwrap();
+                        assert_eq!((d.sockets, d.nodes), (0, 1), "emit {sender}/{n}");
+                    }
+                })
+            })
+            .collect();
+        // Redis holds every publish for a moment (one server): the emits made meanwhile wait
+        // together, and leave together.
+        if let Topology::Server(server) = &redis {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(server.cli(&["CLIENT", "PAUSE", "300", "WRITE"]), "OK");
+        }
+        for sender in senders {
+            sender.await.unwrap();
+        }
+
+        let mut next = [0; SENDERS as usize];
+        for _ in 0..SENDERS * EACH {
+            let args = js.event("alice", "note").await;
+            let sender = usize::try_from(args[0]["sender"].as_u64().unwrap()).unwrap();
+            assert_eq!(
+                args[0]["n"], next[sender],
+                "sender {sender}'s emits in order"
+            );
+            next[sender] += 1;
+        }
+        js.assert_no_event("alice", "note", Duration::from_millis(200))
+            .await;
+        if matches!(redis, Topology::Server(_)) {
+            let batches = tether_tests::metrics::histogram(tether::metrics::REDIS_PUBLISH_BATCH);
+            let largest = batches.iter().copied().fold(0.0, f64::max);
+            assert!(
+                largest >= 4.0,
+                "the emits queued while Redis paused left together: {batches:?}"
+            );
         }
     }
 

@@ -208,14 +208,14 @@ impl Cluster {
         };
         let message = serde_json::to_vec(&answer).map(|json| self.seal_bytes(json));
         let channel = acks_channel(&self.prefix, to);
-        let publisher = self.publisher();
+        let publishes = self.publishes.clone();
         Box::pin(async move {
             let message = match message {
                 Ok(Ok(m)) => m,
                 Ok(Err(e)) => return tracing::warn!(error = %e, "acks not sent"),
                 Err(e) => return tracing::warn!(error = %e, "acks not sent"),
             };
-            if let Err(e) = publisher.publish(&[channel], &message).await {
+            if let Err(e) = publishes.publish(vec![channel], message).await {
                 tracing::warn!(error = %e, "acks not sent: Redis");
             }
         })

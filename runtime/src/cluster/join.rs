@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 
 use super::acks::{Pending, acks_channel};
+use super::batch::Publishes;
 use super::config::{ClusterConfig, ClusterState, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
@@ -69,6 +70,7 @@ impl Cluster {
             origin: node_id.clone(),
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
+            publishes: Publishes::new(publisher.clone()),
             publisher,
             background,
             subs: Some((wanted.clone(), wake_tx)),

@@ -21,8 +21,9 @@
 //! implemented in `port`). By job:
 //! - `config`: settings, link state, stats; `error`: the error;
 //! - `node`: the node's state; `join`: joining and starting the node's tasks;
-//!   `outbox`: what leaves (checked, signed, published); `inbox`: what arrives (bounded queue,
-//!   checks); `guard`: the counters and rate-limited logs of refusals;
+//!   `outbox`: what leaves (checked, signed, published); `batch`: publishes, batched in one
+//!   pipeline under load; `inbox`: what arrives (bounded queue, checks); `guard`: the counters
+//!   and rate-limited logs of refusals;
 //! - `envelope`: the wire format; `sign`: the cluster key and signed envelopes; `keys`: Redis
 //!   key names;
 //! - `subscriber`, `transport`: the pub/sub link and the shapes of Redis; `topology`: which
@@ -36,6 +37,7 @@
 //!   `leave`: leaving on purpose (a graceful shutdown).
 
 mod acks;
+mod batch;
 mod cap;
 mod config;
 mod envelope;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::acks::{Listener, Pending};
+use super::batch::Publishes;
 use super::config::{ClusterConfig, ClusterState, ClusterStats, redacted_url};
 use super::error::ClusterError;
 use super::guard::Guard;
@@ -69,6 +70,8 @@ pub(crate) struct Cluster {
     pub(super) prefix: String,
     pub(super) heartbeat: Duration,
     pub(super) publisher: Conn,
+    /// Emits' publishes, batched, on the publisher's connection (see `batch`).
+    pub(super) publishes: Publishes,
     /// The connection of presence writes (see [`background`](Self::background)).
     pub(super) background: Conn,
     /// The channels to follow, and the subscriber's wake-up; `None` for a publisher only.
@@ -136,6 +139,7 @@ impl Cluster {
             prefix: config.prefix.clone(),
             heartbeat: config.heartbeat,
             background: publisher.clone(),
+            publishes: Publishes::new(publisher.clone()),
             publisher,
             subs: None,
             state,

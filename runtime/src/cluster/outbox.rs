@@ -183,7 +183,7 @@ impl Cluster {
             .map(|target| redis_channel(&self.prefix, ns, target))
             .collect();
         let started = Instant::now();
-        let published = self.publisher.publish(&channels, &message).await;
+        let published = self.publishes.publish(channels, message).await;
         crate::metrics::redis_publish(started, published.is_ok());
         match published {
             Ok(nodes) => Some(nodes),

@@ -17,7 +17,8 @@
 //! | `tether_error_acks_total` | counter | `namespace`, `code` | events answered with an error (`{"error": {"code", ..}}`), by code, whether or not the client asked for an ack |
 //! | `tether_events_sent_total` | counter | `namespace`, `event` | events of emits to users, channels, client keys or everyone (from this node, another node, a worker, or a client's relay) delivered to sockets of this node, one per socket; at most 256 event names per namespace, the others as `event="(other)"` (names can come from clients' relays and from other processes). Not counted: replays (`tether_replayed_events_total`), `Client::emit` to one socket, offline-inbox hand-overs, tether's own `/ops/*` notices |
 //! | `tether_emit_duration_seconds` | histogram | `namespace` | how long an emit takes, from the call until every node that holds a recipient has it (or Redis failed) |
-//! | `tether_redis_publish_duration_seconds` | histogram | | one publish round trip to Redis (for a recorded emit, with recovery on: the script that records and publishes it) |
+//! | `tether_redis_publish_duration_seconds` | histogram | | one publish to Redis, from the emit's queueing to Redis's answer (for a recorded emit, with recovery on: the script that records and publishes it) |
+//! | `tether_redis_publish_batch_size` | histogram | | emits per pipeline sent to Redis: under load, the emits queued while the previous pipeline was on its way leave together (not with a Redis Cluster, whose connection sends each shard's commands together itself) |
 //! | `tether_redis_publish_errors_total` | counter | | publishes that did not reach Redis, failed or not tried while it is away (remote sockets missed them) |
 //! | `tether_cluster_connected` | gauge | | 1 while the node is connected to Redis, 0 while it reconnects |
 //! | `tether_messages_dropped_total` | counter | `namespace`, `kind` | messages, acks and notices a socket did not take because its send queue was full or it had just closed (`kind`: `emit`, `ack`, `notice`); an emit's drops are also in [`Delivery::failed`](crate::Delivery::failed) |
@@ -76,6 +77,9 @@ pub const EMIT_DURATION: &str = "tether_emit_duration_seconds";
 
 /// Histogram (seconds): one publish round trip to Redis.
 pub const REDIS_PUBLISH_DURATION: &str = "tether_redis_publish_duration_seconds";
+
+/// Histogram: emits per pipeline sent to Redis.
+pub const REDIS_PUBLISH_BATCH: &str = "tether_redis_publish_batch_size";
 
 /// Counter: publishes Redis did not take.
 pub const REDIS_PUBLISH_ERRORS: &str = "tether_redis_publish_errors_total";
@@ -306,6 +310,12 @@ pub(crate) fn redis_publish(since: Instant, ok: bool) {
     }
 }
 
+/// Records how many emits one pipeline to Redis carries.
+pub(crate) fn redis_publish_batch(emits: usize) {
+    ::metrics::histogram!(REDIS_PUBLISH_BATCH)
+        .record(f64::from(u32::try_from(emits).unwrap_or(u32::MAX)));
+}
+
 /// Counts one publish not tried: Redis is away (remote sockets miss it, as with a failure).
 pub(crate) fn redis_publish_skipped() {
     ::metrics::counter!(REDIS_PUBLISH_ERRORS).increment(1);
@@ -352,6 +362,7 @@ pub(crate) fn describe() {
         Unit::Seconds,
         "One publish round trip to Redis."
     );
+    describe_histogram!(REDIS_PUBLISH_BATCH, "Emits per pipeline sent to Redis.");
     describe_counter!(REDIS_PUBLISH_ERRORS, "Publishes that did not reach Redis.");
     describe_gauge!(
         CLUSTER_CONNECTED,

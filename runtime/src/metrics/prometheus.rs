@@ -15,6 +15,10 @@ const BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0,
 ];
 
+/// Buckets of `tether_redis_publish_batch_size`: emits per pipeline, up to the most one
+/// carries (256).
+const BATCH_SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// How often histograms are compacted (the exporter leaves it to the caller).
 const UPKEEP: Duration = Duration::from_secs(5);
 
@@ -36,6 +40,10 @@ const UPKEEP: Duration = Duration::from_secs(5);
 pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(super::REDIS_PUBLISH_BATCH.to_owned()),
+            BATCH_SIZES,
+        )?
         .install_recorder()?;
     super::describe();
     let upkeep = handle.clone();
