@@ -1,76 +1,150 @@
 //! A socket's work, one job at a time, in arrival order.
 //!
 //! socketioxide spawns a task per incoming event, so two events of one socket may run in any
-//! order. tether queues them instead: each socket has one worker that runs its jobs one after
-//! the other, so a `join` is done before the `say` sent right after it, and acks go out in
-//! order (as socket.io does on Node).
+//! order. tether queues them instead: each socket has one queue whose jobs run one after the
+//! other, so a `join` is done before the `say` sent right after it, and acks go out in order (as
+//! socket.io does on Node).
+//!
+//! The queue's worker is a task started when a job arrives at an idle queue, and ended when the
+//! queue is empty again: an idle socket holds no task and no buffer, only this queue's few
+//! words (most sockets are idle most of the time).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
 
 /// One unit of a socket's work.
 pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The queue of one socket's jobs. Cheap to clone; the worker ends once every handle is gone
-/// and the queue is drained.
+/// The queue of one socket's jobs. Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct Serial {
-    tx: mpsc::Sender<Job>,
+pub(crate) struct Serial(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    queue: Mutex<Queue>,
+    /// Most jobs waiting (the one running not counted).
+    capacity: usize,
     /// Set when the socket disconnects: the jobs still queued are dropped, not run.
-    closed: Arc<AtomicBool>,
+    closed: AtomicBool,
 }
 
-/// A place in the queue, reserved before the job is built.
-pub(crate) struct Slot<'a>(mpsc::Permit<'a, Job>);
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Job>,
+    /// Places reserved and not yet filled: they count as waiting.
+    reserved: usize,
+    /// Whether a worker task is running the jobs.
+    running: bool,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("waiting", &self.waiting.len())
+            .field("reserved", &self.reserved)
+            .field("running", &self.running)
+            .finish()
+    }
+}
+
+/// A place in the queue, reserved before the job is built; given back if dropped unused.
+pub(crate) struct Slot<'a>(&'a Serial);
 
 impl Serial {
-    /// Starts the worker of a queue that holds at most `capacity` waiting jobs.
+    /// A queue that holds at most `capacity` waiting jobs.
     pub(crate) fn start(capacity: usize) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(capacity.max(1));
-        let closed = Arc::new(AtomicBool::new(false));
-        let stop = closed.clone();
-        tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                // Listeners are guarded where they run; this keeps the worker alive whatever a
-                // job does.
-                if AssertUnwindSafe(job).catch_unwind().await.is_err() {
-                    tracing::error!("a queued socket job panicked");
-                }
-            }
-        });
-        Self { tx, closed }
+        Self(Arc::new(Inner {
+            queue: Mutex::default(),
+            capacity: capacity.max(1),
+            closed: AtomicBool::new(false),
+        }))
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.0.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops running jobs (the ones queued are dropped); returns whether it was already closed.
     pub(crate) fn close(&self) -> bool {
-        self.closed.swap(true, Ordering::SeqCst)
+        let was = self.0.closed.swap(true, Ordering::SeqCst);
+        // Dropped outside the lock: a job's captures may do anything when dropped.
+        let dropped = std::mem::take(&mut self.queue().waiting);
+        drop(dropped);
+        was
     }
 
     /// Whether [`close`](Self::close) was called.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.0.closed.load(Ordering::SeqCst)
     }
 
-    /// Reserves a place for a job; `None` when `capacity` jobs are already waiting (or the
-    /// worker is gone).
+    /// Reserves a place for a job; `None` when `capacity` jobs are already waiting.
     pub(crate) fn reserve(&self) -> Option<Slot<'_>> {
-        self.tx.try_reserve().ok().map(Slot)
+        let mut queue = self.queue();
+        if queue.waiting.len() + queue.reserved >= self.0.capacity {
+            return None;
+        }
+        queue.reserved += 1;
+        Some(Slot(self))
     }
 }
 
 impl Slot<'_> {
-    /// Queues the job in the reserved place.
+    /// Queues the job in the reserved place; starts the worker if the queue was idle.
     pub(crate) fn run(self, job: Job) {
-        self.0.send(job);
+        let serial = self.0;
+        std::mem::forget(self);
+        if serial.is_closed() {
+            serial.queue().reserved -= 1;
+            return;
+        }
+        let mut queue = serial.queue();
+        queue.reserved -= 1;
+        if queue.running {
+            queue.waiting.push_back(job);
+            return;
+        }
+        queue.running = true;
+        drop(queue);
+        tokio::spawn(work(serial.0.clone(), job));
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.queue().reserved -= 1;
+    }
+}
+
+/// Runs `job`, then the queue's next ones, until it is empty or closed.
+async fn work(inner: Arc<Inner>, mut job: Job) {
+    loop {
+        if inner.closed.load(Ordering::SeqCst) {
+            inner
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .running = false;
+            return;
+        }
+        // Listeners are guarded where they run; this keeps the queue going whatever a job does.
+        if AssertUnwindSafe(job).catch_unwind().await.is_err() {
+            tracing::error!("a queued socket job panicked");
+        }
+        let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        match queue.waiting.pop_front() {
+            Some(next) => job = next,
+            None => {
+                queue.running = false;
+                return;
+            }
+        }
     }
 }
 
@@ -127,5 +201,51 @@ mod tests {
         tx.send(()).unwrap();
         done.notified().await;
         assert!(serial.reserve().is_some(), "the worker outlived the panic");
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_holds_no_worker_and_starts_one_for_its_next_job() {
+        let serial = Serial::start(4);
+        for round in 0..3 {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            serial.reserve().unwrap().run(Box::pin(async move {
+                let _ = tx.send(round);
+            }));
+            assert_eq!(rx.await.unwrap(), round);
+            tokio::time::timeout(Duration::from_secs(1), async {
+                while serial.queue().running {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the worker ended once the queue was empty");
+            assert_eq!(Arc::strong_count(&serial.0), 1, "no task holds the queue");
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_drops_the_waiting_jobs_and_a_dropped_reservation_is_given_back() {
+        let serial = Serial::start(2);
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        serial.reserve().unwrap().run(Box::pin(async move {
+            let _ = hold.await;
+        }));
+        for i in 0..2 {
+            let ran = ran.clone();
+            serial
+                .reserve()
+                .unwrap()
+                .run(Box::pin(async move { ran.lock().unwrap().push(i) }));
+        }
+        assert!(serial.reserve().is_none(), "two wait: full");
+        assert!(!serial.close(), "first close");
+        assert!(serial.close(), "already closed");
+        drop(release);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(ran.lock().unwrap().is_empty(), "the waiting jobs never ran");
+        let slot = serial.reserve().expect("room again");
+        drop(slot);
+        assert_eq!(serial.queue().reserved, 0);
     }
 }
