@@ -552,6 +552,19 @@ mod scenario {
         }
     }
 
+    /// Two nodes sharing `redis`, and a socket of alice's on the first, which follows her
+    /// channel.
+    async fn two_nodes_and_alice_on_the_first(redis: &Topology) -> ([Node; 2], JsClient) {
+        let [a, b] = nodes(redis).await;
+        let mut js = JsClient::spawn().await;
+        connect(&mut js, "alice", &a, "alice").await;
+        eventually("a follows alice", || {
+            redis.subscribers("tether:/chat:user:alice") == 1
+        })
+        .await;
+        ([a, b], js)
+    }
+
     /// Emits made at once on one node leave for Redis together (one pipeline, on a server),
     /// each with its own count of the nodes it reached, in the order each sender made them.
     pub(super) async fn concurrent_emits_to_another_node_arrive_once_in_order_with_their_counts(
@@ -560,13 +573,7 @@ mod scenario {
         const SENDERS: u64 = 8;
         const EACH: u64 = 40;
         tether_tests::metrics::install();
-        let [a, b] = nodes(&redis).await;
-        let mut js = JsClient::spawn().await;
-        connect(&mut js, "alice", &a, "alice").await;
-        eventually("a follows alice", || {
-            redis.subscribers("tether:/chat:user:alice") == 1
-        })
-        .await;
+        let ([_a, b], js) = two_nodes_and_alice_on_the_first(&redis).await;
 
         let senders: Vec<_> = (0..SENDERS)
             .map(|sender| {
@@ -692,13 +699,7 @@ mod scenario {
     pub(super) async fn a_redis_only_emitter_reaches_users_and_reports_offline_ones(
         redis: Topology,
     ) {
-        let [a, b] = nodes(&redis).await;
-        let mut js = JsClient::spawn().await;
-        connect(&mut js, "alice", &a, "alice").await;
-        eventually("a follows alice", || {
-            redis.subscribers("tether:/chat:user:alice") == 1
-        })
-        .await;
+        let ([a, b], mut js) = two_nodes_and_alice_on_the_first(&redis).await;
         let worker = Emitter::<Chat>::connect_redis(&redis.url()).await.unwrap();
         let d = worker
             .to_user("alice")
