@@ -18,7 +18,7 @@
 //! | `tether_events_sent_total` | counter | `namespace`, `event` | events of emits to users, channels, client keys or everyone (from this node, another node, a worker, or a client's relay) delivered to sockets of this node, one per socket; at most 256 event names per namespace, the others as `event="(other)"` (names can come from clients' relays and from other processes). Not counted: replays (`tether_replayed_events_total`), `Client::emit` to one socket, offline-inbox hand-overs, tether's own `/ops/*` notices |
 //! | `tether_emit_duration_seconds` | histogram | `namespace` | how long an emit takes, from the call until every node that holds a recipient has it (or Redis failed) |
 //! | `tether_redis_publish_duration_seconds` | histogram | | one publish to Redis, from the emit's queueing to Redis's answer (for a recorded emit, with recovery on: the script that records and publishes it) |
-//! | `tether_redis_publish_batch_size` | histogram | | emits per pipeline sent to Redis: under load, the emits queued while the previous pipeline was on its way leave together (not with a Redis Cluster, whose connection sends each shard's commands together itself) |
+//! | `tether_redis_publish_batch_size` | histogram | | emits per pipeline sent to Redis: under load, the emits queued while earlier pipelines were on their way leave together (not with a Redis Cluster, whose connection sends each shard's commands together itself) |
 //! | `tether_redis_publish_errors_total` | counter | | publishes that did not reach Redis, failed or not tried while it is away (remote sockets missed them) |
 //! | `tether_cluster_connected` | gauge | | 1 while the node is connected to Redis, 0 while it reconnects |
 //! | `tether_messages_dropped_total` | counter | `namespace`, `kind` | messages, acks and notices a socket did not take because its send queue was full or it had just closed (`kind`: `emit`, `ack`, `notice`); an emit's drops are also in [`Delivery::failed`](crate::Delivery::failed) |
@@ -75,7 +75,7 @@ pub const EVENTS_SENT: &str = "tether_events_sent_total";
 /// Histogram (seconds): how long an emit takes.
 pub const EMIT_DURATION: &str = "tether_emit_duration_seconds";
 
-/// Histogram (seconds): one publish round trip to Redis.
+/// Histogram (seconds): one publish to Redis, from the emit's queueing to Redis's answer.
 pub const REDIS_PUBLISH_DURATION: &str = "tether_redis_publish_duration_seconds";
 
 /// Histogram: emits per pipeline sent to Redis.
@@ -302,7 +302,7 @@ pub(crate) fn error_ack(namespace: &str, code: &str) {
     ::metrics::counter!(ERROR_ACKS, "namespace" => namespace, "code" => code).increment(1);
 }
 
-/// Records one publish round trip that started at `since`, and whether Redis took it.
+/// Records one publish that started (was queued) at `since`, and whether Redis took it.
 pub(crate) fn redis_publish(since: Instant, ok: bool) {
     ::metrics::histogram!(REDIS_PUBLISH_DURATION).record(since.elapsed());
     if !ok {
@@ -360,7 +360,7 @@ pub(crate) fn describe() {
     describe_histogram!(
         REDIS_PUBLISH_DURATION,
         Unit::Seconds,
-        "One publish round trip to Redis."
+        "One publish to Redis, from the emit's queueing to Redis's answer."
     );
     describe_histogram!(REDIS_PUBLISH_BATCH, "Emits per pipeline sent to Redis.");
     describe_counter!(REDIS_PUBLISH_ERRORS, "Publishes that did not reach Redis.");
