@@ -204,6 +204,12 @@ async fn only_the_channels_the_filter_accepts_are_tracked() {
     let (_b, server_b) = node(Some(&redis), beat).await;
     let mut js = JsClient::spawn().await;
     enter(&mut js, "bob", &server_a.url("/rooms"), "bob").await;
+    // Bob's arrival is announced to the room's members of that moment: alice enters after it
+    // has left a (else b, already following the room for her, would hand it to her).
+    eventually("a published bob's arrival", || {
+        a.cluster_stats().expect("cluster mode").published >= 1
+    })
+    .await;
     enter(&mut js, "alice", &server_b.url("/rooms"), "alice").await;
     joined(&js, "bob").await;
     for name in ["bob", "alice"] {
