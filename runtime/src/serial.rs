@@ -53,6 +53,12 @@ impl std::fmt::Debug for Queue {
     }
 }
 
+impl Inner {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A place in the queue, reserved before the job is built; given back if dropped unused.
 pub(crate) struct Slot<'a>(&'a Serial);
 
@@ -67,7 +73,7 @@ impl Serial {
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.0.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.queue()
     }
 
     /// Stops running jobs (the ones queued are dropped); returns whether it was already closed.
@@ -99,13 +105,13 @@ impl Slot<'_> {
     /// Queues the job in the reserved place; starts the worker if the queue was idle.
     pub(crate) fn run(self, job: Job) {
         let serial = self.0;
+        // The place is given back here, under the one lock this takes, not by `Drop`.
         std::mem::forget(self);
-        if serial.is_closed() {
-            serial.queue().reserved -= 1;
-            return;
-        }
         let mut queue = serial.queue();
         queue.reserved -= 1;
+        if serial.is_closed() {
+            return;
+        }
         if queue.running {
             queue.waiting.push_back(job);
             return;
@@ -126,18 +132,14 @@ impl Drop for Slot<'_> {
 async fn work(inner: Arc<Inner>, mut job: Job) {
     loop {
         if inner.closed.load(Ordering::SeqCst) {
-            inner
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .running = false;
+            inner.queue().running = false;
             return;
         }
         // Listeners are guarded where they run; this keeps the queue going whatever a job does.
         if AssertUnwindSafe(job).catch_unwind().await.is_err() {
             tracing::error!("a queued socket job panicked");
         }
-        let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = inner.queue();
         match queue.waiting.pop_front() {
             Some(next) => job = next,
             None => {
