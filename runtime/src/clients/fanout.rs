@@ -10,7 +10,7 @@ use super::map::ConnectedClients;
 use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
 use crate::metrics::{Dropped, dropped};
 use crate::protocol::{Target, is_reserved_event, validate_channel};
-use crate::remote::{Delivering, Inbound, Order, publish_into};
+use crate::remote::{Delivering, Inbound, Order};
 
 /// How much sooner than the asker a node answers an `emit_with_ack` for its sockets.
 const REMOTE_ACK_MARGIN: Duration = Duration::from_millis(50);
@@ -60,8 +60,14 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
                 let order = Order::Emit { event, data: &data };
                 let ns = self.namespace();
                 remote.admit(ns, targets, except, &order)?;
-                let mut delivery = self.emit_local(targets, except, event, &*data).await?;
-                publish_into(&**remote, &mut delivery, ns, targets, except, order).await;
+                // The publish leaves first: the other nodes fan out while this one does.
+                let (published, local) = futures_util::future::join(
+                    remote.publish(ns, targets, except, order),
+                    self.emit_local(targets, except, event, &*data),
+                )
+                .await;
+                let mut delivery = local?;
+                delivery.published(published);
                 delivery
             }
         };
