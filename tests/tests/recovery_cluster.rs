@@ -463,3 +463,60 @@ async fn sockets_catch_up_after_their_node_lost_its_redis_link() {
     js.assert_no_event("a", "note", Duration::from_millis(300))
         .await;
 }
+
+/// Recorded emits made at once on one node leave for Redis together (one pipeline of script
+/// calls), even when Redis has just forgotten the script (`SCRIPT FLUSH` while they queue):
+/// each is stored, arrives once, and a sender's arrive in the order it made them.
+#[tokio::test]
+async fn concurrent_recorded_emits_leave_together_and_survive_a_script_flush() {
+    const SENDERS: u64 = 8;
+    const EACH: u64 = 30;
+    tether_tests::metrics::install();
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("a", &a.url(), json!({"auth": {"token": "alice"}}))
+        .await;
+    js.event("a", "/ops/connection-success").await;
+    tether_tests::eventually("a follows alice", || {
+        redis.subscribers("tether:/inbox:user:alice") == 1
+    })
+    .await;
+
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let emitter = b.emitter();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let event = AnyEvent::new("note", json!({"sender": sender, "n": n}));
+                    let d = emitter.to_user("alice").emit(event).await.unwrap();
+                    assert!(d.stored && d.nodes == 1, "emit {sender}/{n}: {d:?}");
+                }
+            })
+        })
+        .collect();
+    // Redis holds every write for a moment, and forgets its scripts: the emits made meanwhile
+    // wait together, leave together, and find their script missing.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "300", "WRITE"]), "OK");
+    assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]), "OK");
+    for sender in senders {
+        sender.await.unwrap();
+    }
+
+    let mut next = [0; SENDERS as usize];
+    for _ in 0..SENDERS * EACH {
+        let args = js.event("a", "note").await;
+        let sender = usize::try_from(args[0]["sender"].as_u64().unwrap()).unwrap();
+        assert_eq!(args[0]["n"], next[sender], "sender {sender}'s emits in order");
+        next[sender] += 1;
+    }
+    js.assert_no_event("a", "note", Duration::from_millis(200))
+        .await;
+    let batches = tether_tests::metrics::histogram(tether::metrics::REDIS_PUBLISH_BATCH);
+    let largest = batches.iter().copied().fold(0.0, f64::max);
+    assert!(
+        largest >= 4.0,
+        "the recorded emits queued while Redis paused left together: {batches:?}"
+    );
+}

@@ -16,31 +16,51 @@
 //! taken it, so the emits a caller makes one after the other (awaiting each) reach the other
 //! nodes in that order, as before.
 //!
+//! A recorded emit (recovery on) is one script call, which records and publishes it: it goes
+//! through the same queue, so plain and recorded emits share the batches. A script Redis does
+//! not know (it restarted, or `SCRIPT FLUSH`) is loaded and the calls that missed it are made
+//! again; they were made at the same moment as the rest of their batch, so no caller's order
+//! depends on which goes first.
+//!
 //! A Redis Cluster gets no batching: each channel may live on another shard, and a pipeline
 //! may not cross slots; its connection already sends concurrent commands to a shard together.
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use redis::RedisResult;
+use redis::{ErrorKind, RedisError, RedisResult, ScriptInvocation, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::transport::Conn;
 
-/// Most publishes in one batch.
+/// Most emits in one batch.
 pub(crate) const MAX_BATCH: usize = 256;
-/// Most payload bytes in one batch; one publish always goes, whatever its size.
+/// Most payload bytes in one batch; one emit always goes, whatever its size.
 pub(crate) const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Most batches on their way at once. While fewer are, an emit leaves as soon as the queue's
 /// task runs (a lone emit waits for no round trip); when that many are, the emits queue and
 /// leave together with the next.
 pub(crate) const MAX_IN_FLIGHT: usize = 2;
 
-/// One emit's publishes, waiting for its batch.
+/// One emit, waiting for its batch.
 struct Queued {
-    channels: Vec<String>,
-    payload: Vec<u8>,
-    /// How many subscriptions received it, summed over its channels.
-    reply: oneshot::Sender<RedisResult<usize>>,
+    ask: Ask,
+    /// The payload bytes it puts on the batch.
+    bytes: usize,
+}
+
+/// What one emit asks of Redis, and where the answer goes.
+enum Ask {
+    /// A PUBLISH on each channel; answered with how many subscriptions received it, summed.
+    Publish {
+        channels: Vec<String>,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<RedisResult<usize>>,
+    },
+    /// One script call; answered with the script's reply.
+    Script {
+        invocation: ScriptInvocation<'static>,
+        reply: oneshot::Sender<RedisResult<Value>>,
+    },
 }
 
 /// Where a node's publishes go: a batching queue, or (a Redis Cluster) the connection itself.
@@ -66,7 +86,7 @@ impl Publishes {
         Self(Route::Batched(tx))
     }
 
-    /// Publishes `payload` on every channel, after the publishes queued before it; returns how
+    /// Publishes `payload` on every channel, after the emits queued before it; returns how
     /// many subscriptions received it, summed.
     pub(crate) async fn publish(
         &self,
@@ -76,23 +96,51 @@ impl Publishes {
         match &self.0 {
             Route::Direct(conn) => conn.publish(&channels, &payload).await,
             Route::Batched(queue) => {
+                let bytes = payload.len() * channels.len();
                 let (reply, answer) = oneshot::channel();
-                let queued = Queued {
+                let ask = Ask::Publish {
                     channels,
                     payload,
                     reply,
                 };
-                if queue.send(queued).is_err() {
-                    return Err(gone());
-                }
-                answer.await.unwrap_or_else(|_| Err(gone()))
+                queued(queue, ask, bytes, answer).await
+            }
+        }
+    }
+
+    /// Calls a script (loading it if Redis does not know it), after the emits queued before
+    /// it; `bytes` is about what its arguments weigh. Returns the script's reply.
+    pub(crate) async fn invoke(
+        &self,
+        invocation: ScriptInvocation<'static>,
+        bytes: usize,
+    ) -> RedisResult<Value> {
+        match &self.0 {
+            Route::Direct(conn) => invocation.invoke_async(&mut conn.clone()).await,
+            Route::Batched(queue) => {
+                let (reply, answer) = oneshot::channel();
+                let ask = Ask::Script { invocation, reply };
+                queued(queue, ask, bytes, answer).await
             }
         }
     }
 }
 
-fn gone() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Io, "the publishing task is gone"))
+/// Queues `ask` and waits for its answer.
+async fn queued<T>(
+    queue: &mpsc::UnboundedSender<Queued>,
+    ask: Ask,
+    bytes: usize,
+    answer: oneshot::Receiver<RedisResult<T>>,
+) -> RedisResult<T> {
+    if queue.send(Queued { ask, bytes }).is_err() {
+        return Err(gone());
+    }
+    answer.await.unwrap_or_else(|_| Err(gone()))
+}
+
+fn gone() -> RedisError {
+    RedisError::from((ErrorKind::Io, "the publishing task is gone"))
 }
 
 /// Sends what the queue holds, in batches, at most [`MAX_IN_FLIGHT`] on their way at once,
@@ -120,41 +168,114 @@ async fn drain(conn: Conn, mut queue: mpsc::UnboundedReceiver<Queued>) {
 
 /// `first` and what else waits in the queue, within the bounds of a batch.
 fn gather(first: Queued, queue: &mut mpsc::UnboundedReceiver<Queued>) -> Vec<Queued> {
-    let mut bytes = first.payload.len() * first.channels.len();
+    let mut bytes = first.bytes;
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
         let Ok(next) = queue.try_recv() else { break };
-        bytes += next.payload.len() * next.channels.len();
+        bytes += next.bytes;
         batch.push(next);
     }
     batch
 }
 
-/// Sends one batch as one pipeline and answers each of its publishes.
-async fn send(conn: Conn, mut batch: Vec<Queued>) {
-    if let [one] = batch.as_slice() {
-        let result = conn.publish(&one.channels, &one.payload).await;
-        let _ = batch.pop().expect("one").reply.send(result);
+/// Sends one batch (as one pipeline when it holds more than one emit) and answers each emit.
+async fn send(mut conn: Conn, mut batch: Vec<Queued>) {
+    if batch.len() == 1 {
+        match batch.pop().expect("one").ask {
+            Ask::Publish {
+                channels,
+                payload,
+                reply,
+            } => {
+                let _ = reply.send(conn.publish(&channels, &payload).await);
+            }
+            Ask::Script { invocation, reply } => {
+                let _ = reply.send(invocation.invoke_async(&mut conn).await);
+            }
+        }
         return;
     }
     let mut pipe = redis::pipe();
-    for queued in batch.iter() {
-        for channel in &queued.channels {
-            pipe.publish(channel, &queued.payload);
-        }
-    }
-    let result: RedisResult<Vec<usize>> = pipe.query_async(&mut conn.clone()).await;
-    match result {
-        Ok(counts) => {
-            let mut counts = counts.into_iter();
-            for queued in batch.drain(..) {
-                let reached = counts.by_ref().take(queued.channels.len()).sum();
-                let _ = queued.reply.send(Ok(reached));
+    // Each command's reply comes back on its own: one failure fails its emit only.
+    pipe.ignore_errors();
+    for queued in &batch {
+        match &queued.ask {
+            Ask::Publish {
+                channels, payload, ..
+            } => {
+                for channel in channels {
+                    pipe.publish(channel, payload);
+                }
+            }
+            Ask::Script { invocation, .. } => {
+                pipe.invoke_script(invocation);
             }
         }
+    }
+    let replies = match pipe.query_async::<Vec<Value>>(&mut conn).await {
+        Ok(replies) => replies,
         Err(e) => {
-            for queued in batch.drain(..) {
-                let _ = queued.reply.send(Err(e.clone()));
+            for queued in batch {
+                queued.ask.fail(&e);
+            }
+            return;
+        }
+    };
+    let mut replies = replies.into_iter();
+    let mut unknown_script = Vec::new();
+    for queued in batch {
+        match queued.ask {
+            Ask::Publish {
+                channels, reply, ..
+            } => {
+                let counts = replies.by_ref().take(channels.len());
+                let _ = reply.send(counts.map(count).sum());
+            }
+            Ask::Script { invocation, reply } => match replies.next() {
+                Some(Value::ServerError(e)) => {
+                    let e = RedisError::from(e);
+                    if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) {
+                        unknown_script.push((invocation, reply));
+                    } else {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                Some(value) => {
+                    let _ = reply.send(Ok(value));
+                }
+                None => {
+                    let _ = reply.send(Err(missing_reply()));
+                }
+            },
+        }
+    }
+    // Loaded by the first (`invoke_async` does), then found by the others.
+    for (invocation, reply) in unknown_script {
+        let _ = reply.send(invocation.invoke_async(&mut conn).await);
+    }
+}
+
+/// A PUBLISH's count of subscriptions, or its error.
+fn count(reply: Value) -> RedisResult<usize> {
+    match reply {
+        Value::ServerError(e) => Err(e.into()),
+        v => Ok(redis::from_redis_value(v)?),
+    }
+}
+
+fn missing_reply() -> RedisError {
+    RedisError::from((ErrorKind::Io, "the pipeline's reply was short"))
+}
+
+impl Ask {
+    /// Answers the emit with `e`.
+    fn fail(self, e: &RedisError) {
+        match self {
+            Self::Publish { reply, .. } => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Self::Script { reply, .. } => {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }

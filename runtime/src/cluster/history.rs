@@ -183,6 +183,7 @@ impl Cluster {
         for stream in streams {
             invocation.key(stream);
         }
+        let bytes = message.len();
         invocation
             .arg(recovery.window_ms())
             .arg(recovery.max_len_value())
@@ -197,9 +198,12 @@ impl Cluster {
             invocation.arg(channel);
         }
         let started = std::time::Instant::now();
-        let recorded = invocation
-            .invoke_async::<(String, usize)>(&mut self.publisher())
-            .await;
+        // With the node's other emits, batched (see `batch`).
+        let recorded = self
+            .publishes
+            .invoke(invocation, bytes)
+            .await
+            .and_then(|reply| Ok(redis::from_redis_value::<(String, usize)>(reply)?));
         // The script publishes: it is the publish of a recorded emit.
         crate::metrics::redis_publish(started, recorded.is_ok());
         match recorded {
