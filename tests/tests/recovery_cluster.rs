@@ -508,7 +508,10 @@ async fn concurrent_recorded_emits_leave_together_and_survive_a_script_flush() {
     for _ in 0..SENDERS * EACH {
         let args = js.event("a", "note").await;
         let sender = usize::try_from(args[0]["sender"].as_u64().unwrap()).unwrap();
-        assert_eq!(args[0]["n"], next[sender], "sender {sender}'s emits in order");
+        assert_eq!(
+            args[0]["n"], next[sender],
+            "sender {sender}'s emits in order"
+        );
         next[sender] += 1;
     }
     js.assert_no_event("a", "note", Duration::from_millis(200))
