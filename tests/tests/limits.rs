@@ -259,6 +259,25 @@ async fn a_refused_handshake_is_closed_within_the_connect_timeout() {
     assert!(ok.is_ok(), "a good client is still admitted");
 }
 
+/// Messages larger than a socket's read buffer (1 KiB by default, `DEFAULT_WS_READ_BUFFER`) are
+/// read in pieces and arrive whole, up to the size limit; the socket reads small events after
+/// them as before.
+#[tokio::test]
+async fn messages_larger_than_the_read_buffer_arrive_whole_up_to_the_size_limit() {
+    assert_eq!(tether::DEFAULT_WS_READ_BUFFER, 1024);
+    let (_tether, server) = serve(|b| b).await;
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("big", &server.url("/room"), json!({"auth": {"user": "big"}}))
+        .await;
+    // The largest first: near the 1 MiB limit, then around the buffer's size.
+    for len in [1_000_000, 4_097, 1_025, 1_023] {
+        let text = "x".repeat(len);
+        let ack = js.emit_with_ack("big", "say", json!([text])).await;
+        assert_eq!(ack, json!(len), "a {len}-byte text arrived whole");
+    }
+    assert_eq!(js.emit_with_ack("big", "echo", json!([7])).await, json!(7));
+}
+
 #[tokio::test]
 async fn binary_attachments_are_bounded_in_count_and_total_size() {
     let (_tether, server) = serve(|b| b).await;

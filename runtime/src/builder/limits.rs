@@ -20,6 +20,11 @@ pub const DEFAULT_SEND_QUEUE: usize = 1024;
 /// default, 64 MiB, lets one client make the server allocate far too much).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
+/// How many bytes a websocket reads from its connection at once, by default: 1 KiB
+/// (engineioxide's default is 4 KiB). Each socket keeps a read buffer this large for its life, so
+/// this is memory every idle socket holds; see [`TetherBuilder::ws_read_buffer`].
+pub const DEFAULT_WS_READ_BUFFER: usize = 1024;
+
 /// How many channels one socket may be in, by default (see
 /// [`TetherBuilder::max_channels_per_socket`]).
 pub const DEFAULT_MAX_CHANNELS_PER_SOCKET: usize = 128;
@@ -204,6 +209,23 @@ impl TetherBuilder {
     #[must_use]
     pub fn send_queue(mut self, packets: usize) -> Self {
         self.socketio = self.socketio.max_buffer_size(packets.max(1));
+        self
+    }
+
+    /// How many bytes a websocket reads from its connection at once (default
+    /// [`DEFAULT_WS_READ_BUFFER`]). Each socket keeps a buffer this large (larger after a larger
+    /// message came in), so the default keeps idle sockets small: 1 KiB instead of
+    /// engineioxide's 4 KiB saves 3 KiB per socket. Events of a few KiB cost no more CPU with
+    /// it; a message larger than the buffer is read in that many system calls, so a server whose
+    /// clients send tens of KiB at a time may want more (with 60 KB messages, 4 KiB used 4–14 %
+    /// less CPU per message than 1 KiB in the project's bench; BENCHMARKS.md).
+    ///
+    /// ```
+    /// let builder = tether::Tether::builder().ws_read_buffer(4096);
+    /// ```
+    #[must_use]
+    pub fn ws_read_buffer(mut self, bytes: usize) -> Self {
+        self.socketio = self.socketio.ws_read_buffer_size(bytes.max(64));
         self
     }
 

@@ -14,7 +14,7 @@ pub use limits::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_CHANNELS_PER_SOCKET,
     DEFAULT_MAX_CONCURRENT_HANDSHAKES, DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_EVENTS,
-    DEFAULT_SEND_QUEUE,
+    DEFAULT_SEND_QUEUE, DEFAULT_WS_READ_BUFFER,
 };
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
@@ -148,6 +148,7 @@ impl TetherBuilder {
     fn new() -> Self {
         let socketio = SocketIo::builder()
             .max_buffer_size(DEFAULT_SEND_QUEUE)
+            .ws_read_buffer_size(DEFAULT_WS_READ_BUFFER)
             .ws_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .ws_max_frame_size(DEFAULT_MAX_MESSAGE_SIZE)
             .max_payload(DEFAULT_MAX_MESSAGE_SIZE as u64)
