@@ -166,6 +166,24 @@ pub(crate) fn serialize_once<T: Serialize + ?Sized>(
     serde_json::value::to_raw_value(payload).map_err(|e| EmitError::Serialize(e.to_string()))
 }
 
+/// Turns the outcome of an emit to one socket into a [`Delivery`].
+pub(crate) fn sent_to_one(result: Result<(), SendError>) -> Result<Delivery, EmitError> {
+    match result {
+        Ok(()) => Ok(Delivery {
+            sockets: 1,
+            ..Delivery::default()
+        }),
+        Err(SendError::Socket(e)) => {
+            tracing::debug!(error = %e, "a socket did not take an emit");
+            Ok(Delivery {
+                failed: 1,
+                ..Delivery::default()
+            })
+        }
+        Err(SendError::Serialize(e)) => Err(EmitError::Serialize(e.to_string())),
+    }
+}
+
 /// Turns a broadcast's outcome into a [`Delivery`] for `targeted` sockets.
 pub(crate) fn delivery(
     targeted: usize,

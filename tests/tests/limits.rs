@@ -267,8 +267,12 @@ async fn messages_larger_than_the_read_buffer_arrive_whole_up_to_the_size_limit(
     assert_eq!(tether::DEFAULT_WS_READ_BUFFER, 1024);
     let (_tether, server) = serve(|b| b).await;
     let mut js = JsClient::spawn().await;
-    js.connect_ok("big", &server.url("/room"), json!({"auth": {"user": "big"}}))
-        .await;
+    js.connect_ok(
+        "big",
+        &server.url("/room"),
+        json!({"auth": {"user": "big"}}),
+    )
+    .await;
     // The largest first: near the 1 MiB limit, then around the buffer's size.
     for len in [1_000_000, 4_097, 1_025, 1_023] {
         let text = "x".repeat(len);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::map::ConnectedClients;
-use crate::delivery::{Delivery, EmitError, delivery, serialize_once};
+use crate::delivery::{Delivery, EmitError, delivery, sent_to_one, serialize_once};
 use crate::metrics::{Dropped, dropped};
 use crate::protocol::{Target, is_reserved_event, validate_channel};
 use crate::remote::{Delivering, Inbound, Order};
@@ -83,7 +83,22 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
         event: &str,
         payload: &T,
     ) -> Result<Delivery, EmitError> {
-        let targeted = self.read().count_selected(targets, except);
+        let (targeted, single) = {
+            let indexes = self.read();
+            (
+                indexes.count_selected(targets, except),
+                indexes.single(targets, except).cloned(),
+            )
+        };
+        if let Some(socket) = single {
+            // One socket: sent to it directly, not through socketioxide's room and socket
+            // lookups (the same packet, in the same order with the socket's other packets).
+            let mut delivery = sent_to_one(socket.emit(event, payload))?;
+            dropped(self.namespace(), Dropped::Emit, delivery.failed);
+            self.inner().metrics.sent(event, delivery.sockets);
+            delivery.nodes = 1;
+            return Ok(delivery);
+        }
         match self.operators() {
             Some(mut ops) if targeted > 0 => {
                 if !targets.contains(&Target::All) {

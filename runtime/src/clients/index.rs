@@ -138,6 +138,19 @@ impl<M> Indexes<M> {
         }
     }
 
+    /// The socket the targets select when it is exactly one of one recipient's (the common
+    /// case of an emit to a user or a client key), without exclusions.
+    pub(super) fn single(&self, targets: &[Target], except: &[Target]) -> Option<&SocketRef> {
+        let ([one], []) = (targets, except) else {
+            return None;
+        };
+        let (map, name) = self.index(one)?;
+        match map.get(name)?.as_slice() {
+            [sid] => self.by_sid.get(sid).map(|entry| &entry.socket),
+            _ => None,
+        }
+    }
+
     /// Whether a recipient has a socket here.
     pub(super) fn holds(&self, target: &Target) -> bool {
         self.count(target) > 0
