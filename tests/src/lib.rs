@@ -333,6 +333,30 @@ impl JsClient {
         msg["reason"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits for `senders × each` of `event` on socket `name`, each with a payload
+    /// `{sender, n}`, and asserts that each sender's arrive once and in order (`n` = 0, 1, ..),
+    /// and that no more come within 200 ms.
+    pub async fn events_in_order_per_sender(
+        &self,
+        name: &str,
+        event: &str,
+        senders: usize,
+        each: u64,
+    ) {
+        let mut next = vec![0u64; senders];
+        for _ in 0..senders as u64 * each {
+            let args = self.event(name, event).await;
+            let sender = usize::try_from(args[0]["sender"].as_u64().expect("sender")).unwrap();
+            assert_eq!(
+                args[0]["n"], next[sender],
+                "sender {sender}'s emits in order"
+            );
+            next[sender] += 1;
+        }
+        self.assert_no_event(name, event, Duration::from_millis(200))
+            .await;
+    }
+
     /// Asserts socket `name` receives no `event` within `wait`.
     pub async fn assert_no_event(&self, name: &str, event: &str, wait: Duration) {
         tokio::time::sleep(wait).await;

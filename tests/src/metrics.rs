@@ -99,3 +99,8 @@ pub fn histogram(name: &str) -> Vec<f64> {
         .map(|(_, v)| *v)
         .collect()
 }
+
+/// The largest value histogram `name` recorded since the last snapshot (0 when none).
+pub fn largest(name: &str) -> f64 {
+    histogram(name).into_iter().fold(0.0, f64::max)
+}
