@@ -121,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(url) = redis_url {
         config = config.redis(url);
     }
-    // A backlog of 1024: the clients of a restarted node all reconnect at once.
+    // A backlog of 4096: the clients of a restarted node all reconnect at once.
     let listener = tether::bind(SocketAddr::from((settings.host, settings.port))).await?;
     // The bound address, not the requested one: with PORT=0 this is where to connect.
     let addr = listener.local_addr()?;
