@@ -85,38 +85,35 @@ impl<M: Send + Sync + 'static> ConnectedClients<M> {
     ) -> Result<Delivery, EmitError> {
         let (targeted, single) = {
             let indexes = self.read();
-            (
-                indexes.count_selected(targets, except),
-                indexes.single(targets, except).cloned(),
-            )
+            match indexes.single(targets, except) {
+                Some(socket) => (1, Some(socket.clone())),
+                None => (indexes.count_selected(targets, except), None),
+            }
         };
-        if let Some(socket) = single {
+        let mut delivery = match single {
             // One socket: sent to it directly, not through socketioxide's room and socket
             // lookups (the same packet, in the same order with the socket's other packets).
-            let mut delivery = sent_to_one(socket.emit(event, payload))?;
-            dropped(self.namespace(), Dropped::Emit, delivery.failed);
-            self.inner().metrics.sent(event, delivery.sockets);
-            delivery.nodes = 1;
-            return Ok(delivery);
-        }
-        match self.operators() {
-            Some(mut ops) if targeted > 0 => {
-                if !targets.contains(&Target::All) {
-                    ops = ops.to(targets.iter().filter_map(Target::room).collect::<Vec<_>>());
+            Some(socket) => sent_to_one(socket.emit(event, payload))?,
+            None => match self.operators() {
+                Some(mut ops) if targeted > 0 => {
+                    if !targets.contains(&Target::All) {
+                        ops = ops.to(targets.iter().filter_map(Target::room).collect::<Vec<_>>());
+                    }
+                    if !except.is_empty() {
+                        let rooms = except.iter().filter_map(Target::room).collect::<Vec<_>>();
+                        ops = ops.except(rooms);
+                    }
+                    delivery(targeted, ops.emit(event, payload).await)?
                 }
-                if !except.is_empty() {
-                    ops = ops.except(except.iter().filter_map(Target::room).collect::<Vec<_>>());
-                }
-                let mut delivery = delivery(targeted, ops.emit(event, payload).await)?;
-                dropped(self.namespace(), Dropped::Emit, delivery.failed);
-                self.inner().metrics.sent(event, delivery.sockets);
-                delivery.nodes = 1;
-                Ok(delivery)
-            }
-            // Nobody to reach: still check the payload serialises, so a bad payload is
-            // reported the same way whether or not anyone is connected.
-            _ => serialize_once(payload).map(|_| Delivery::default()),
-        }
+                // Nobody to reach: still check the payload serialises, so a bad payload is
+                // reported the same way whether or not anyone is connected.
+                _ => return serialize_once(payload).map(|_| Delivery::default()),
+            },
+        };
+        dropped(self.namespace(), Dropped::Emit, delivery.failed);
+        self.inner().metrics.sent(event, delivery.sockets);
+        delivery.nodes = 1;
+        Ok(delivery)
     }
 
     /// Carries out a message another node (or a Redis-only emitter) published.
