@@ -237,6 +237,71 @@ async fn after_redis_restarts_what_is_recoverable_is_and_the_rest_is_told() {
         .await;
 }
 
+/// The history's origin is written when its clock starts, not by every emit. An origin lost on
+/// its own while the clock runs on (an eviction, a stray `DEL`) is set again by the next read,
+/// to the head: a client from before then is told `reset`, with what the streams still hold,
+/// and never that it recovered everything.
+#[tokio::test]
+async fn an_origin_lost_alone_is_set_again_by_the_next_read_and_told_as_a_reset() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("a", &a.url(), json!({"auth": {"token": "alice"}}))
+        .await;
+    let info = js.event("a", "/ops/connection-success").await[0].clone();
+    js.disconnect("a").await;
+    js.disconnected("a").await;
+    assert!(
+        a.emitter()
+            .to_user("alice")
+            .emit(note(1))
+            .await
+            .unwrap()
+            .stored
+    );
+
+    let origin = redis.cli(&["--scan", "--pattern", "*:origin"]);
+    assert!(origin.ends_with(":origin"), "one origin key: {origin:?}");
+    assert_eq!(redis.cli(&["DEL", &origin]), "1");
+    assert!(
+        b.emitter()
+            .to_user("alice")
+            .emit(note(2))
+            .await
+            .unwrap()
+            .stored
+    );
+    assert_eq!(
+        redis.cli(&["EXISTS", &origin]),
+        "0",
+        "an emit leaves the origin alone once the clock runs"
+    );
+
+    let recover = json!({"offset": info["offset"], "channels": []});
+    js.connect_ok(
+        "a2",
+        &b.url(),
+        json!({"auth": {"token": "alice", "recover": recover}}),
+    )
+    .await;
+    for n in 1..=2 {
+        assert_eq!(
+            js.event("a2", "note").await[0],
+            json!({ "n": n }),
+            "what the stream holds"
+        );
+    }
+    let info = js.event("a2", "/ops/connection-success").await[0].clone();
+    assert_eq!(info["recovery"]["recovered"], false);
+    assert_eq!(info["recovery"]["reason"], "reset");
+    assert_eq!(info["recovery"]["replayed"], 2);
+    assert_eq!(
+        redis.cli(&["EXISTS", &origin]),
+        "1",
+        "the read set it again"
+    );
+}
+
 #[tokio::test]
 async fn a_redis_cluster_is_refused_for_a_recovery_namespace_with_the_reason() {
     let err = Tether::builder()

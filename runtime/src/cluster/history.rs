@@ -24,8 +24,9 @@ use crate::recovery::{Entry, Missed, Position, Recovery};
 use crate::remote::Order;
 
 /// The next position of the namespace's clock (from Redis's `TIME`, never going back). The
-/// history's origin is set to it when there is none (a fresh or wiped Redis): a client whose
-/// offset is older learns that its history was reset.
+/// history's origin is set to it when the clock starts (a fresh or wiped Redis): a client whose
+/// offset is older learns that its history was reset. (A lone origin lost while the clock runs
+/// on is set again by the next read, to the head.)
 const NEXT_POSITION: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
@@ -42,7 +43,7 @@ local function next_position(clock, origin)
   end
   local id = string.format('%.0f-%.0f', ms, seq)
   redis.call('SET', clock, id)
-  redis.call('SET', origin, id, 'NX')
+  if not last then redis.call('SET', origin, id, 'NX') end
   return id, now
 end
 ";
