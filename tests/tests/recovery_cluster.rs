@@ -577,3 +577,64 @@ async fn concurrent_recorded_emits_leave_together_and_survive_a_script_flush() {
         "the recorded emits queued while Redis paused left together: {largest}"
     );
 }
+
+/// The recorded emits of one namespace that leave together are one script call in Redis, and
+/// an emit that fails there (its stream's key holds another type) fails alone: the others in
+/// that call are recorded and arrive once, each sender's in order.
+#[tokio::test]
+async fn a_recorded_emit_that_fails_in_redis_fails_alone_among_those_that_left_with_it() {
+    const SENDERS: u64 = 4;
+    const EACH: u64 = 10;
+    tether_tests::metrics::install();
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis).await, Node::start(&redis).await);
+    let mut js = JsClient::spawn().await;
+    js.connect_ok("a", &a.url(), json!({"auth": {"token": "alice"}}))
+        .await;
+    js.event("a", "/ops/connection-success").await;
+    tether_tests::eventually("a follows alice", || {
+        redis.subscribers("tether:/inbox:user:alice") == 1
+    })
+    .await;
+    // Recording to bob fails in Redis: his stream's key holds a string.
+    assert_eq!(
+        redis.cli(&["SET", "{tether:/inbox}:stream:user:bob", "not a stream"]),
+        "OK"
+    );
+
+    // Redis holds every write for a moment: the emits made meanwhile leave together.
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "300", "WRITE"]), "OK");
+    let mut tasks: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let emitter = b.emitter();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let event = AnyEvent::new("note", json!({"sender": sender, "n": n}));
+                    let d = emitter.to_user("alice").emit(event).await.unwrap();
+                    assert!(d.stored && d.nodes == 1, "emit {sender}/{n}: {d:?}");
+                }
+            })
+        })
+        .collect();
+    let emitter = b.emitter();
+    tasks.push(tokio::spawn(async move {
+        for n in 0..EACH {
+            let d = emitter.to_user("bob").emit(note(n)).await.unwrap();
+            assert!(
+                !d.stored && d.cluster_unavailable,
+                "bob's emit {n} fails: {d:?}"
+            );
+        }
+    }));
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    js.events_in_order_per_sender("a", "note", SENDERS as usize, EACH)
+        .await;
+    let largest = tether_tests::metrics::largest(tether::metrics::REDIS_PUBLISH_BATCH);
+    assert!(
+        largest >= 4.0,
+        "the recorded emits queued while Redis paused left together: {largest}"
+    );
+}

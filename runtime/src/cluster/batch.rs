@@ -16,11 +16,12 @@
 //! taken it, so the emits a caller makes one after the other (awaiting each) reach the other
 //! nodes in that order, as before.
 //!
-//! A recorded emit (recovery on) is one script call, which records and publishes it: it goes
-//! through the same queue, so plain and recorded emits share the batches. A script Redis does
-//! not know (it restarted, or `SCRIPT FLUSH`) is loaded and the calls that missed it are made
-//! again; they were made at the same moment as the rest of their batch, so no caller's order
-//! depends on which goes first.
+//! A recorded emit (recovery on) is recorded and published by a script: it goes through the same
+//! queue, so plain and recorded emits share the batches, and the recorded emits of one namespace
+//! in a batch are one script call (`record`). A script Redis does not know (it restarted, or
+//! `SCRIPT FLUSH`) is loaded and the calls that missed it are made again. Within a batch, the
+//! commands need no order: they were all made at the same moment, and a caller's next emit
+//! waits for the answer to its last, so it is in a later batch.
 //!
 //! A Redis Cluster gets no batching: each channel may live on another shard, and a pipeline
 //! may not cross slots; its connection already sends concurrent commands to a shard together.
@@ -30,6 +31,7 @@ use futures_util::stream::FuturesUnordered;
 use redis::{ErrorKind, RedisError, RedisResult, ScriptInvocation, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use super::record::{Record, split};
 use super::transport::Conn;
 
 /// Most emits in one batch.
@@ -56,9 +58,9 @@ enum Ask {
         payload: Vec<u8>,
         reply: oneshot::Sender<RedisResult<usize>>,
     },
-    /// One script call; answered with the script's reply.
-    Script {
-        invocation: ScriptInvocation<'static>,
+    /// An emit to record; answered with the script's reply for it (`{position, reached}`).
+    Record {
+        record: Record,
         reply: oneshot::Sender<RedisResult<Value>>,
     },
 }
@@ -108,18 +110,15 @@ impl Publishes {
         }
     }
 
-    /// Calls a script (loading it if Redis does not know it), after the emits queued before
-    /// it; `bytes` is about what its arguments weigh. Returns the script's reply.
-    pub(crate) async fn invoke(
-        &self,
-        invocation: ScriptInvocation<'static>,
-        bytes: usize,
-    ) -> RedisResult<Value> {
+    /// Records an emit and publishes it (see `record`), after the emits queued before it.
+    /// Returns the script's reply for it, `{position, reached}`.
+    pub(crate) async fn record(&self, record: Record) -> RedisResult<Value> {
         match &self.0 {
-            Route::Direct(conn) => invocation.invoke_async(&mut conn.clone()).await,
+            Route::Direct(conn) => record.invocation().invoke_async(&mut conn.clone()).await,
             Route::Batched(queue) => {
+                let bytes = record.bytes();
                 let (reply, answer) = oneshot::channel();
-                let ask = Ask::Script { invocation, reply };
+                let ask = Ask::Record { record, reply };
                 queued(queue, ask, bytes, answer).await
             }
         }
@@ -179,79 +178,137 @@ fn gather(first: Queued, queue: &mut mpsc::UnboundedReceiver<Queued>) -> Vec<Que
 }
 
 /// Sends one batch (as one pipeline when it holds more than one emit) and answers each emit.
-async fn send(mut conn: Conn, mut batch: Vec<Queued>) {
-    if batch.len() == 1 {
-        match batch.pop().expect("one").ask {
+async fn send(mut conn: Conn, batch: Vec<Queued>) {
+    let mut publishes = Vec::new();
+    let mut records: Vec<Group> = Vec::new();
+    for queued in batch {
+        match queued.ask {
             Ask::Publish {
                 channels,
                 payload,
                 reply,
-            } => {
-                let _ = reply.send(conn.publish(&channels, &payload).await);
-            }
-            Ask::Script { invocation, reply } => {
-                let _ = reply.send(invocation.invoke_async(&mut conn).await);
+            } => publishes.push((channels, payload, reply)),
+            Ask::Record { record, reply } => {
+                match records
+                    .iter_mut()
+                    .find(|g| g.records[0].same_history(&record))
+                {
+                    Some(group) => group.push(record, reply),
+                    None => records.push(Group {
+                        records: vec![record],
+                        replies: vec![reply],
+                    }),
+                }
             }
         }
+    }
+    if let ([], [group]) = (publishes.as_slice(), records.as_slice()) {
+        let reply = call(&mut conn, &Record::invocation_for(&group.records)).await;
+        records.pop().expect("one").answer(reply);
+        return;
+    }
+    if let ([(channels, payload, _)], []) = (publishes.as_slice(), records.as_slice()) {
+        let published = conn.publish(channels, payload).await;
+        let (_, _, reply) = publishes.pop().expect("one");
+        let _ = reply.send(published);
         return;
     }
     let mut pipe = redis::pipe();
-    // Each command's reply comes back on its own: one failure fails its emit only.
+    // Each command's reply comes back on its own: one failure fails its emits only.
     pipe.ignore_errors();
-    for queued in &batch {
-        match &queued.ask {
-            Ask::Publish {
-                channels, payload, ..
-            } => {
-                for channel in channels {
-                    pipe.publish(channel, payload);
-                }
-            }
-            Ask::Script { invocation, .. } => {
-                pipe.invoke_script(invocation);
-            }
+    for (channels, payload, _) in &publishes {
+        for channel in channels {
+            pipe.publish(channel, payload);
         }
+    }
+    let invocations: Vec<_> = records
+        .iter()
+        .map(|g| Record::invocation_for(&g.records))
+        .collect();
+    for invocation in &invocations {
+        pipe.invoke_script(invocation);
     }
     let replies = match pipe.query_async::<Vec<Value>>(&mut conn).await {
         Ok(replies) => replies,
         Err(e) => {
-            for queued in batch {
-                queued.ask.fail(&e);
+            for (_, _, reply) in publishes {
+                let _ = reply.send(Err(e.clone()));
+            }
+            for group in records {
+                group.answer(Err(e.clone()));
             }
             return;
         }
     };
     let mut replies = replies.into_iter();
+    for (channels, _, reply) in publishes {
+        let counts = replies.by_ref().take(channels.len());
+        let _ = reply.send(counts.map(count).sum());
+    }
     let mut unknown_script = Vec::new();
-    for queued in batch {
-        match queued.ask {
-            Ask::Publish {
-                channels, reply, ..
-            } => {
-                let counts = replies.by_ref().take(channels.len());
-                let _ = reply.send(counts.map(count).sum());
+    for (group, invocation) in records.into_iter().zip(invocations) {
+        match replies.next() {
+            Some(Value::ServerError(e)) => {
+                let e = RedisError::from(e);
+                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) {
+                    unknown_script.push((group, invocation));
+                } else {
+                    group.answer(Err(e));
+                }
             }
-            Ask::Script { invocation, reply } => match replies.next() {
-                Some(Value::ServerError(e)) => {
-                    let e = RedisError::from(e);
-                    if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) {
-                        unknown_script.push((invocation, reply));
-                    } else {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-                Some(value) => {
-                    let _ = reply.send(Ok(value));
-                }
-                None => {
-                    let _ = reply.send(Err(missing_reply()));
-                }
-            },
+            Some(value) => group.answer(Ok(value)),
+            None => group.answer(Err(missing_reply())),
         }
     }
-    // Loaded by the first (`invoke_async` does), then found by the others.
-    for (invocation, reply) in unknown_script {
-        let _ = reply.send(invocation.invoke_async(&mut conn).await);
+    // Loaded by the first, then found by the others.
+    for (group, invocation) in unknown_script {
+        group.answer(call(&mut conn, &invocation).await);
+    }
+}
+
+/// Calls a script, loading it first if Redis does not know it. Its reply is taken as it is: an
+/// error inside it (one emit's, of several) stays that emit's.
+async fn call(conn: &mut Conn, invocation: &ScriptInvocation<'_>) -> RedisResult<Value> {
+    match call_once(conn, invocation).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            invocation.load_async(conn).await?;
+            call_once(conn, invocation).await
+        }
+        reply => reply,
+    }
+}
+
+async fn call_once(conn: &mut Conn, invocation: &ScriptInvocation<'_>) -> RedisResult<Value> {
+    let mut pipe = redis::pipe();
+    // `ignore_errors`: the reply is not searched for errors (a lone call would be).
+    pipe.ignore_errors().invoke_script(invocation);
+    match pipe.query_async::<Vec<Value>>(conn).await?.pop() {
+        Some(Value::ServerError(e)) => Err(e.into()),
+        Some(reply) => Ok(reply),
+        None => Err(missing_reply()),
+    }
+}
+
+/// The recorded emits of one history in a batch: one script call.
+struct Group {
+    records: Vec<Record>,
+    replies: Vec<oneshot::Sender<RedisResult<Value>>>,
+}
+
+impl Group {
+    fn push(&mut self, record: Record, reply: oneshot::Sender<RedisResult<Value>>) {
+        self.records.push(record);
+        self.replies.push(reply);
+    }
+
+    /// Answers each emit from the script's reply.
+    fn answer(self, reply: RedisResult<Value>) {
+        for (reply, answer) in split(reply, self.replies.len())
+            .into_iter()
+            .zip(self.replies)
+        {
+            let _ = answer.send(reply);
+        }
     }
 }
 
@@ -265,18 +322,4 @@ fn count(reply: Value) -> RedisResult<usize> {
 
 fn missing_reply() -> RedisError {
     RedisError::from((ErrorKind::Io, "the pipeline's reply was short"))
-}
-
-impl Ask {
-    /// Answers the emit with `e`.
-    fn fail(self, e: &RedisError) {
-        match self {
-            Self::Publish { reply, .. } => {
-                let _ = reply.send(Err(e.clone()));
-            }
-            Self::Script { reply, .. } => {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
-    }
 }

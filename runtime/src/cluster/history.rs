@@ -1,9 +1,9 @@
 //! Recovery in cluster mode: a namespace's history in Redis streams, one per recipient, numbered
 //! by one clock per namespace that Redis keeps (so every node and emitter agrees on the order).
 //!
-//! An emit is recorded and published by one script, atomically: the clock gives it the next
-//! position, it is added to each target's stream (bounded, expiring after the window), and it is
-//! published as `@<position> <message>` on each target's channel. Every node holding a recipient
+//! An emit is recorded and published by a script, atomically (the `record` module): the clock
+//! gives it the next position, it is added to each target's stream (bounded, expiring after the
+//! window), and it is published as `@<position> <message>` on each target's channel. Every node holding a recipient
 //! (the publisher's included) receives it in the history's order. A reconnecting socket's node
 //! reads the streams since the client's position with a second script.
 //!
@@ -18,64 +18,11 @@ use super::config::ClusterState;
 use super::envelope::Envelope;
 use super::keys::{clock_key, origin_key, stream_key};
 use super::node::Cluster;
+use super::record::{NEXT_POSITION, Record};
 use super::sign::open;
 use crate::protocol::{Target, is_reserved_event, redis_channel};
 use crate::recovery::{Entry, Missed, Position, Recovery};
 use crate::remote::Order;
-
-/// The next position of the namespace's clock (from Redis's `TIME`, never going back). The
-/// history's origin is set to it when the clock starts (a fresh or wiped Redis): a client whose
-/// offset is older learns that its history was reset. (A lone origin lost while the clock runs
-/// on is set again by the next read, to the head.)
-const NEXT_POSITION: &str = r"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function next_position(clock, origin)
-  local now = now_ms()
-  local last = redis.call('GET', clock)
-  local ms, seq = now, 0
-  if last then
-    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
-    lms, lseq = tonumber(lms), tonumber(lseq)
-    if now <= lms then ms, seq = lms, lseq + 1 end
-  end
-  local id = string.format('%.0f-%.0f', ms, seq)
-  redis.call('SET', clock, id)
-  if not last then redis.call('SET', origin, id, 'NX') end
-  return id, now
-end
-";
-
-/// KEYS: clock, origin, the streams (each once). ARGV: window (ms), bound, message, the
-/// channels. Returns `{position, subscriptions reached}`.
-///
-/// A full stream drops its oldest entry to take the new one; the latest position dropped is
-/// kept beside it (`<stream>:trimmed`, for the window), so that a reader can tell it missed
-/// something (`MAXLEN` trimming leaves no trace in the stream itself).
-static RECORD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{NEXT_POSITION}
-local id = next_position(KEYS[1], KEYS[2])
-local max = tonumber(ARGV[2])
-for i = 3, #KEYS do
-  local len = redis.call('XLEN', KEYS[i])
-  if len >= max then
-    local dropped = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', len - max + 1)
-    redis.call('SET', KEYS[i] .. ':trimmed', dropped[#dropped][1], 'PX', ARGV[1])
-  end
-  redis.call('XADD', KEYS[i], 'MAXLEN', max, id, 'm', ARGV[3])
-  redis.call('PEXPIRE', KEYS[i], ARGV[1])
-end
-local message = '@' .. id .. ' ' .. ARGV[3]
-local reached = 0
-for i = 4, #ARGV do
-  reached = reached + redis.call('PUBLISH', ARGV[i], message)
-end
-return {{id, reached}}"
-    ))
-});
 
 /// KEYS: clock, origin, the streams. ARGV: since (empty: only the head), bound.
 /// Returns `{head, origin, now}`, then for each stream its latest trimmed position and its
@@ -169,10 +116,6 @@ impl Cluster {
                 return None;
             }
         };
-        let mut invocation = RECORD.prepare_invoke();
-        invocation
-            .key(clock_key(&self.prefix, ns))
-            .key(origin_key(&self.prefix, ns));
         // Each stream once: the script adds one position to a stream once.
         let mut streams: Vec<String> = targets
             .iter()
@@ -181,28 +124,26 @@ impl Cluster {
             .collect();
         streams.sort_unstable();
         streams.dedup();
-        for stream in streams {
-            invocation.key(stream);
-        }
-        let bytes = message.len();
-        invocation
-            .arg(recovery.window_ms())
-            .arg(recovery.max_len_value())
-            .arg(message);
         let mut channels: Vec<String> = targets
             .iter()
             .map(|t| redis_channel(&self.prefix, ns, t))
             .collect();
         channels.sort_unstable();
         channels.dedup();
-        for channel in channels {
-            invocation.arg(channel);
-        }
+        let record = Record {
+            clock: clock_key(&self.prefix, ns),
+            origin: origin_key(&self.prefix, ns),
+            streams,
+            channels,
+            window_ms: recovery.window_ms(),
+            max_len: recovery.max_len_value(),
+            message,
+        };
         let started = std::time::Instant::now();
         // With the node's other emits, batched (see `batch`).
         let recorded = self
             .publishes
-            .invoke(invocation, bytes)
+            .record(record)
             .await
             .and_then(|reply| Ok(redis::from_redis_value::<(String, usize)>(reply)?));
         // The script publishes: it is the publish of a recorded emit.

@@ -55,6 +55,7 @@ mod outbox;
 mod port;
 mod presence;
 mod queue;
+mod record;
 mod roster;
 mod sentinel;
 mod sign;
