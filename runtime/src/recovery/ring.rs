@@ -53,7 +53,11 @@ impl Ring {
     pub(crate) fn append(&mut self, entry: &Arc<Entry>, now_ms: u64) {
         let max = self.config.max_len_value();
         for target in entry.streams() {
-            let stream = self.streams.entry(target.clone()).or_default();
+            // The target is cloned (a `String`) only for a new stream.
+            let stream = match self.streams.get_mut(target) {
+                Some(stream) => stream,
+                None => self.streams.entry(target.clone()).or_default(),
+            };
             stream.entries.push_back(entry.clone());
             while stream.entries.len() > max {
                 if let Some(dropped) = stream.entries.pop_front() {
