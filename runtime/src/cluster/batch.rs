@@ -8,7 +8,8 @@
 //! to each subscribing node in one write per node. At rest nothing waits: a lone emit leaves
 //! at once, as before.
 //!
-//! Batches leave in the order of the queue, at most [`MAX_IN_FLIGHT`] on their way at once:
+//! Batches leave in the order of the queue (within a batch, see below), at most
+//! [`MAX_IN_FLIGHT`] on their way at once:
 //! while fewer are, an emit leaves as soon as the queue's task runs, so at low load no emit
 //! waits for another's round trip; under load the emits queue while the batches are out, and
 //! the next batch carries all of them (its size follows the load by itself, within
