@@ -323,11 +323,13 @@ impl TetherBuilder {
             }
             Some(config) => {
                 let paths: Vec<&'static str> = paths.into_iter().collect();
-                Some(
-                    Cluster::join(config, &paths)
-                        .await
-                        .map_err(BuildError::Cluster)?,
-                )
+                let cluster = Cluster::join(config, &paths)
+                    .await
+                    .map_err(BuildError::Cluster)?;
+                if !self.recovering.is_empty() {
+                    cluster.check_eviction(self.recovering.clone());
+                }
+                Some(cluster)
             }
             None => None,
         };

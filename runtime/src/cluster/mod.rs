@@ -42,6 +42,7 @@ mod cap;
 mod config;
 mod envelope;
 mod error;
+mod eviction;
 mod guard;
 mod heartbeat;
 mod history;
