@@ -13,8 +13,8 @@
 # node and runs every scenario, then two nodes through Redis and runs the cross-node
 # scenarios. Every process it starts is stopped when it exits, whatever happens.
 #
-# With --recovery it runs the recovery suite instead: the closed-loop unicast on tether with
-# recovery off (`/bench`) and on (`/bench-recovery`), one node and two through Redis (with
+# With --recovery it runs the recovery suite instead: the closed-loop unicast and fan-out on
+# tether with recovery off (`/bench`) and on (`/bench-recovery`), one node and two through Redis (with
 # Redis's CPU); then the jitter scenario (bench/node/jitter.mjs, the stock socket.io-client):
 # tether with recovery on (one node; two nodes, every reconnect to the other) and off, and Node
 # socket.io without and with its own connection state recovery. --smoke adds the one-node
@@ -329,9 +329,10 @@ recovery_suite() {
     for r in $(seq "$REPEAT"); do
       tag=""
       if [ "$REPEAT" -gt 1 ]; then tag=r$r; fi
-      run tether "$nodes" "recovery-tether-$nodes-off$tag" --scenarios unicast --tag "$tag"
-      run tether "$nodes" "recovery-tether-$nodes-on$tag" --scenarios unicast --tag "$tag" \
-        --ns /bench-recovery
+      run tether "$nodes" "recovery-tether-$nodes-off$tag" --scenarios unicast,fanout \
+        --tag "$tag"
+      run tether "$nodes" "recovery-tether-$nodes-on$tag" --scenarios unicast,fanout \
+        --tag "$tag" --ns /bench-recovery
     done
   done
   if [ "$JITTER" = 1 ]; then
@@ -353,7 +354,7 @@ recovery_suite() {
     exit 1
   fi
   {
-    echo "## Recovery: on vs off, and under jitter — N=$N sockets, ${DURATION} s unicast$([ "$JITTER" = 1 ] && echo "; jitter: $JITTER_USERS users × 10 events/s for $JITTER_DURATION s")$([ "$SMOKE" = 1 ] && echo ' (smoke)')"
+    echo "## Recovery: on vs off, and under jitter — N=$N sockets, ${DURATION} s unicast and fan-out$([ "$JITTER" = 1 ] && echo "; jitter: $JITTER_USERS users × 10 events/s for $JITTER_DURATION s")$([ "$SMOKE" = 1 ] && echo ' (smoke)')"
     echo
     echo "Machine: $(nproc) cores; load before each run in $OUT/uptime.txt."
     echo

@@ -342,8 +342,14 @@ fn cmd_report(files: &[String], missing: &[report::Missing]) -> Result<(), Strin
 
 fn cmd_recovery_report(files: &[String]) -> Result<(), String> {
     let runs = read_results(files)?;
-    if runs.iter().any(|v| v.get("unicast").is_some()) {
-        println!("{}", recovery::unicast_table(&runs));
+    for (scenario, title) in [
+        ("unicast", "Unicast to a user"),
+        ("fanout", "Fan-out to a channel"),
+    ] {
+        if runs.iter().any(|v| v.get(scenario).is_some()) {
+            println!("### {title}\n");
+            println!("{}", recovery::scenario_table(&runs, scenario));
+        }
     }
     if runs.iter().any(|v| v["jitter"] == true) {
         println!("{}", recovery::jitter_table(&runs));

@@ -1,5 +1,6 @@
-//! The recovery tables (`loadgen recovery-report`): the closed-loop unicast with recovery off
-//! (`/bench`) and on (`/bench-recovery`), and the jitter runs of `bench/node/jitter.mjs`.
+//! The recovery tables (`loadgen recovery-report`): the closed-loop unicast and fan-out with
+//! recovery off (`/bench`) and on (`/bench-recovery`), and the jitter runs of
+//! `bench/node/jitter.mjs`.
 
 use serde_json::Value;
 
@@ -27,29 +28,30 @@ fn is_on(v: &Value) -> bool {
     v["ns"].as_str() == Some(RECOVERY_NS)
 }
 
-/// The on run's deliveries/s ÷ those of the off run with the same nodes and tag, in %.
-fn kept(rows: &[&Value], v: &Value) -> Option<f64> {
+/// The on run's deliveries/s in `scenario` ÷ those of the off run with the same nodes and
+/// tag, in %.
+fn kept(rows: &[&Value], v: &Value, scenario: &str) -> Option<f64> {
     let off = rows
         .iter()
         .find(|o| !is_on(o) && o["nodes"] == v["nodes"] && o["tag"] == v["tag"])?;
-    let off = f(off, &["unicast", "per_s"])?;
-    Some(100.0 * f(v, &["unicast", "per_s"])? / off.max(1e-9))
+    let off = f(off, &[scenario, "per_s"])?;
+    Some(100.0 * f(v, &[scenario, "per_s"])? / off.max(1e-9))
 }
 
-/// Unicast with recovery off and on: one row per run, by nodes and tag (the repetition), off
-/// first; the on rows say how much of the off run's throughput they kept. Then, per node
-/// count, the median of those shares.
-pub(crate) fn unicast_table(runs: &[Value]) -> String {
-    let mut rows: Vec<&Value> = runs.iter().filter(|v| v.get("unicast").is_some()).collect();
+/// One closed-loop scenario (`unicast` or `fanout`) with recovery off and on: one row per run,
+/// by nodes and tag (the repetition), off first; the on rows say how much of the off run's
+/// throughput they kept. Then, per node count, the median of those shares.
+pub(crate) fn scenario_table(runs: &[Value], scenario: &str) -> String {
+    let mut rows: Vec<&Value> = runs.iter().filter(|v| v.get(scenario).is_some()).collect();
     rows.sort_by_key(|v| (v["nodes"].as_u64(), v["tag"].to_string(), is_on(v)));
     let mut out = String::from(
         "| nodes | run | recovery | deliveries/s | on ÷ off | p50 / p99 (ms) | server CPU per delivery (µs) | Redis CPU per delivery (µs) | Redis CPU (s) | lost | carried a position |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for v in &rows {
-        let u = &v["unicast"];
+        let u = &v[scenario];
         let per_s = f(u, &["per_s"]);
         let ratio = if is_on(v) {
-            kept(&rows, v).map(|r| format!("{r:.0} %"))
+            kept(&rows, v, scenario).map(|r| format!("{r:.0} %"))
         } else {
             None
         };
@@ -77,7 +79,7 @@ pub(crate) fn unicast_table(runs: &[Value]) -> String {
         let mut shares: Vec<f64> = rows
             .iter()
             .filter(|v| is_on(v) && v["nodes"].as_u64() == Some(n))
-            .filter_map(|v| kept(&rows, v))
+            .filter_map(|v| kept(&rows, v, scenario))
             .collect();
         shares.sort_by(f64::total_cmp);
         if let (Some(lo), Some(hi)) = (shares.first(), shares.last()) {
@@ -179,7 +181,7 @@ mod tests {
     fn on_rows_compare_with_off() {
         let off = json!({"impl": "tether", "nodes": 1, "ns": "/bench", "unicast": {"per_s": 20000.0, "p50_ms": 1.0, "p99_ms": 2.0, "deliveries": 100.0, "with_position": 0, "lost": 0}});
         let on = json!({"impl": "tether", "nodes": 1, "ns": RECOVERY_NS, "unicast": {"per_s": 15000.0, "p50_ms": 1.0, "p99_ms": 3.0, "deliveries": 100.0, "with_position": 100, "lost": 0, "redis_cpu_s": 0.0, "redis_cpu_us_per_delivery": 0.0}});
-        let t = unicast_table(&[on, off]);
+        let t = scenario_table(&[on, off], "unicast");
         assert!(t.contains("1 node(s): recovery on kept 75 % of the off throughput (median of 1 pairs; 75–75 %)"), "{t}");
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[2].starts_with("| 1 | — | off | 20,000 | — |"), "{t}");
@@ -188,6 +190,21 @@ mod tests {
             "{t}"
         );
         assert!(lines[3].ends_with("| 0 | 100 % |"), "{t}");
+    }
+
+    #[test]
+    fn the_fan_out_table_compares_the_fan_out_of_the_same_runs() {
+        let off = json!({"nodes": 2, "ns": "/bench", "unicast": {"per_s": 1.0}, "fanout": {"per_s": 300000.0, "deliveries": 10.0, "with_position": 0}});
+        let on = json!({"nodes": 2, "ns": RECOVERY_NS, "unicast": {"per_s": 1.0}, "fanout": {"per_s": 240000.0, "deliveries": 10.0, "with_position": 10}});
+        let t = scenario_table(&[off, on], "fanout");
+        assert!(t.contains("2 node(s): recovery on kept 80 %"), "{t}");
+        assert!(
+            t.lines()
+                .nth(3)
+                .unwrap()
+                .starts_with("| 2 | — | on | 240,000 | 80 % |"),
+            "{t}"
+        );
     }
 
     #[test]
