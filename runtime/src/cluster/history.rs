@@ -3,9 +3,10 @@
 //!
 //! An emit is recorded and published by a script, atomically (the `record` module): the clock
 //! gives it the next position, it is added to each target's stream (bounded, expiring after the
-//! window), and it is published as `@<position> <message>` on each target's channel. Every node holding a recipient
-//! (the publisher's included) receives it in the history's order. A reconnecting socket's node
-//! reads the streams since the client's position with a second script.
+//! window), and it is published as `@<position> <message>` on each target's channel. Every node
+//! holding a recipient (the publisher's included) receives it in the history's order. A
+//! reconnecting socket's node reads the streams since the client's position with a second
+//! script.
 //!
 //! Redis is not trusted more than for pub/sub: what the streams hold is the signed envelope, read
 //! back through the same checks as a message.
