@@ -5,9 +5,12 @@
 //! other, so a `join` is done before the `say` sent right after it, and acks go out in order (as
 //! socket.io does on Node).
 //!
-//! The queue's worker is a task started when a job arrives at an idle queue, and ended when the
-//! queue is empty again: an idle socket holds no task and no buffer, only this queue's few
-//! words (most sockets are idle most of the time).
+//! A job that arrives at an idle queue runs at once, where it was queued (for an event, in
+//! socketioxide's receive path), until it finishes or waits: most listeners answer without
+//! waiting, and then no task is spawned for them. A job that waits continues on the queue's
+//! worker, a task that runs the jobs queued meanwhile and ends when the queue is empty again: an
+//! idle socket holds no task and no buffer, only this queue's few words (most sockets are idle
+//! most of the time).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -15,6 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::FutureExt;
 
@@ -76,11 +80,17 @@ impl Serial {
         self.0.queue()
     }
 
-    /// Stops running jobs (the ones queued are dropped); returns whether it was already closed.
+    /// Stops running jobs: the ones waiting are dropped, one that started finishes. Returns
+    /// whether it was already closed.
     pub(crate) fn close(&self) -> bool {
-        let was = self.0.closed.swap(true, Ordering::SeqCst);
+        // Set under the lock `Slot::run` checks it under: a job is either started before the
+        // close (and finishes) or never.
+        let (was, dropped) = {
+            let mut queue = self.queue();
+            let was = self.0.closed.swap(true, Ordering::SeqCst);
+            (was, std::mem::take(&mut queue.waiting))
+        };
         // Dropped outside the lock: a job's captures may do anything when dropped.
-        let dropped = std::mem::take(&mut self.queue().waiting);
         drop(dropped);
         was
     }
@@ -102,7 +112,7 @@ impl Serial {
 }
 
 impl Slot<'_> {
-    /// Queues the job in the reserved place; starts the worker if the queue was idle.
+    /// Queues the job in the reserved place; runs it at once if the queue was idle.
     pub(crate) fn run(self, job: Job) {
         let serial = self.0;
         // The place is given back here, under the one lock this takes, not by `Drop`.
@@ -118,7 +128,7 @@ impl Slot<'_> {
         }
         queue.running = true;
         drop(queue);
-        tokio::spawn(work(serial.0.clone(), job));
+        start(&serial.0, job);
     }
 }
 
@@ -128,24 +138,54 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Runs `job`, then the queue's next ones, until it is empty or closed.
-async fn work(inner: Arc<Inner>, mut job: Job) {
-    loop {
-        if inner.closed.load(Ordering::SeqCst) {
-            inner.queue().running = false;
+/// Runs `job` here until it finishes or waits; the worker takes over a job that waits, and the
+/// jobs queued meanwhile. Saves a task spawn, its allocation and a task switch per event (and
+/// the frees on another thread that glibc's arenas contend on).
+///
+/// The job is polled with a waker that does nothing: a job that waits is spawned, and the task's
+/// first poll, at once, registers the task's waker where the job waits. A future may not rely on
+/// an earlier poll's waker, so nothing is missed.
+fn start(inner: &Arc<Inner>, mut job: Job) {
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(&mut cx))) {
+        Ok(Poll::Pending) => {
+            tokio::spawn(work(inner.clone(), job));
             return;
         }
+        Ok(Poll::Ready(())) => {}
+        Err(_) => tracing::error!("a queued socket job panicked"),
+    }
+    if let Some(next) = next_job(inner) {
+        tokio::spawn(work(inner.clone(), next));
+    }
+}
+
+/// The next job waiting, if any and the queue is open; when none, the queue is marked idle
+/// (under the same lock).
+fn next_job(inner: &Inner) -> Option<Job> {
+    let mut queue = inner.queue();
+    let next = if inner.closed.load(Ordering::SeqCst) {
+        None
+    } else {
+        queue.waiting.pop_front()
+    };
+    if next.is_none() {
+        queue.running = false;
+    }
+    next
+}
+
+/// Runs `job` (started, or taken from the queue), then the queue's next ones, until it is empty
+/// or closed.
+async fn work(inner: Arc<Inner>, mut job: Job) {
+    loop {
         // Listeners are guarded where they run; this keeps the queue going whatever a job does.
         if AssertUnwindSafe(job).catch_unwind().await.is_err() {
             tracing::error!("a queued socket job panicked");
         }
-        let mut queue = inner.queue();
-        match queue.waiting.pop_front() {
+        match next_job(&inner) {
             Some(next) => job = next,
-            None => {
-                queue.running = false;
-                return;
-            }
+            None => return,
         }
     }
 }
@@ -226,12 +266,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn closing_drops_the_waiting_jobs_and_a_dropped_reservation_is_given_back() {
+    async fn a_job_that_does_not_wait_runs_within_run_and_spawns_no_task() {
+        let serial = Serial::start(4);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..3 {
+            let log = ran.clone();
+            serial
+                .reserve()
+                .unwrap()
+                .run(Box::pin(async move { log.lock().unwrap().push(i) }));
+            // No await in between: it ran in `run`, on this task.
+            assert_eq!(*ran.lock().unwrap(), (0..=i).collect::<Vec<_>>());
+            assert!(!serial.queue().running, "the queue is idle again");
+            assert_eq!(Arc::strong_count(&serial.0), 1, "no task holds the queue");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_queued_by_a_job_running_at_once_runs_after_it() {
+        let serial = Serial::start(4);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(tokio::sync::Notify::new());
+        let (queue, log, notify) = (serial.clone(), ran.clone(), done.clone());
+        serial.reserve().unwrap().run(Box::pin(async move {
+            let inner_log = log.clone();
+            queue.reserve().unwrap().run(Box::pin(async move {
+                inner_log.lock().unwrap().push("second");
+                notify.notify_one();
+            }));
+            // Queued, not run inside this one: the first finishes first.
+            log.lock().unwrap().push("first");
+        }));
+        tokio::time::timeout(Duration::from_secs(1), done.notified())
+            .await
+            .expect("the second job ran");
+        assert_eq!(*ran.lock().unwrap(), ["first", "second"]);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_before_it_waits_leaves_the_queue_working() {
+        let serial = Serial::start(2);
+        serial
+            .reserve()
+            .unwrap()
+            .run(Box::pin(async { panic!("a bad job, at once") }));
+        assert!(!serial.queue().running, "the queue is idle again");
+        let ran = Arc::new(Mutex::new(false));
+        let flag = ran.clone();
+        serial
+            .reserve()
+            .unwrap()
+            .run(Box::pin(async move { *flag.lock().unwrap() = true }));
+        assert!(*ran.lock().unwrap(), "the next job ran");
+    }
+
+    #[tokio::test]
+    async fn closing_drops_the_waiting_jobs_and_lets_the_started_one_finish() {
         let serial = Serial::start(2);
         let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let ran = Arc::new(Mutex::new(Vec::new()));
+        let started = ran.clone();
         serial.reserve().unwrap().run(Box::pin(async move {
             let _ = hold.await;
+            started.lock().unwrap().push(-1);
         }));
         for i in 0..2 {
             let ran = ran.clone();
@@ -245,7 +342,12 @@ mod tests {
         assert!(serial.close(), "already closed");
         drop(release);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(ran.lock().unwrap().is_empty(), "the waiting jobs never ran");
+        assert_eq!(
+            *ran.lock().unwrap(),
+            [-1],
+            "the started job finished, the waiting ones never ran"
+        );
+        assert!(!serial.queue().running, "the queue is idle");
         let slot = serial.reserve().expect("room again");
         drop(slot);
         assert_eq!(serial.queue().reserved, 0);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether::auth::Key;
-use tether::{Tether, socket_namespace};
+use tether::{Tether, TetherBuilder, socket_namespace};
 use tether_examples::chat;
 use tether_tests::{JsClient, TestServer, http_post};
 
@@ -35,8 +35,13 @@ impl Steps {
 }
 
 async fn steps_server() -> (Tether, TestServer, JsClient) {
-    let tether = Tether::builder()
-        .namespace(Steps::default())
+    steps_server_with(|builder| builder).await
+}
+
+async fn steps_server_with(
+    configure: impl FnOnce(TetherBuilder) -> TetherBuilder,
+) -> (Tether, TestServer, JsClient) {
+    let tether = configure(Tether::builder().namespace(Steps::default()))
         .build()
         .await
         .expect("build");
@@ -239,33 +244,63 @@ async fn a_stream_of_messages_reaches_a_member_in_the_order_it_was_sent() {
 }
 
 #[tokio::test]
-async fn a_socket_that_floods_is_told_it_is_overloaded_and_others_stay_served() {
-    let mut demo = Demo::start().await;
-    demo.connect("flood", "mallory").await;
-    demo.connect("side", "ada").await;
-    // Far more than the default of waiting events, at once.
-    let burst: Vec<_> = (0..1000).map(|_| emit("who", Value::Null)).collect();
-    let flood = {
-        let (acks, _) = demo.js.burst("flood", &burst).await;
-        acks
-    };
+async fn a_socket_that_floods_a_waiting_listener_is_told_it_is_overloaded_and_others_stay_served() {
+    // No rate limit: the queue is the limit under test.
+    let (_tether, server, mut js) = steps_server_with(|b| b.rate_limit(None)).await;
+    js.connect_ok("side", &server.url("/steps"), json!({}))
+        .await;
+    // Far more than the default of waiting events, at once, to a listener that waits (1 ms):
+    // the first waits, and the queue fills behind it.
+    let burst: Vec<_> = (0..1000).map(|_| emit("step", json!(19))).collect();
+    let (flood, _) = js.burst("s", &burst).await;
     let overloaded = flood
         .iter()
         .filter(|ack| error_code(ack) == Some("overloaded"))
         .count();
-    let answered = flood.iter().filter(|ack| ack.is_array()).count();
-    assert_eq!(
-        overloaded + answered,
-        flood.len(),
-        "every event answered: {:?}",
-        &flood[..5]
-    );
-    assert!(overloaded > 0, "1000 events at once must exceed the queue");
+    let answered = flood.iter().filter(|ack| **ack == json!(19)).count();
+    let other: Vec<_> = flood
+        .iter()
+        .filter(|ack| **ack != json!(19) && error_code(ack) != Some("overloaded"))
+        .collect();
     assert!(
-        answered >= tether::DEFAULT_MAX_PENDING_EVENTS,
-        "the queue's worth was served"
+        other.is_empty(),
+        "every event answered: {:?}",
+        &other[..other.len().min(5)]
+    );
+    assert_eq!(overloaded + answered, flood.len());
+    assert!(
+        overloaded > 0,
+        "1000 waiting events at once must exceed the queue"
+    );
+    assert!(
+        answered > tether::DEFAULT_MAX_PENDING_EVENTS,
+        "the queue's worth was served, and the one running: {answered}"
     );
     // The flooding socket and a well-behaved one are both still served.
+    for name in ["s", "side"] {
+        let step = js.emit_with_ack(name, "step", json!([19])).await;
+        assert_eq!(step, json!(19), "{name}");
+    }
+    js.close().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_events_that_answer_without_waiting_is_served_in_full_as_it_is_read() {
+    let mut demo = Demo::start().await;
+    demo.connect("flood", "mallory").await;
+    demo.connect("side", "ada").await;
+    // Each runs where it is read, before the next is read: none waits in the queue, so none is
+    // refused, and the socket's own connection holds the flood back.
+    let burst: Vec<_> = (0..1000).map(|_| emit("who", Value::Null)).collect();
+    let (flood, arrival) = demo.js.burst("flood", &burst).await;
+    let answered = flood.iter().filter(|ack| ack.is_array()).count();
+    assert_eq!(
+        answered,
+        flood.len(),
+        "every event served: {:?}",
+        &flood[..5]
+    );
+    assert_eq!(arrival, (0..1000).collect::<Vec<_>>(), "acks out of order");
     for name in ["flood", "side"] {
         let who = demo.js.emit_with_ack(name, "who", json!([])).await;
         assert!(who.is_array(), "{name}: {who}");

@@ -173,6 +173,11 @@ impl<M: Send + Sync + 'static> Client<M> {
     }
 
     /// The underlying socketioxide socket, for anything tether does not wrap.
+    ///
+    /// Don't register socketioxide handlers on it (`on`, `on_fallback`) from a listener or a
+    /// hook: they start in socketioxide's receive path, where socketioxide holds the socket's
+    /// handler tables (as it does for its own synchronous handlers), so that call would wait
+    /// forever. Declare listeners with `#[on]` instead.
     pub fn socket(&self) -> &SocketRef {
         &self.socket
     }
