@@ -121,6 +121,13 @@ async fn serve(layer: SocketIoLayer<impl Adapter>, port: u16) -> std::io::Result
     let app = axum::Router::new().layer(layer);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // As tether's bench server and Node's http server (`noDelay` is its default): small frames
+    // go out at once, not held by Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     println!("socketioxide bench server on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
